@@ -1,0 +1,25 @@
+//! smppgw: a high-throughput SMPP gateway for bare-metal SMSC nodes on Linux.
+//!
+//! ESMEs bind to smppgw as to an SMSC; it routes each message by YateSMSC-style rules to an
+//! upstream SMSC or to another bound ESME, relays delivery receipts, fails over to a backup
+//! gateway, and writes CDRs. The architecture is described in `README.md` and `docs/`.
+//!
+//! # Layout
+//!
+//! Dependencies point inward, toward the protocol core, which is sans-IO.
+//!
+//! | module | its one job |
+//! |---|---|
+//! | [`smpp`] | the SMPP 3.4/5.0 protocol core: codec, framing, receipts, session state machine (no IO, no clock) |
+//!
+//! Modules still to come, in the order the issues bring them: `text` (coding schemes and
+//! segmentation), `config` (the YateSMSC-style files), `net` (glommio listeners, TLS, upstream
+//! links), `shard` and `control` (thread-per-core composition), `route` (regexroute rules),
+//! `store` (the message log) and `cdr`.
+
+#![forbid(unsafe_code)]
+
+pub mod smpp;
+
+/// The crate version, as printed by `smppgw --version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,51 @@
+//! Helpers shared by the integration tests: hex and the PDU fixture file.
+#![allow(dead_code)]
+
+use bytes::Bytes;
+
+/// Decodes hex, ignoring spaces.
+pub fn hex(s: &str) -> Bytes {
+    let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    assert!(digits.len() % 2 == 0, "odd hex length: {s}");
+    let nibble = |d: u8| (d as char).to_digit(16).expect("hex digit") as u8;
+    Bytes::from(
+        digits
+            .chunks(2)
+            .map(|p| nibble(p[0]) << 4 | nibble(p[1]))
+            .collect::<Vec<u8>>(),
+    )
+}
+
+pub fn to_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02X}")).collect()
+}
+
+/// One line of `tests/fixtures/pdus.hex`.
+pub struct Fixture {
+    pub name: String,
+    pub note: String,
+    pub bytes: Bytes,
+}
+
+pub fn fixtures() -> Vec<Fixture> {
+    let text = include_str!("../fixtures/pdus.hex");
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let mut parts = l.splitn(3, '|').map(str::trim);
+            let name = parts.next().unwrap().to_string();
+            let note = parts.next().unwrap().to_string();
+            let bytes = hex(parts.next().unwrap());
+            Fixture { name, note, bytes }
+        })
+        .collect()
+}
+
+/// The fixture with this name and note fragment.
+pub fn fixture(name: &str, note_contains: &str) -> Bytes {
+    fixtures()
+        .into_iter()
+        .find(|f| f.name == name && f.note.contains(note_contains))
+        .unwrap_or_else(|| panic!("no fixture {name} / {note_contains}"))
+        .bytes
+}

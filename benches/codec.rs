@@ -15,8 +15,14 @@ use smppgw::smpp::{Framer, Pdu};
 
 fn cases() -> Vec<(&'static str, Bytes)> {
     vec![
-        ("submit_sm_160_gsm_2tlv", common::fixture("submit_sm", "160 GSM")),
-        ("deliver_sm_receipt", common::fixture("deliver_sm", "receipt")),
+        (
+            "submit_sm_160_gsm_2tlv",
+            common::fixture("submit_sm", "160 GSM"),
+        ),
+        (
+            "deliver_sm_receipt",
+            common::fixture("deliver_sm", "receipt"),
+        ),
         ("enquire_link", common::fixture("enquire_link", "")),
     ]
 }

@@ -20,6 +20,8 @@ struct Pair {
     /// When false, bytes from the SMSC to the ESME are dropped (a dead peer or path).
     smsc_to_esme: bool,
     smsc_to_esme_bytes: BytesMut,
+    /// command_id of every PDU the ESME put on the wire.
+    esme_sent: Vec<CommandId>,
 }
 
 fn config() -> SessionConfig {
@@ -49,6 +51,7 @@ impl Pair {
             smsc_events: Vec::new(),
             smsc_to_esme: true,
             smsc_to_esme_bytes: BytesMut::new(),
+            esme_sent: Vec::new(),
         }
     }
 
@@ -67,6 +70,10 @@ impl Pair {
             self.smsc.poll_transmit(&mut b);
             if a.is_empty() && b.is_empty() {
                 break;
+            }
+            let mut peek = a.clone();
+            while let Ok(Some(f)) = Framer::default().next_frame(&mut peek) {
+                self.esme_sent.push(Header::parse(&f).unwrap().command_id);
             }
             self.smsc.handle_input(&mut a, self.now);
             if self.smsc_to_esme {
@@ -244,8 +251,11 @@ fn enquire_link_is_sent_on_idle_and_answered_without_bothering_the_application()
         p.smsc_events
     );
     assert!(matches!(p.esme.state(), State::Bound(_)));
-    // Both sides exchanged enquire_links and stay bound for hours of idleness.
+    // An hour of idleness: an enquire_link every 30 s, each answered, and still bound.
+    p.esme_sent.clear();
     p.advance(Duration::from_secs(3600));
+    let sent = p.esme_sent.iter().filter(|c| **c == CommandId::ENQUIRE_LINK).count();
+    assert!((115..=121).contains(&sent), "{sent} enquire_links in an hour");
     assert_eq!(p.esme.state(), State::Bound(BindType::Transceiver));
     assert_eq!(p.smsc.state(), State::Bound(BindType::Transceiver));
 }

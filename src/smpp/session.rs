@@ -257,8 +257,8 @@ pub struct Session {
     last_rx: Instant,
     /// Last PDU other than enquire_link in either direction.
     last_activity: Instant,
-    /// Our enquire_link in flight: its sequence number and the deadline for any sign of life.
-    enquire: Option<(u32, Option<Instant>)>,
+    /// Set while our enquire_link waits for any sign of life from the peer.
+    enquire_deadline: Option<Instant>,
     /// SMSC role: a bind request is with the application.
     bind_pending: Option<(u32, BindType, u8)>,
     /// Requests from the peer not answered yet.
@@ -281,7 +281,7 @@ impl Session {
             opened_at: now,
             last_rx: now,
             last_activity: now,
-            enquire: None,
+            enquire_deadline: None,
             bind_pending: None,
             inbound_outstanding: 0,
             peer_interface_version: None,
@@ -369,12 +369,12 @@ impl Session {
             }
             _ => {}
         }
-        add(self.enquire.and_then(|e| e.1));
+        add(self.enquire_deadline);
         t
     }
 
     fn enquire_link_due(&self) -> Option<Instant> {
-        match self.enquire {
+        match self.enquire_deadline {
             Some(_) => None,
             None => self.config.enquire_link_interval.map(|d| self.last_rx + d),
         }
@@ -385,11 +385,9 @@ impl Session {
         if self.is_closed() {
             return;
         }
-        if let Some((_, Some(deadline))) = self.enquire {
-            if now >= deadline {
-                self.close(CloseReason::EnquireLinkTimeout);
-                return;
-            }
+        if self.enquire_deadline.is_some_and(|d| now >= d) {
+            self.close(CloseReason::EnquireLinkTimeout);
+            return;
         }
         while let Some((seq, p)) = self.window.pop_expired(now) {
             match p.purpose {
@@ -427,7 +425,7 @@ impl Session {
                 if self.enquire_link_due().is_some_and(|due| now >= due) {
                     let seq = self.alloc_seq();
                     self.emit(&Pdu::new(seq, Body::EnquireLink));
-                    self.enquire = Some((seq, Some(now + self.config.enquire_link_timeout)));
+                    self.enquire_deadline = Some(now + self.config.enquire_link_timeout);
                 }
             }
             _ => {}
@@ -455,10 +453,8 @@ impl Session {
             return;
         }
         self.last_rx = now;
-        if let Some((seq, Some(_))) = self.enquire {
-            // Any PDU proves the peer alive; its enquire_link_resp is still swallowed.
-            self.enquire = Some((seq, None));
-        }
+        // Any PDU proves the peer alive.
+        self.enquire_deadline = None;
         match Pdu::decode(frame) {
             Ok(pdu) => self.handle_pdu(pdu, now),
             Err(e) => {
@@ -541,15 +537,11 @@ impl Session {
     fn handle_response(&mut self, pdu: Pdu) {
         let id = pdu.command_id();
         let seq = pdu.sequence_number;
-        if let Some((eseq, _)) = self.enquire {
-            if eseq == seq && (id == CommandId::ENQUIRE_LINK_RESP || id == CommandId::GENERIC_NACK)
-            {
-                self.enquire = None;
-                return;
-            }
-        }
         let Some(p) = self.window.take(seq, id) else {
-            self.events.push_back(Event::UnexpectedResponse(pdu));
+            // The session's own enquire_links are not in the window; their answers end here.
+            if id != CommandId::ENQUIRE_LINK_RESP {
+                self.events.push_back(Event::UnexpectedResponse(pdu));
+            }
             return;
         };
         match p.purpose {
@@ -605,8 +597,7 @@ impl Session {
             } else {
                 seq + 1
             };
-            let enquire = self.enquire.is_some_and(|e| e.0 == seq);
-            if !enquire && !self.window.contains(seq) {
+            if !self.window.contains(seq) {
                 return seq;
             }
         }
@@ -681,7 +672,13 @@ impl Session {
             });
         };
         if seq != sequence_number || self.is_closed() {
-            return Err(SendError::Closed);
+            return Err(SendError::NotAllowed {
+                command_id: bind_type
+                    .command_id()
+                    .response()
+                    .unwrap_or(CommandId::GENERIC_NACK),
+                state: self.state,
+            });
         }
         self.bind_pending = None;
         let mut resp = Pdu::response(seq, CommandStatus::ROK, bind_type.response(Some(system_id)));

@@ -76,7 +76,7 @@ fn submit_sm_fields_are_slices_of_the_frame() {
 fn unknown_tlvs_and_unknown_status_survive_reencode() {
     let frame = fixture("submit_sm", "vendor TLV");
     let pdu = Pdu::decode(&frame).unwrap();
-    assert_eq!(pdu.tlvs.get(0x1401).map(|v| &v[..]), Some(&b"vendor"[..]));
+    assert_eq!(pdu.tlvs.get(0x1401), Some(&b"vendor"[..]));
     assert_eq!(pdu.to_bytes(), frame);
 
     let frame = fixture("submit_sm_resp", "vendor status");
@@ -114,7 +114,7 @@ fn receipt_tlvs_read_back() {
     );
     assert_eq!(pdu.tlvs.get_u8(tag::MESSAGE_STATE), Some(2));
     assert_eq!(
-        pdu.tlvs.get(tag::NETWORK_ERROR_CODE).map(|v| &v[..]),
+        pdu.tlvs.get(tag::NETWORK_ERROR_CODE),
         Some(&[3u8, 0, 0][..])
     );
     let r = Receipt::parse(&d.short_message).unwrap();

@@ -31,13 +31,14 @@ fn tlvs() -> impl Strategy<Value = Tlvs> {
     let known = (0..TLV_TABLE.len()).prop_flat_map(|i| {
         let s = TLV_TABLE[i];
         let max = (s.max as usize).min(300);
-        vec(any::<u8>(), s.min as usize..=max).prop_map(move |v| Tlv {
-            tag: s.tag,
-            value: Bytes::from(v),
-        })
+        vec(any::<u8>(), s.min as usize..=max).prop_map(move |v| (s.tag, v))
     });
-    let vendor = (0x1400u16..=0xFFFF, octets(40)).prop_map(|(tag, value)| Tlv { tag, value });
-    vec(prop_oneof![known, vendor], 0..4).prop_map(|v| v.into_iter().collect())
+    let vendor = (0x1400u16..=0xFFFF, vec(any::<u8>(), 0..40));
+    vec(prop_oneof![known, vendor], 0..4).prop_map(|v| {
+        v.iter()
+            .map(|(tag, value)| Tlv { tag: *tag, value })
+            .collect()
+    })
 }
 
 fn bind() -> impl Strategy<Value = Bind> {

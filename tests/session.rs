@@ -254,8 +254,15 @@ fn enquire_link_is_sent_on_idle_and_answered_without_bothering_the_application()
     // An hour of idleness: an enquire_link every 30 s, each answered, and still bound.
     p.esme_sent.clear();
     p.advance(Duration::from_secs(3600));
-    let sent = p.esme_sent.iter().filter(|c| **c == CommandId::ENQUIRE_LINK).count();
-    assert!((115..=121).contains(&sent), "{sent} enquire_links in an hour");
+    let sent = p
+        .esme_sent
+        .iter()
+        .filter(|c| **c == CommandId::ENQUIRE_LINK)
+        .count();
+    assert!(
+        (115..=121).contains(&sent),
+        "{sent} enquire_links in an hour"
+    );
     assert_eq!(p.esme.state(), State::Bound(BindType::Transceiver));
     assert_eq!(p.smsc.state(), State::Bound(BindType::Transceiver));
 }

@@ -230,16 +230,6 @@ impl<'a> Reader<'a> {
     }
 
     #[inline]
-    pub fn u16(&mut self, field: &'static str) -> Result<u16, FieldError> {
-        let s = self
-            .buf
-            .get(self.pos..self.pos + 2)
-            .ok_or(Self::truncated(field))?;
-        self.pos += 2;
-        Ok(u16::from_be_bytes([s[0], s[1]]))
-    }
-
-    #[inline]
     pub fn u32(&mut self, field: &'static str) -> Result<u32, FieldError> {
         let s = self
             .buf
@@ -266,7 +256,7 @@ impl<'a> Reader<'a> {
     /// An empty body where the field should start is a length error (`ESME_RINVCMDLEN`); a
     /// string that reaches `max` or the end of the body without its NUL is an error of the
     /// field itself and answers with the field's own `status`.
-    #[inline]
+    #[inline(always)]
     pub fn cstring(
         &mut self,
         max: usize,
@@ -278,7 +268,13 @@ impl<'a> Reader<'a> {
             return Err(Self::truncated(field));
         }
         let window = &rest[..rest.len().min(max)];
-        match memchr::memchr(0, window) {
+        // Most fields are short: a plain scan beats memchr's call and setup below 16 octets.
+        let nul = match window.iter().take(16).position(|&b| b == 0) {
+            Some(n) => Some(n),
+            None if window.len() > 16 => memchr::memchr(0, &window[16..]).map(|n| n + 16),
+            None => None,
+        };
+        match nul {
             Some(n) => {
                 let out = slice(self.buf, self.pos, self.pos + n);
                 self.pos += n + 1;
@@ -316,7 +312,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An address triple whose address is at most `max` octets including the NUL.
-    #[inline]
+    #[inline(always)]
     pub fn address(
         &mut self,
         max: usize,

@@ -81,7 +81,7 @@ pub enum DestAddress {
 pub struct SubmitMulti {
     pub service_type: COctet,
     pub source: Address,
-    pub dests: SmallVec<[DestAddress; 2]>,
+    pub dests: Vec<DestAddress>,
     pub esm_class: u8,
     pub protocol_id: u8,
     pub priority_flag: u8,
@@ -269,6 +269,19 @@ impl Body {
         }
     }
 
+    /// The body a PDU of this id has when it is only a header: the PDUs without a body, and
+    /// every response in its empty form. `None` for requests that need a body.
+    #[inline]
+    pub const fn header_only(id: CommandId) -> Option<Body> {
+        match id {
+            CommandId::ENQUIRE_LINK => Some(Body::EnquireLink),
+            CommandId::UNBIND => Some(Body::Unbind),
+            CommandId::GENERIC_NACK => Some(Body::GenericNack),
+            id if id.is_response() => Body::empty_response(id.request()),
+            _ => None,
+        }
+    }
+
     /// The response body with its mandatory part absent (the form error responses take),
     /// for a request that has a response.
     pub const fn empty_response(request: CommandId) -> Option<Body> {
@@ -346,7 +359,27 @@ impl Pdu {
 
     /// Decodes one complete frame (exactly `command_length` octets, as the framer delivers).
     /// Never panics; every error names the field and the status to answer with.
+    #[inline(always)]
     pub fn decode(frame: &Bytes) -> Result<Pdu, DecodeError> {
+        // Header-only PDUs (enquire_link, unbind, most error responses) are the bulk of
+        // control traffic: this path is small enough to inline into the caller.
+        if let Some(header) = Header::parse(frame) {
+            if frame.len() == HEADER_LEN && header.command_length as usize == HEADER_LEN {
+                if let Some(body) = Body::header_only(header.command_id) {
+                    return Ok(Pdu {
+                        command_status: header.command_status,
+                        sequence_number: header.sequence_number,
+                        body,
+                        tlvs: Tlvs::new(),
+                    });
+                }
+            }
+        }
+        Self::decode_body(frame)
+    }
+
+    #[inline(never)]
+    fn decode_body(frame: &Bytes) -> Result<Pdu, DecodeError> {
         let header = Header::parse(frame).ok_or(DecodeError {
             command_id: CommandId(0),
             sequence_number: 0,
@@ -408,6 +441,7 @@ impl Pdu {
 
 type R<'a, 'b> = &'a mut Reader<'b>;
 
+#[inline(always)]
 fn decode_body(id: CommandId, r: R) -> Result<Body, FieldError> {
     use CommandStatus as S;
     Ok(match id {
@@ -581,24 +615,30 @@ fn short_message(r: R) -> Result<Bytes, FieldError> {
     })
 }
 
-/// The fields submit_sm and submit_multi share after their addresses.
-struct MessageTail {
-    esm_class: u8,
-    protocol_id: u8,
-    priority_flag: u8,
-    schedule_delivery_time: COctet,
-    validity_period: COctet,
-    registered_delivery: u8,
-    replace_if_present_flag: u8,
-    data_coding: u8,
-    sm_default_msg_id: u8,
-    short_message: Bytes,
+/// submit_sm and deliver_sm. Fields are read straight into the struct, in wire order.
+#[inline(always)]
+fn submit_sm(r: R) -> Result<SubmitSm, FieldError> {
+    use CommandStatus as S;
+    let service_type = service_type(r)?;
+    let source = r.address(21, "source_addr", S::RINVSRCADR)?;
+    let dest = r.address(21, "destination_addr", S::RINVDSTADR)?;
+    message_tail(r, service_type, source, dest)
 }
 
-#[inline]
-fn message_tail(r: R) -> Result<MessageTail, FieldError> {
+/// The fields after the addresses, shared by submit_sm and submit_multi (which moves them
+/// out of the returned struct; it is rare enough not to matter).
+#[inline(always)]
+fn message_tail(
+    r: R,
+    service_type: COctet,
+    source: Address,
+    dest: Address,
+) -> Result<SubmitSm, FieldError> {
     use CommandStatus as S;
-    Ok(MessageTail {
+    Ok(SubmitSm {
+        service_type,
+        source,
+        dest,
         esm_class: r.u8("esm_class")?,
         protocol_id: r.u8("protocol_id")?,
         priority_flag: r.u8("priority_flag")?,
@@ -609,30 +649,6 @@ fn message_tail(r: R) -> Result<MessageTail, FieldError> {
         data_coding: r.u8("data_coding")?,
         sm_default_msg_id: r.u8("sm_default_msg_id")?,
         short_message: short_message(r)?,
-    })
-}
-
-#[inline]
-fn submit_sm(r: R) -> Result<SubmitSm, FieldError> {
-    use CommandStatus as S;
-    let service_type = service_type(r)?;
-    let source = r.address(21, "source_addr", S::RINVSRCADR)?;
-    let dest = r.address(21, "destination_addr", S::RINVDSTADR)?;
-    let t = message_tail(r)?;
-    Ok(SubmitSm {
-        service_type,
-        source,
-        dest,
-        esm_class: t.esm_class,
-        protocol_id: t.protocol_id,
-        priority_flag: t.priority_flag,
-        schedule_delivery_time: t.schedule_delivery_time,
-        validity_period: t.validity_period,
-        registered_delivery: t.registered_delivery,
-        replace_if_present_flag: t.replace_if_present_flag,
-        data_coding: t.data_coding,
-        sm_default_msg_id: t.sm_default_msg_id,
-        short_message: t.short_message,
     })
 }
 
@@ -648,7 +664,7 @@ fn submit_multi(r: R) -> Result<SubmitMulti, FieldError> {
             status: S::RINVNUMDESTS,
         });
     }
-    let mut dests = SmallVec::with_capacity(n as usize);
+    let mut dests = Vec::with_capacity(n as usize);
     for _ in 0..n {
         dests.push(match r.u8("dest_flag")? {
             1 => DestAddress::Sme(r.address(21, "dest_address", S::RINVDSTADR)?),
@@ -662,7 +678,7 @@ fn submit_multi(r: R) -> Result<SubmitMulti, FieldError> {
             }
         });
     }
-    let t = message_tail(r)?;
+    let t = message_tail(r, COctet::EMPTY, Address::default(), Address::default())?;
     Ok(SubmitMulti {
         service_type,
         source,

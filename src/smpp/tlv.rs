@@ -1,13 +1,13 @@
 //! Optional parameters (TLVs): tag, length, value.
 //!
-//! TLVs are kept as an ordered list of raw `(tag, Bytes)` pairs, zero-copy slices of the frame,
-//! in the order the peer sent them. That keeps unknown and vendor tags (the spec says to ignore
-//! them, a gateway must also carry them) and re-encodes byte-identically. Typed access goes
-//! through small accessors ([`Tlvs::get_u8`], [`Tlvs::get_cstr`], ...). Known tags are checked
-//! against their allowed lengths at decode time, from one table, [`TLV_TABLE`].
+//! The TLVs of a PDU are kept as the octets the peer sent: one zero-copy slice of the frame,
+//! validated once at decode (every known tag against its allowed lengths, from one table,
+//! [`TLV_TABLE`]). That keeps unknown and vendor tags (the spec says to ignore them; a gateway
+//! must also carry them) in their order, re-encodes byte-identically, costs one reference count
+//! however many TLVs there are, and keeps `Tlvs` as small as one `Bytes`. Reads walk the list
+//! (a PDU carries a handful); the rare writes rebuild it.
 
 use bytes::{BufMut, Bytes, BytesMut};
-use smallvec::SmallVec;
 
 use super::codec::{FieldError, FieldErrorKind, Reader};
 use super::CommandStatus;
@@ -236,45 +236,84 @@ pub fn tlv_spec(tag: u16) -> Option<&'static TlvSpec> {
         .map(|i| &TLV_TABLE[i])
 }
 
-/// One TLV as sent: the value is a zero-copy slice of the frame.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Tlv {
+/// One TLV, borrowed from its PDU.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tlv<'a> {
     pub tag: u16,
-    pub value: Bytes,
+    pub value: &'a [u8],
 }
 
-/// The TLVs of one PDU, in wire order. Two fit inline without allocation.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Tlvs(SmallVec<[Tlv; 2]>);
+/// The TLVs of one PDU: the octets as they came off the wire (one zero-copy slice of the
+/// frame), validated once at decode. Reads walk the list, which is short; writes rebuild it.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub struct Tlvs {
+    raw: Bytes,
+}
+
+/// Walks TLVs in wire order. The bytes were validated at decode (or built by [`Tlvs`]), but
+/// the walk still stops at anything short rather than trusting that.
+#[derive(Clone)]
+pub struct TlvIter<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for TlvIter<'a> {
+    type Item = Tlv<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Tlv<'a>> {
+        let (head, rest) = self.rest.split_first_chunk::<4>()?;
+        let tag = u16::from_be_bytes([head[0], head[1]]);
+        let len = u16::from_be_bytes([head[2], head[3]]) as usize;
+        let Some((value, rest)) = rest.split_at_checked(len) else {
+            self.rest = &[];
+            return None;
+        };
+        self.rest = rest;
+        Some(Tlv { tag, value })
+    }
+}
 
 impl Tlvs {
     pub const fn new() -> Tlvs {
-        Tlvs(SmallVec::new_const())
+        Tlvs { raw: Bytes::new() }
     }
 
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.raw.is_empty()
+    }
+
+    /// How many TLVs there are.
+    pub fn len(&self) -> usize {
+        self.iter().count()
     }
 
     #[inline]
-    pub fn len(&self) -> usize {
-        self.0.len()
+    pub fn iter(&self) -> TlvIter<'_> {
+        TlvIter { rest: &self.raw }
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Tlv> {
-        self.0.iter()
+    /// The TLVs as they go on the wire.
+    pub fn raw(&self) -> &Bytes {
+        &self.raw
     }
 
     /// The first value with this tag.
     #[inline]
-    pub fn get(&self, tag: u16) -> Option<&Bytes> {
-        self.0.iter().find(|t| t.tag == tag).map(|t| &t.value)
+    pub fn get(&self, tag: u16) -> Option<&[u8]> {
+        self.iter().find(|t| t.tag == tag).map(|t| t.value)
+    }
+
+    /// The first value with this tag as a zero-copy `Bytes`.
+    pub fn get_bytes(&self, tag: u16) -> Option<Bytes> {
+        let v = self.get(tag)?;
+        Some(self.raw.slice_ref(v))
     }
 
     /// A one-octet value; `None` if absent or of another length.
     pub fn get_u8(&self, tag: u16) -> Option<u8> {
-        match self.get(tag).map(|v| &v[..]) {
+        match self.get(tag) {
             Some([b]) => Some(*b),
             _ => None,
         }
@@ -282,7 +321,7 @@ impl Tlvs {
 
     /// A two-octet value; `None` if absent or of another length.
     pub fn get_u16(&self, tag: u16) -> Option<u16> {
-        match self.get(tag).map(|v| &v[..]) {
+        match self.get(tag) {
             Some([a, b]) => Some(u16::from_be_bytes([*a, *b])),
             _ => None,
         }
@@ -290,7 +329,7 @@ impl Tlvs {
 
     /// A four-octet value; `None` if absent or of another length.
     pub fn get_u32(&self, tag: u16) -> Option<u32> {
-        match self.get(tag).map(|v| &v[..]) {
+        match self.get(tag) {
             Some([a, b, c, d]) => Some(u32::from_be_bytes([*a, *b, *c, *d])),
             _ => None,
         }
@@ -303,85 +342,101 @@ impl Tlvs {
         Some(&v[..end])
     }
 
-    /// Appends a TLV (keeps any earlier one with the same tag).
-    pub fn push(&mut self, tag: u16, value: impl Into<Bytes>) {
-        self.0.push(Tlv {
-            tag,
-            value: value.into(),
+    /// Rebuilds the list through `f`, which receives a writer for the new list.
+    fn rebuild(&mut self, f: impl FnOnce(&[u8], &mut BytesMut)) {
+        let mut out = BytesMut::with_capacity(self.raw.len() + 16);
+        f(&self.raw, &mut out);
+        self.raw = out.freeze();
+    }
+
+    /// Appends a TLV (keeps any earlier one with the same tag). A value over 65535 octets
+    /// cannot be represented and is cut to 65535.
+    pub fn push(&mut self, tag: u16, value: &[u8]) {
+        self.rebuild(|old, out| {
+            out.put_slice(old);
+            put_tlv(out, tag, value);
         });
     }
 
     /// Replaces the first TLV with this tag, or appends one.
-    pub fn set(&mut self, tag: u16, value: impl Into<Bytes>) {
-        let value = value.into();
-        match self.0.iter_mut().find(|t| t.tag == tag) {
-            Some(t) => t.value = value,
-            None => self.0.push(Tlv { tag, value }),
+    pub fn set(&mut self, tag: u16, value: &[u8]) {
+        if self.get(tag).is_none() {
+            return self.push(tag, value);
         }
+        let mut done = false;
+        let old = self.raw.clone();
+        self.rebuild(|_, out| {
+            for t in (TlvIter { rest: &old }) {
+                if t.tag == tag && !done {
+                    put_tlv(out, tag, value);
+                    done = true;
+                } else {
+                    put_tlv(out, t.tag, t.value);
+                }
+            }
+        });
     }
 
     pub fn set_u8(&mut self, tag: u16, v: u8) {
-        self.set(tag, Bytes::copy_from_slice(&[v]));
+        self.set(tag, &[v]);
     }
 
     pub fn set_u16(&mut self, tag: u16, v: u16) {
-        self.set(tag, Bytes::copy_from_slice(&v.to_be_bytes()));
+        self.set(tag, &v.to_be_bytes());
     }
 
     /// Sets a C-Octet String value (appends the NUL).
     pub fn set_cstr(&mut self, tag: u16, s: &[u8]) {
-        let mut v = BytesMut::with_capacity(s.len() + 1);
-        v.put_slice(s);
-        v.put_u8(0);
-        self.set(tag, v.freeze());
+        let mut v = Vec::with_capacity(s.len() + 1);
+        v.extend_from_slice(s);
+        v.push(0);
+        self.set(tag, &v);
     }
 
-    /// Removes every TLV with this tag; returns the first removed value.
-    pub fn remove(&mut self, tag: u16) -> Option<Bytes> {
-        let mut first = None;
-        self.0.retain(|t| {
-            if t.tag == tag {
-                if first.is_none() {
-                    first = Some(t.value.clone());
-                }
-                false
-            } else {
-                true
+    /// Removes every TLV with this tag; true if there was one.
+    pub fn remove(&mut self, tag: u16) -> bool {
+        if self.get(tag).is_none() {
+            return false;
+        }
+        let old = self.raw.clone();
+        self.rebuild(|_, out| {
+            for t in (TlvIter { rest: &old }).filter(|t| t.tag != tag) {
+                put_tlv(out, t.tag, t.value);
             }
         });
-        first
+        true
     }
 
     /// Octets these TLVs take on the wire.
+    #[inline]
     pub fn encoded_len(&self) -> usize {
-        self.0.iter().map(|t| 4 + t.value.len()).sum()
+        self.raw.len()
     }
 
-    /// Appends every TLV in order. A value over 65535 octets cannot be represented and is
-    /// truncated to 65535 (the builders never create one).
+    #[inline]
     pub fn encode(&self, out: &mut BytesMut) {
-        for t in &self.0 {
-            let len = t.value.len().min(u16::MAX as usize);
-            out.put_u16(t.tag);
-            out.put_u16(len as u16);
-            out.put_slice(&t.value[..len]);
-        }
+        out.put_slice(&self.raw);
     }
 
-    /// Reads TLVs to the end of the frame.
+    /// Validates the TLVs to the end of the frame and keeps them as one slice.
+    #[inline]
     pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Tlvs, FieldError> {
-        let mut tlvs = Tlvs::new();
-        while !r.is_empty() {
-            if r.remaining() < 4 {
+        if r.is_empty() {
+            return Ok(Tlvs::new());
+        }
+        let raw = r.octets(r.remaining(), "tlv")?;
+        let mut rest = &raw[..];
+        while !rest.is_empty() {
+            let Some((head, tail)) = rest.split_first_chunk::<4>() else {
                 return Err(stream_error("tlv"));
-            }
-            let tag = r.u16("tlv.tag")?;
-            let len = r.u16("tlv.length")?;
+            };
+            let tag = u16::from_be_bytes([head[0], head[1]]);
+            let len = u16::from_be_bytes([head[2], head[3]]);
             let spec = tlv_spec(tag);
             let field = spec.map_or("tlv", |s| s.name);
-            if r.remaining() < len as usize {
+            let Some((_, tail)) = tail.split_at_checked(len as usize) else {
                 return Err(stream_error(field));
-            }
+            };
             if let Some(s) = spec {
                 if len < s.min || len > s.max {
                     return Err(FieldError {
@@ -391,11 +446,17 @@ impl Tlvs {
                     });
                 }
             }
-            let value = r.octets(len as usize, field)?;
-            tlvs.0.push(Tlv { tag, value });
+            rest = tail;
         }
-        Ok(tlvs)
+        Ok(Tlvs { raw })
     }
+}
+
+fn put_tlv(out: &mut BytesMut, tag: u16, value: &[u8]) {
+    let len = value.len().min(u16::MAX as usize);
+    out.put_u16(tag);
+    out.put_u16(len as u16);
+    out.put_slice(&value[..len]);
 }
 
 fn stream_error(field: &'static str) -> FieldError {
@@ -406,15 +467,55 @@ fn stream_error(field: &'static str) -> FieldError {
     }
 }
 
-impl FromIterator<Tlv> for Tlvs {
-    fn from_iter<I: IntoIterator<Item = Tlv>>(iter: I) -> Self {
-        Tlvs(iter.into_iter().collect())
+impl core::fmt::Debug for Tlvs {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list()
+            .entries(self.iter().map(|t| {
+                let name = tlv_spec(t.tag).map_or("tlv", |s| s.name);
+                (name, t.tag, t.value)
+            }))
+            .finish()
+    }
+}
+
+impl<'a> FromIterator<Tlv<'a>> for Tlvs {
+    fn from_iter<I: IntoIterator<Item = Tlv<'a>>>(iter: I) -> Self {
+        let mut out = BytesMut::new();
+        for t in iter {
+            put_tlv(&mut out, t.tag, t.value);
+        }
+        Tlvs { raw: out.freeze() }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_replaces_in_place_push_appends_remove_drops_all() {
+        let mut t = Tlvs::new();
+        t.push(tag::USER_MESSAGE_REFERENCE, &[0, 1]);
+        t.push(0x1400, b"v");
+        t.push(tag::USER_MESSAGE_REFERENCE, &[0, 2]);
+        t.set_u16(tag::USER_MESSAGE_REFERENCE, 7);
+        let tags: Vec<(u16, &[u8])> = t.iter().map(|x| (x.tag, x.value)).collect();
+        assert_eq!(
+            tags,
+            vec![
+                (0x0204, &[0u8, 7][..]),
+                (0x1400, &b"v"[..]),
+                (0x0204, &[0u8, 2][..])
+            ]
+        );
+        t.set_cstr(tag::RECEIPTED_MESSAGE_ID, b"abc");
+        assert_eq!(t.get_cstr(tag::RECEIPTED_MESSAGE_ID), Some(&b"abc"[..]));
+        assert_eq!(t.get(tag::RECEIPTED_MESSAGE_ID), Some(&b"abc\0"[..]));
+        assert!(t.remove(tag::USER_MESSAGE_REFERENCE));
+        assert!(!t.remove(tag::USER_MESSAGE_REFERENCE));
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.encoded_len(), 4 + 1 + 4 + 4);
+    }
 
     #[test]
     fn table_is_sorted_for_binary_search() {

@@ -415,8 +415,17 @@ impl Pdu {
     /// Appends the encoded PDU to `out`. `command_length` is patched in after the body is
     /// written, so the PDU is encoded in one pass.
     pub fn encode(&self, out: &mut BytesMut) {
-        // Enough for any body but submit_multi with many destinations; BytesMut grows past it.
-        out.reserve(HEADER_LEN + 320 + self.tlvs.encoded_len());
+        // A hint, not a bound: BytesMut grows past it (submit_multi with many destinations).
+        let body_hint = match &self.body {
+            Body::SubmitSm(m) | Body::DeliverSm(m) => 96 + m.short_message.len(),
+            Body::EnquireLink
+            | Body::EnquireLinkResp
+            | Body::Unbind
+            | Body::UnbindResp
+            | Body::GenericNack => 0,
+            _ => 256,
+        };
+        out.reserve(HEADER_LEN + body_hint + self.tlvs.encoded_len());
         let start = out.len();
         out.put_u32(0);
         out.put_u32(self.command_id().0);

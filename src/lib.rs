@@ -11,15 +11,16 @@
 //! | module | its one job |
 //! |---|---|
 //! | [`smpp`] | the SMPP 3.4/5.0 protocol core: codec, framing, receipts, session state machine (no IO, no clock) |
+//! | [`text`] | message text: GSM 7-bit and national tables, UCS2, Latin-1, UTF-8, UDH, segmentation, reassembly (no IO) |
 //!
-//! Modules still to come, in the order the issues bring them: `text` (coding schemes and
-//! segmentation), `config` (the YateSMSC-style files), `net` (glommio listeners, TLS, upstream
+//! Modules still to come, in the order the issues bring them: `config` (the YateSMSC-style files), `net` (glommio listeners, TLS, upstream
 //! links), `shard` and `control` (thread-per-core composition), `route` (regexroute rules),
 //! `store` (the message log) and `cdr`.
 
 #![forbid(unsafe_code)]
 
 pub mod smpp;
+pub mod text;
 
 /// The crate version, as printed by `smppgw --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

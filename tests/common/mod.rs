@@ -49,3 +49,27 @@ pub fn fixture(name: &str, note_contains: &str) -> Bytes {
         .unwrap_or_else(|| panic!("no fixture {name} / {note_contains}"))
         .bytes
 }
+
+/// The Python interpreter of the peers' virtualenv (`target/peers/venv`), installing the peers
+/// with `tests/peers/setup.sh` first if they are missing. Panics with the setup's output when
+/// that fails: a peer test must not pass without its peer.
+pub fn peer_python() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join("target/peers/venv/bin/python");
+    let ready = std::process::Command::new(&python)
+        .args(["-c", "import smpplib"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ready {
+        let out = std::process::Command::new(root.join("tests/peers/setup.sh"))
+            .output()
+            .expect("run tests/peers/setup.sh");
+        assert!(
+            out.status.success(),
+            "installing the test peers failed (needs python3 with venv and access to PyPI):\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    python
+}

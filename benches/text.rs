@@ -35,7 +35,14 @@ fn text(c: &mut Criterion) {
     let mut g = c.benchmark_group("text_1000_chars");
     g.throughput(Throughput::Elements(1000));
     g.bench_function("gsm7_encode_septets", |b| {
-        b.iter(|| encode(black_box(&gsm), Charset::Gsm7, Shift::DEFAULT, Replacement::Reject))
+        b.iter(|| {
+            encode(
+                black_box(&gsm),
+                Charset::Gsm7,
+                Shift::DEFAULT,
+                Replacement::Reject,
+            )
+        })
     });
     let mut out = Vec::with_capacity(2048);
     g.bench_function("gsm7_pack", |b| {
@@ -54,11 +61,22 @@ fn text(c: &mut Criterion) {
         b.iter(|| decode(black_box(&septets), Charset::Gsm7, Shift::DEFAULT))
     });
     g.bench_function("ucs2_encode", |b| {
-        b.iter(|| encode(black_box(&ucs), Charset::Ucs2, Shift::DEFAULT, Replacement::Reject))
+        b.iter(|| {
+            encode(
+                black_box(&ucs),
+                Charset::Ucs2,
+                Shift::DEFAULT,
+                Replacement::Reject,
+            )
+        })
     });
     let opts = SegmentOptions::default();
-    g.bench_function("segment_gsm7", |b| b.iter(|| segment(black_box(&gsm), &opts)));
-    g.bench_function("segment_ucs2", |b| b.iter(|| segment(black_box(&ucs), &opts)));
+    g.bench_function("segment_gsm7", |b| {
+        b.iter(|| segment(black_box(&gsm), &opts))
+    });
+    g.bench_function("segment_ucs2", |b| {
+        b.iter(|| segment(black_box(&ucs), &opts))
+    });
     g.bench_function("plan_gsm7", |b| b.iter(|| plan(black_box(&gsm), &opts)));
     g.finish();
 }

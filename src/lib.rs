@@ -11,14 +11,16 @@
 //! | module | its one job |
 //! |---|---|
 //! | [`smpp`] | the SMPP 3.4/5.0 protocol core: codec, framing, receipts, session state machine (no IO, no clock) |
+//! | [`config`] | the YateSMSC-style configuration files: INI lexer, typed model, validation with `file:line` errors (no IO) |
 //! | [`text`] | message text: GSM 7-bit and national tables, UCS2, Latin-1, UTF-8, UDH, segmentation, reassembly (no IO) |
 //!
-//! Modules still to come, in the order the issues bring them: `config` (the YateSMSC-style files), `net` (glommio listeners, TLS, upstream
+//! Modules still to come, in the order the issues bring them: `net` (glommio listeners, TLS, upstream
 //! links), `shard` and `control` (thread-per-core composition), `route` (regexroute rules),
 //! `store` (the message log) and `cdr`.
 
 #![forbid(unsafe_code)]
 
+pub mod config;
 pub mod smpp;
 pub mod text;
 

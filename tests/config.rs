@@ -1,0 +1,183 @@
+//! Configuration: the embedded default loads, the seed's examples load, and every error
+//! message names its file, line and key.
+
+use smppgw::config::{default, Config, ConfigFiles, Shards};
+
+fn parse(ysmpp: &str, regfile: &str, openssl: &str) -> Result<Config, Vec<String>> {
+    Config::parse(&ConfigFiles {
+        ysmpp: Some(ysmpp),
+        regfile: Some(regfile),
+        openssl: Some(openssl),
+    })
+    .map_err(|errs| errs.iter().map(|e| e.to_string()).collect())
+}
+
+fn only_error(ysmpp: &str, regfile: &str, openssl: &str) -> String {
+    let errs = parse(ysmpp, regfile, openssl).expect_err("should fail");
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    errs.into_iter().next().unwrap()
+}
+
+const LISTENER: &str = "[listenerserver a]\naddr=127.0.0.1\nport=2775\n";
+
+#[test]
+fn the_embedded_default_loads() {
+    let c = parse(default::YSMPP, default::REGFILE, default::OPENSSL).unwrap();
+    assert_eq!(c.general.shards, Shards::Auto);
+    assert_eq!(c.listeners.len(), 2);
+    assert_eq!(c.listeners[0].socket_addr().to_string(), "127.0.0.1:2775");
+    assert_eq!(c.listeners[1].socket_addr().to_string(), "127.0.0.1:3550");
+    assert_eq!(c.listeners[1].sslcontext.as_deref(), Some("self_signed"));
+    assert_eq!(c.account(b"demo").unwrap().password, "demo");
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+#[test]
+fn the_seeds_server_examples_load() {
+    let ysmpp = "; server configuration
+[smpp-server]
+enable=yes
+default-service-type=sms
+
+[listenerserver desired-name]
+enable=yes
+addr=10.0.0.1
+port=2775
+
+[listenerserver second-desired-name]
+addr=10.0.0.1
+port=2776
+
+sslcontext=self_signed
+";
+    let openssl =
+        "[general]\n\n[self_signed]\ndomains=yourcompany-smsc01\ncertificate=certificate.pem\n";
+    let regfile =
+        "[client1_system_id]\npassword=client1\n\n[client2_system_id]\npassword=client2\n";
+    let c = parse(ysmpp, regfile, openssl).unwrap();
+    assert_eq!(c.listeners[1].sslcontext.as_deref(), Some("self_signed"));
+    assert_eq!(c.server.default_service_type, "sms");
+    assert_eq!(c.accounts.len(), 2);
+    assert_eq!(
+        c.tls.len(),
+        1,
+        "[general] of openssl.conf is not a TLS context"
+    );
+    // The seed's system_ids are 17 characters, over SMPP's C16: loaded, with a warning.
+    let w: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        w[0].starts_with("regfile.conf:1: system_id [client1_system_id] is longer than 15"),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn unknown_keys_and_sections_warn_and_do_not_fail() {
+    let c = parse(
+        &format!("[general]\nfancy=1\n[smpp-client]\nclients=a\n{LISTENER}"),
+        "[u]\npassword=p\ncolour=red\n",
+        "",
+    )
+    .unwrap();
+    let w: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        w.contains(&"ysmpp.conf:2: fancy: unknown key in [general], ignored".to_string()),
+        "{w:?}"
+    );
+    assert!(
+        w.iter()
+            .any(|x| x.starts_with("ysmpp.conf:3: section [smpp-client]")),
+        "{w:?}"
+    );
+    assert!(
+        w.contains(&"regfile.conf:3: colour: unknown key in [u], ignored".to_string()),
+        "{w:?}"
+    );
+}
+
+#[test]
+fn every_error_names_file_line_and_key() {
+    let cases: Vec<(&str, String, &str, &str)> = vec![
+        ("bad port", "[listenerserver a]\naddr=127.0.0.1\nport=27x5\n".into(), "", "ysmpp.conf:3: port: \"27x5\" is not a port number (1-65535)"),
+        ("port 0", "[listenerserver a]\nport=0\n".into(), "", "ysmpp.conf:2: port: \"0\" is not a port number (1-65535)"),
+        ("missing port", "[listenerserver a]\naddr=127.0.0.1\n".into(), "", "ysmpp.conf:1: port: [listenerserver a] needs port=NUMBER"),
+        ("bad addr", "[listenerserver a]\naddr=localhost\nport=1\n".into(), "", "ysmpp.conf:2: addr: \"localhost\" is not an IP address"),
+        ("bad enable", "[listenerserver a]\nenable=perhaps\nport=1\n".into(), "", "ysmpp.conf:2: enable: \"perhaps\" is not a boolean (yes/no, true/false, on/off, 1/0)"),
+        ("nameless listener", "[listenerserver]\nport=1\n".into(), "", "ysmpp.conf:1: listener section needs a name: [listenerserver NAME]"),
+        ("bad shards", format!("[general]\nshards=many\n{LISTENER}"), "", "ysmpp.conf:2: shards: \"many\" must be auto or a number of shards (1-1024)"),
+        ("bad timer", format!("[general]\nresponse_timeout=10x\n{LISTENER}"), "", "ysmpp.conf:2: response_timeout: \"10x\": unknown unit \"x\" (use ms, s, m or h)"),
+        ("zero timer", format!("[general]\nsession_init_timeout=0\n{LISTENER}"), "", "ysmpp.conf:2: session_init_timeout: \"0\" must be more than 0"),
+        ("pdu size", format!("[general]\nmax_pdu_size=10\n{LISTENER}"), "", "ysmpp.conf:2: max_pdu_size: 10 is out of range (64 to 16m)"),
+        ("window 0", format!("[general]\nwindow=0\n{LISTENER}"), "", "ysmpp.conf:2: window: \"0\" must be greater than 0"),
+        ("admin", format!("[general]\nadmin=nowhere\n{LISTENER}"), "", "ysmpp.conf:2: admin: \"nowhere\" is not ADDRESS:PORT"),
+        ("no value", format!("[general]\nwindow\n{LISTENER}"), "", "ysmpp.conf:2: window: has no value (write key=value)"),
+        ("service type", format!("[smpp-server]\ndefault-service-type=toolong\n{LISTENER}"), "", "ysmpp.conf:2: default-service-type: \"toolong\" is longer than service_type allows (5)"),
+        ("unknown sslcontext", "[listenerserver a]\nport=1\nsslcontext=nope\n".into(), "", "ysmpp.conf:2: sslcontext: \"nope\" is not a section of openssl.conf (known: none)"),
+        ("duplicate listener", format!("{LISTENER}{LISTENER}"), "", "ysmpp.conf:4: listener \"a\" is defined twice"),
+        ("same port", format!("{LISTENER}[listenerserver b]\naddr=127.0.0.1\nport=2775\n"), "", "ysmpp.conf:6: port: 127.0.0.1:2775 is already used by listener \"a\""),
+    ];
+    for (name, ysmpp, openssl, expected) in cases {
+        assert_eq!(only_error(&ysmpp, "", openssl), expected, "{name}");
+    }
+}
+
+#[test]
+fn regfile_and_openssl_errors_name_their_file() {
+    let cases = [
+        ("[u]\n", "", "regfile.conf:1: password: account [u] needs password=..."),
+        ("[u]\npassword=123456789\n", "", "regfile.conf:2: password: is longer than 8 characters (SMPP C9): no ESME could send it"),
+        ("[u]\npassword=p\nrate=-1\n", "", "regfile.conf:3: rate: \"-1\" must be 0 (no limit) or a positive rate"),
+        ("[u]\npassword=p\nmax_binds=x\n", "", "regfile.conf:3: max_binds: \"x\" is not a number of binds"),
+        ("[u]\npassword=p\nallowed_ips=10.0.0.0/40\n", "", "regfile.conf:3: allowed_ips: \"10.0.0.0/40\": prefix must be 0-32"),
+        ("[u]\npassword=p\n[u]\npassword=q\n", "", "regfile.conf:3: account [u] is defined twice"),
+        ("", "[ctx]\ndomains=a\n", "openssl.conf:1: certificate: [ctx] needs certificate=FILE.pem"),
+        ("", "[ctx]\ncertificate=\n", "openssl.conf:2: certificate: is empty"),
+    ];
+    for (regfile, openssl, expected) in cases {
+        assert_eq!(only_error(LISTENER, regfile, openssl), expected);
+    }
+}
+
+#[test]
+fn all_errors_of_all_files_come_at_once() {
+    let errs = parse(
+        "[general]\nwindow=0\n[listenerserver a]\nport=x\n",
+        "[u]\n",
+        "[c]\n",
+    )
+    .unwrap_err();
+    assert_eq!(errs.len(), 4, "{errs:#?}");
+}
+
+#[test]
+fn missing_ysmpp_is_an_error_and_missing_regfile_a_warning() {
+    let e = Config::parse(&ConfigFiles::default()).unwrap_err();
+    assert_eq!(
+        e[0].to_string(),
+        "ysmpp.conf: file not found; it is required (listeners and [general])"
+    );
+    let c = Config::parse(&ConfigFiles {
+        ysmpp: Some(LISTENER),
+        ..ConfigFiles::default()
+    })
+    .unwrap();
+    assert_eq!(
+        c.warnings[0].to_string(),
+        "regfile.conf: file not found: no ESME can bind"
+    );
+}
+
+#[test]
+fn account_limits_and_allowed_ips() {
+    let c = parse(
+        LISTENER,
+        "[u]\npassword=p\nmax_binds=2\nwindow=5\nrate=100.5\nallowed_ips=10.0.0.0/8, 192.168.1.7\n",
+        "",
+    )
+    .unwrap();
+    let a = c.account(b"u").unwrap();
+    assert_eq!((a.max_binds, a.window, a.rate), (2, 5, 100.5));
+    assert!(a.ip_allowed("10.9.8.7".parse().unwrap()));
+    assert!(a.ip_allowed("192.168.1.7".parse().unwrap()));
+    assert!(!a.ip_allowed("192.168.1.8".parse().unwrap()));
+}

@@ -14,13 +14,21 @@
 //! | [`config`] | the YateSMSC-style configuration files: INI lexer, typed model, validation with `file:line` errors (no IO) |
 //! | [`text`] | message text: GSM 7-bit and national tables, UCS2, Latin-1, UTF-8, UDH, segmentation, reassembly (no IO) |
 //!
-//! Modules still to come, in the order the issues bring them: `net` (glommio listeners, TLS, upstream
-//! links), `shard` and `control` (thread-per-core composition), `route` (regexroute rules),
-//! `store` (the message log) and `cdr`.
+//! | [`net`] | runtime glue: memlock and io_uring checks, TLS, the connection driver |
+//! | [`shard`] | one pinned executor per core: listeners, sessions, terminating mode and simulator, receipts across shards |
+//! | [`control`] | composition: starts the shards and the control executor, stops them on SIGINT/SIGTERM |
+//! | [`logger`] | log lines on stderr |
+//!
+//! Modules still to come, in the order the issues bring them: upstream links (in `net`),
+//! `route` (regexroute rules), `store` (the message log) and `cdr`.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod config;
+pub mod control;
+pub mod logger;
+pub mod net;
+pub mod shard;
 pub mod smpp;
 pub mod text;
 

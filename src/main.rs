@@ -1,53 +1,244 @@
-//! The `smppgw` command line. For now it reports its version and what the gateway will do;
-//! the runtime arrives with the server issue.
+//! The `smppgw` command line.
+//!
+//! ```text
+//! smppgw                          run on the embedded default configuration
+//! smppgw run --config DIR         run with the configuration files in DIR
+//! smppgw check --config DIR       validate DIR and print a summary
+//! smppgw sim --listen ADDR        run an SMSC simulator (acks, receipts, errors, throttling)
+//! ```
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
-fn usage() -> String {
-    format!(
-        "smppgw {v}: SMPP gateway (SMPP 3.4 / 5.0)
+use smppgw::config::{default, value, Config, ConfigFiles, General, Listener, Server};
+use smppgw::control::{self, RunOptions};
+use smppgw::shard::{Mode, SimOptions};
 
-usage:
-  smppgw                 run on the embedded default configuration
-  smppgw --version       print the version
-  smppgw --help          this text
+const USAGE: &str = "usage:
+  smppgw                              run on the embedded default configuration:
+                                      plain 127.0.0.1:2775, TLS 127.0.0.1:3550, account demo/demo
+  smppgw run --config DIR [--shards N]
+                                      run with DIR/ysmpp.conf, regfile.conf, openssl.conf
+  smppgw check --config DIR           validate the configuration and print a summary
+  smppgw sim --listen ADDR [--shards N] [--receipt-delay DUR] [--temp-errors PCT]
+             [--perm-errors PCT] [--throttle MSG_PER_S]
+                                      an SMSC simulator: any system_id binds; messages are
+                                      acknowledged, receipted, refused or throttled as asked
+  smppgw --version | --help
 
-This build contains the SMPP protocol core (codec, framing, receipts, session state
-machine). The server, upstream links, routing and failover are being built; running smppgw
-now prints the plan below and exits.
-",
-        v = smppgw::VERSION
-    )
+environment: SMPPGW_LOG=error|warn|info|debug|trace (default info)
+";
+
+struct Args {
+    rest: Vec<String>,
 }
 
-fn plan() -> &'static str {
-    "plan for the default configuration:
-  - SMPP server on 127.0.0.1:2775 (plain) and 127.0.0.1:3550 (TLS, self-signed certificate)
-  - account demo / demo
-  - one data shard per core, plus a control shard
-  - messages routed by regexroute rules to upstream SMSC links, with backup gateway failover
-(not started: the runtime is not in this build yet)"
+impl Args {
+    fn value(&mut self, flag: &str) -> Result<Option<String>, String> {
+        match self.rest.iter().position(|a| a == flag) {
+            None => Ok(None),
+            Some(i) => {
+                if i + 1 >= self.rest.len() {
+                    return Err(format!("{flag} needs a value"));
+                }
+                let v = self.rest.remove(i + 1);
+                self.rest.remove(i);
+                Ok(Some(v))
+            }
+        }
+    }
+
+    fn finish(self) -> Result<(), String> {
+        match self.rest.first() {
+            None => Ok(()),
+            Some(a) => Err(format!("unknown argument {a:?}")),
+        }
+    }
+}
+
+fn read_config(dir: &Path) -> Result<Config, String> {
+    if !dir.is_dir() {
+        return Err(format!("{}: not a directory", dir.display()));
+    }
+    let read = |name: &str| -> Result<Option<String>, String> {
+        let p = dir.join(name);
+        match std::fs::read_to_string(&p) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("{}: {e}", p.display())),
+        }
+    };
+    let (ysmpp, regfile, openssl) = (
+        read("ysmpp.conf")?,
+        read("regfile.conf")?,
+        read("openssl.conf")?,
+    );
+    Config::parse(&ConfigFiles {
+        ysmpp: ysmpp.as_deref(),
+        regfile: regfile.as_deref(),
+        openssl: openssl.as_deref(),
+    })
+    .map_err(|errs| {
+        let mut s = format!(
+            "{} configuration error(s) in {}:\n",
+            errs.len(),
+            dir.display()
+        );
+        for e in errs {
+            s.push_str(&format!("  {e}\n"));
+        }
+        s.trim_end().to_string()
+    })
+}
+
+fn default_config() -> Config {
+    Config::parse(&ConfigFiles {
+        ysmpp: Some(default::YSMPP),
+        regfile: Some(default::REGFILE),
+        openssl: Some(default::OPENSSL),
+    })
+    .unwrap_or_else(|e| unreachable!("the embedded default is valid: {e:?}"))
+}
+
+fn shards_flag(args: &mut Args, config: &mut Config) -> Result<(), String> {
+    if let Some(n) = args.value("--shards")? {
+        let n: usize = n
+            .parse()
+            .ok()
+            .filter(|n| (1..=1024).contains(n))
+            .ok_or_else(|| format!("--shards {n:?}: expected a number from 1 to 1024"))?;
+        config.general.shards = smppgw::config::Shards::Count(n);
+    }
+    Ok(())
+}
+
+fn warn_all(config: &Config) {
+    for w in &config.warnings {
+        log::warn!("{w}");
+    }
+}
+
+fn run(options: RunOptions) -> Result<(), String> {
+    control::run(options).map(|_| ())
+}
+
+fn main_inner(argv: Vec<String>) -> Result<(), String> {
+    let mut args = Args { rest: argv };
+    let command = args.rest.first().cloned();
+    match command.as_deref() {
+        None => run(RunOptions {
+            config: default_config(),
+            config_dir: None,
+            mode: Mode::Terminating,
+        }),
+        Some("--version" | "-V" | "version") => {
+            println!("smppgw {}", smppgw::VERSION);
+            Ok(())
+        }
+        Some("--help" | "-h" | "help") => {
+            print!("smppgw {}: SMPP gateway\n\n{USAGE}", smppgw::VERSION);
+            Ok(())
+        }
+        Some("run") => {
+            args.rest.remove(0);
+            let dir = PathBuf::from(args.value("--config")?.ok_or("run needs --config DIR")?);
+            let mut config = read_config(&dir)?;
+            shards_flag(&mut args, &mut config)?;
+            args.finish()?;
+            warn_all(&config);
+            run(RunOptions {
+                config,
+                config_dir: Some(dir),
+                mode: Mode::Terminating,
+            })
+        }
+        Some("check") => {
+            args.rest.remove(0);
+            let dir = PathBuf::from(args.value("--config")?.ok_or("check needs --config DIR")?);
+            args.finish()?;
+            let config = read_config(&dir)?;
+            // Certificates are part of the configuration: load them too.
+            for t in &config.tls {
+                smppgw::net::tls::load_server(t, &dir)?;
+            }
+            print!(
+                "{}: configuration is valid\n{}",
+                dir.display(),
+                config.summary()
+            );
+            Ok(())
+        }
+        Some("sim") => {
+            args.rest.remove(0);
+            let listen = args
+                .value("--listen")?
+                .ok_or("sim needs --listen ADDR:PORT")?;
+            let addr: std::net::SocketAddr = listen
+                .parse()
+                .map_err(|_| format!("--listen {listen:?}: expected ADDRESS:PORT"))?;
+            let pct = |v: Option<String>, flag: &str| -> Result<f64, String> {
+                match v {
+                    None => Ok(0.0),
+                    Some(v) => v
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|p| (0.0..=100.0).contains(p))
+                        .ok_or_else(|| format!("{flag} {v:?}: expected a percentage 0-100")),
+                }
+            };
+            let receipt_delay = match args.value("--receipt-delay")? {
+                None => Duration::ZERO,
+                Some(v) => value::duration(&v).map_err(|e| format!("--receipt-delay: {e}"))?,
+            };
+            let temp_error_pct = pct(args.value("--temp-errors")?, "--temp-errors")?;
+            let perm_error_pct = pct(args.value("--perm-errors")?, "--perm-errors")?;
+            let throttle = match args.value("--throttle")? {
+                None => 0.0,
+                Some(v) => v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|r| *r >= 0.0)
+                    .ok_or_else(|| format!("--throttle {v:?}: expected messages per second"))?,
+            };
+            let mut config = Config {
+                general: General::default(),
+                server: Server::default(),
+                listeners: vec![Listener {
+                    name: "sim".into(),
+                    enable: true,
+                    addr: addr.ip(),
+                    port: addr.port(),
+                    sslcontext: None,
+                    line: 0,
+                }],
+                accounts: Vec::new(),
+                tls: Vec::new(),
+                warnings: Vec::new(),
+            };
+            shards_flag(&mut args, &mut config)?;
+            args.finish()?;
+            run(RunOptions {
+                config,
+                config_dir: None,
+                mode: Mode::Simulator(SimOptions {
+                    receipt_delay,
+                    temp_error_pct,
+                    perm_error_pct,
+                    throttle,
+                }),
+            })
+        }
+        Some(other) => Err(format!("unknown command {other:?}\n\n{USAGE}")),
+    }
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        None => {
-            println!("smppgw {}", smppgw::VERSION);
-            println!("{}", plan());
-            ExitCode::SUCCESS
-        }
-        Some("--version" | "-V" | "version") => {
-            println!("smppgw {}", smppgw::VERSION);
-            ExitCode::SUCCESS
-        }
-        Some("--help" | "-h" | "help") => {
-            print!("{}", usage());
-            ExitCode::SUCCESS
-        }
-        Some(other) => {
-            eprintln!("smppgw: unknown argument '{other}'\n");
-            eprint!("{}", usage());
+    smppgw::logger::init();
+    match main_inner(std::env::args().skip(1).collect()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("smppgw: {e}");
             ExitCode::from(2)
         }
     }

@@ -1,0 +1,236 @@
+//! Composition: checks the machine, builds TLS, starts one pinned executor per data shard and
+//! the control executor, and stops them all on SIGINT or SIGTERM.
+//!
+//! The control executor owns what is not on the data path: today the configuration snapshot,
+//! the stop signal and the periodic summary line; failover state and CDR flushing join it
+//! with their issues.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_rustls::TlsAcceptor;
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::{LocalExecutorBuilder, LocalExecutorPoolBuilder, Placement, PoolPlacement};
+use log::{error, info, warn};
+
+use crate::config::{default::DEFAULT_CERT_NAME, Config};
+use crate::net::{sys, tls};
+use crate::shard::{self, ListenerSpec, Mode, Shared};
+
+/// Locked memory each executor registers for IO; small, the hard limit is often 8 MiB.
+const IO_MEMORY: usize = 256 * 1024;
+const RING_DEPTH: usize = 256;
+
+/// How to run.
+pub struct RunOptions {
+    pub config: Config,
+    /// Where relative paths (certificates) resolve; `None` runs the embedded default, whose
+    /// self-signed certificate is written to a temporary directory.
+    pub config_dir: Option<PathBuf>,
+    pub mode: Mode,
+}
+
+/// Totals at exit.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RunReport {
+    pub accepted: u64,
+    pub rejected: u64,
+    pub receipts_sent: u64,
+    pub receipts_acked: u64,
+    pub connections: u64,
+}
+
+fn check_machine() -> Result<(), String> {
+    let (before, after, hard) =
+        sys::raise_memlock().map_err(|e| format!("cannot read or raise RLIMIT_MEMLOCK: {e}"))?;
+    if before < after {
+        info!(
+            "raised the locked-memory limit from {} KiB to {} KiB (the hard limit)",
+            before / 1024,
+            after / 1024
+        );
+    }
+    if after < sys::MIN_MEMLOCK {
+        return Err(format!(
+            "the locked-memory limit is {} KiB (hard limit {} KiB); glommio needs at least 512 KiB. \
+             Raise it: `ulimit -l 8192` in the shell, or LimitMEMLOCK=8M in the systemd unit (see tuning/README.md)",
+            after / 1024,
+            hard / 1024
+        ));
+    }
+    match sys::raise_nofile() {
+        Ok(n) if n < 4096 => warn!("only {n} file descriptors may be open: that many connections at most (raise `ulimit -n`)"),
+        Ok(_) => {}
+        Err(e) => warn!("cannot raise the open-files limit: {e}"),
+    }
+    sys::probe_io_uring()
+}
+
+/// The TLS acceptor of every context a listener uses.
+fn tls_contexts(opts: &RunOptions) -> Result<HashMap<String, TlsAcceptor>, String> {
+    let mut out = HashMap::new();
+    for l in opts.config.listeners.iter().filter(|l| l.enable) {
+        let Some(name) = &l.sslcontext else { continue };
+        if out.contains_key(name) {
+            continue;
+        }
+        let ctx = opts
+            .config
+            .tls_context(name)
+            .ok_or_else(|| format!("sslcontext {name:?} is not in openssl.conf"))?;
+        let cfg = match &opts.config_dir {
+            Some(dir) => tls::load_server(ctx, dir)?,
+            None => {
+                let dir = std::env::temp_dir().join(format!("smppgw-{}", std::process::id()));
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                let path = dir.join(DEFAULT_CERT_NAME);
+                let mut names = ctx.domains.clone();
+                names.push("127.0.0.1".into());
+                let pem = tls::self_signed_pem(&names)?;
+                std::fs::write(&path, &pem)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                info!(
+                    "TLS context {name:?}: self-signed certificate for {} written to {}",
+                    names.join(", "),
+                    path.display()
+                );
+                tls::load_server(ctx, &dir)?
+            }
+        };
+        out.insert(name.clone(), TlsAcceptor::from(cfg));
+    }
+    Ok(out)
+}
+
+/// Runs the gateway (or the simulator) until SIGINT or SIGTERM.
+pub fn run(opts: RunOptions) -> Result<RunReport, String> {
+    check_machine()?;
+    let acceptors = tls_contexts(&opts)?;
+    let config = Arc::new(opts.config);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let shards = config.shard_count(cores);
+    let start_secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32);
+    let shared = Arc::new(Shared::new(
+        config.clone(),
+        opts.mode.clone(),
+        shards,
+        start_secs,
+    ));
+
+    let specs: Vec<ListenerSpec> = if config.server.enable {
+        config
+            .listeners
+            .iter()
+            .filter(|l| l.enable)
+            .map(|l| ListenerSpec {
+                name: l.name.clone(),
+                addr: l.socket_addr(),
+                tls: l
+                    .sslcontext
+                    .as_ref()
+                    .and_then(|c| acceptors.get(c).cloned()),
+            })
+            .collect()
+    } else {
+        warn!("[smpp-server] enable=no: not listening");
+        Vec::new()
+    };
+
+    let wait_for_signal = sys::block_stop_signals();
+    let stop = shared.clone();
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let sig = wait_for_signal();
+            info!("signal {sig} received: unbinding sessions and stopping");
+            stop.stopping.store(true, Ordering::Relaxed);
+        })
+        .map_err(|e| format!("cannot start the signal thread: {e}"))?;
+
+    let mode = match &opts.mode {
+        Mode::Terminating => "terminating gateway".to_string(),
+        Mode::Simulator(s) => format!(
+            "SMSC simulator (receipt delay {:?}, temporary errors {}%, permanent errors {}%, throttle {})",
+            s.receipt_delay,
+            s.temp_error_pct,
+            s.perm_error_pct,
+            if s.throttle > 0.0 { format!("{}/s per session", s.throttle) } else { "off".into() }
+        ),
+    };
+    info!(
+        "smppgw {} starting: {mode}, {shards} shards on {cores} cores",
+        crate::VERSION
+    );
+
+    let mesh = MeshBuilder::full(shards, 4096);
+    let pool_shared = shared.clone();
+    let pool = LocalExecutorPoolBuilder::new(PoolPlacement::MaxSpread(shards, None))
+        .name("smppgw")
+        .io_memory(IO_MEMORY)
+        .ring_depth(RING_DEPTH)
+        .on_all_shards(move || {
+            let shared = pool_shared.clone();
+            let mesh = mesh.clone();
+            let specs = specs.clone();
+            async move { shard::run(shared, mesh, specs).await }
+        })
+        .map_err(|e| format!("cannot start the shards: {e}"))?;
+
+    let control_shared = shared.clone();
+    let control = LocalExecutorBuilder::new(Placement::Unbound)
+        .name("control")
+        .io_memory(IO_MEMORY)
+        .ring_depth(64)
+        .spawn(move || async move {
+            let mut last = Instant::now();
+            let mut last_accepted = 0u64;
+            while !control_shared.is_stopping() {
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+                if last.elapsed() >= Duration::from_secs(60) {
+                    let c = &control_shared.counters;
+                    let accepted = c.accepted.load(Ordering::Relaxed);
+                    info!(
+                        "{} connections, {} messages accepted ({:.0}/s), {} receipts sent",
+                        control_shared.connections.load(Ordering::Relaxed),
+                        accepted,
+                        (accepted - last_accepted) as f64 / last.elapsed().as_secs_f64(),
+                        c.receipts_sent.load(Ordering::Relaxed)
+                    );
+                    last = Instant::now();
+                    last_accepted = accepted;
+                }
+            }
+        })
+        .map_err(|e| format!("cannot start the control executor: {e}"))?;
+
+    let mut report = RunReport::default();
+    for r in pool.join_all() {
+        match r {
+            Ok(s) => report.connections += s.connections,
+            Err(e) => error!("a shard failed: {e:?}"),
+        }
+    }
+    shared.stopping.store(true, Ordering::Relaxed);
+    let _ = control.join();
+    let c = &shared.counters;
+    report.accepted = c.accepted.load(Ordering::Relaxed);
+    report.rejected = c.rejected.load(Ordering::Relaxed);
+    report.receipts_sent = c.receipts_sent.load(Ordering::Relaxed);
+    report.receipts_acked = c.receipts_acked.load(Ordering::Relaxed);
+    info!(
+        "stopped: {} connections served, {} messages acknowledged, {} refused, {} receipts sent, {} acknowledged, {} dropped",
+        report.connections,
+        report.accepted,
+        report.rejected,
+        report.receipts_sent,
+        report.receipts_acked,
+        c.receipts_dropped.load(Ordering::Relaxed)
+    );
+    Ok(report)
+}

@@ -1,0 +1,173 @@
+//! The connection driver: moves bytes and time between a socket (plain or TLS) and a
+//! [`Session`], and hands the session's events to a [`Handler`].
+//!
+//! One task per connection, one loop:
+//! 1. everything the session wants to send goes out in one write (all the responses produced
+//!    by one read travel together), bounded by a write timeout so a peer that stops reading
+//!    is cut off instead of holding memory;
+//! 2. then wait for whichever comes first: bytes from the peer (only while the handler says
+//!    there is room: backpressure), work from elsewhere in the shard (the inbox), or the
+//!    session's next timer;
+//! 3. feed what came into the session and drain its events through the handler.
+//!
+//! A read carries as many PDUs as the socket has, and the session parses all of them before
+//! anything is written, so syscalls are paid per read, not per PDU.
+
+use std::future::pending;
+use std::io;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, FutureExt};
+use glommio::channels::local_channel::LocalReceiver;
+
+use crate::smpp::{Event, Session};
+
+/// Octets read per read call at most.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// What a connection's owner does with the session's events.
+pub trait Handler {
+    /// Work delivered to this connection from elsewhere in the shard.
+    type Outbound;
+
+    /// One event of the session; may answer through `session`.
+    fn on_event(&mut self, session: &mut Session, event: Event, now: Instant);
+
+    /// One item from the inbox.
+    fn on_outbound(&mut self, session: &mut Session, item: Self::Outbound, now: Instant);
+
+    /// May the driver read more from the peer now? (false: backpressure)
+    fn can_read(&self, session: &Session) -> bool;
+
+    /// The connection is over (the session closed, the peer left, or IO failed).
+    fn on_close(&mut self, session: &mut Session, why: &str);
+}
+
+/// Limits of one connection.
+#[derive(Clone, Copy, Debug)]
+pub struct DriverLimits {
+    /// Longest a write of pending output may take before the peer is considered stuck.
+    pub write_timeout: Duration,
+}
+
+enum Wake<T> {
+    Read(io::Result<usize>),
+    Inbox(Option<T>),
+    Timer,
+}
+
+/// Runs the connection until the session closes or the peer goes away.
+pub async fn drive<S, H>(
+    mut stream: S,
+    mut session: Session,
+    mut handler: H,
+    inbox: LocalReceiver<H::Outbound>,
+    limits: DriverLimits,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+    H: Handler,
+{
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut wbuf = BytesMut::with_capacity(16 * 1024);
+    let mut inbox_open = true;
+    let why = loop {
+        session.poll_transmit(&mut wbuf);
+        if !wbuf.is_empty() {
+            let write = async {
+                stream.write_all(&wbuf).await?;
+                stream.flush().await
+            };
+            match glommio::timer::timeout(limits.write_timeout, async {
+                write.await.map_err(Into::into)
+            })
+            .await
+            {
+                Ok(()) => wbuf.clear(),
+                Err(e) => break format!("write failed: {e}"),
+            }
+        }
+        if session.is_closed() {
+            break "session closed".to_string();
+        }
+
+        let now = Instant::now();
+        let deadline = session.poll_timeout();
+        let readable = handler.can_read(&session);
+        let filled = rbuf.len();
+        if readable {
+            rbuf.resize(filled + READ_CHUNK, 0);
+        }
+        let wake = {
+            let (head, tail) = rbuf.split_at_mut(filled);
+            let _ = head;
+            let read = async {
+                if readable {
+                    Wake::Read(stream.read(tail).await)
+                } else {
+                    pending().await
+                }
+            };
+            let from_inbox = async {
+                if inbox_open {
+                    Wake::Inbox(inbox.recv().await)
+                } else {
+                    pending().await
+                }
+            };
+            let timer = async {
+                match deadline {
+                    Some(d) => glommio::timer::sleep(d.saturating_duration_since(now)).await,
+                    None => pending::<()>().await,
+                }
+                Wake::Timer
+            };
+            read.or(from_inbox).or(timer).await
+        };
+        let now = Instant::now();
+        match wake {
+            Wake::Read(Ok(0)) => {
+                rbuf.truncate(filled);
+                break "peer closed the connection".to_string();
+            }
+            Wake::Read(Ok(n)) => {
+                rbuf.truncate(filled + n);
+                session.handle_input(&mut rbuf, now);
+            }
+            Wake::Read(Err(e)) => break format!("read failed: {e}"),
+            Wake::Inbox(Some(item)) => {
+                rbuf.truncate(filled);
+                handler.on_outbound(&mut session, item, now);
+            }
+            Wake::Inbox(None) => {
+                rbuf.truncate(filled);
+                inbox_open = false;
+            }
+            Wake::Timer => {
+                rbuf.truncate(filled);
+                session.handle_timeout(now);
+            }
+        }
+        while let Some(e) = session.poll_event() {
+            handler.on_event(&mut session, e, now);
+        }
+    };
+    // Whatever the session still has to say (a generic_nack before closing) goes out if the
+    // socket takes it promptly.
+    session.poll_transmit(&mut wbuf);
+    if !wbuf.is_empty() {
+        let _ = glommio::timer::timeout(Duration::from_millis(200), async {
+            stream.write_all(&wbuf).await?;
+            stream.flush().await.map_err(Into::into)
+        })
+        .await;
+    }
+    let _ = stream.close().await;
+    if !session.is_closed() {
+        session.abort();
+    }
+    while let Some(e) = session.poll_event() {
+        handler.on_event(&mut session, e, Instant::now());
+    }
+    handler.on_close(&mut session, &why);
+}

@@ -1,0 +1,94 @@
+//! What the gateway needs from the operating system before glommio starts, checked with clear
+//! messages instead of glommio's panics: locked memory, io_uring, and the signals that stop it.
+#![allow(unsafe_code)]
+
+use std::io;
+
+/// glommio refuses to start below this soft RLIMIT_MEMLOCK.
+pub const MIN_MEMLOCK: u64 = 512 * 1024;
+
+/// Raises the soft RLIMIT_MEMLOCK to the hard limit. Returns (soft before, soft after, hard).
+pub fn raise_memlock() -> io::Result<(u64, u64, u64)> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass; it has the layout libc declares.
+    if unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut r) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let before = r.rlim_cur;
+    if r.rlim_cur < r.rlim_max {
+        r.rlim_cur = r.rlim_max;
+        // SAFETY: setrlimit reads the struct we pass; raising soft up to hard needs no privilege.
+        if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &r) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok((before, r.rlim_cur, r.rlim_max))
+}
+
+/// Raises the soft limit of open files to the hard limit (every connection is a descriptor).
+/// Returns the new soft limit.
+pub fn raise_nofile() -> io::Result<u64> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: as in raise_memlock.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if r.rlim_cur < r.rlim_max {
+        r.rlim_cur = r.rlim_max;
+        // SAFETY: as in raise_memlock.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(r.rlim_cur)
+}
+
+/// Checks that io_uring can be used by creating (and closing) a small ring. glommio would
+/// otherwise panic with a message that does not say what is wrong.
+pub fn probe_io_uring() -> Result<(), String> {
+    // struct io_uring_params is 120 bytes; zeroed is a valid request.
+    let mut params = [0u8; 120];
+    // SAFETY: io_uring_setup(2) takes an entry count and a pointer to io_uring_params, which
+    // the buffer above is large enough to hold; it returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, 4u32, params.as_mut_ptr()) };
+    if fd < 0 {
+        let e = io::Error::last_os_error();
+        let why = match e.raw_os_error() {
+            Some(libc::ENOSYS) => "the kernel has no io_uring (Linux 5.8 or later is needed) or seccomp blocks it",
+            Some(libc::EPERM) => "io_uring is not permitted: check sysctl kernel.io_uring_disabled (must be 0) or the container's seccomp profile",
+            Some(libc::ENOMEM) => "the locked-memory limit is too low for an io_uring (raise RLIMIT_MEMLOCK, see tuning/README.md)",
+            _ => "io_uring_setup failed",
+        };
+        return Err(format!("io_uring unavailable: {why} ({e})"));
+    }
+    // SAFETY: fd is a descriptor we own and use nowhere else.
+    unsafe { libc::close(fd as i32) };
+    Ok(())
+}
+
+/// Blocks SIGINT and SIGTERM in this thread and the threads it starts afterwards, and returns
+/// a function that waits for one of them (call it on a dedicated thread).
+pub fn block_stop_signals() -> impl FnOnce() -> i32 + Send {
+    // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it; pthread_sigmask
+    // changes only this thread's mask.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    };
+    move || {
+        let mut sig: libc::c_int = 0;
+        // SAFETY: sigwait waits for a signal of the initialised set and stores its number.
+        unsafe { libc::sigwait(&set, &mut sig) };
+        sig
+    }
+}

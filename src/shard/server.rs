@@ -1,0 +1,503 @@
+//! The server side of one connection: binds checked against regfile.conf, per-account
+//! limits, and the terminating mode (and simulator) that answers messages itself and sends
+//! receipts to the account's receivers.
+//!
+//! Limits, as an ESME meets them:
+//! - unknown system_id: bind_resp ESME_RINVSYSID, then close; wrong password: ESME_RINVPASWD
+//!   (compared in constant time); bind from an address not in `allowed_ips`, or over
+//!   `max_binds`: ESME_RBINDFAIL; the gateway stopping: ESME_RBINDFAIL;
+//! - over the account's `rate`: the message is answered ESME_RTHROTTLED;
+//! - over the account's `window` of unanswered requests: the gateway stops reading the
+//!   socket until answers go out (TCP pushes back; nothing is buffered without bound).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use log::{debug, info, warn};
+
+use super::state::{constant_time_eq, AccountState, Mode, RateLimiter};
+use super::{Delivery, Outbound, ShardState};
+use crate::net::conn::Handler;
+use crate::smpp::receipt::{MessageState, Receipt, ReceiptDate};
+use crate::smpp::session::RequestFailure;
+use crate::smpp::tlv::tag;
+use crate::smpp::{
+    Address, BindType, Body, COctet, CommandStatus, DeliverSm, Event, Pdu, Session,
+    SubmitMultiResp, Tlvs,
+};
+
+/// The system_id the gateway gives in bind_resp.
+pub const SYSTEM_ID: &str = "smppgw";
+
+/// Attempts to deliver one receipt before it is dropped.
+const MAX_ATTEMPTS: u8 = 10;
+/// Pause before a receipt that met a temporary error is tried again.
+const RETRY_DELAY: Duration = Duration::from_secs(1);
+
+pub struct ServerHandler {
+    shard: Rc<ShardState>,
+    conn: u64,
+    peer: Option<SocketAddr>,
+    account: Option<Arc<AccountState>>,
+    bind_type: Option<BindType>,
+    receiver: bool,
+    window: usize,
+    backlog: VecDeque<Delivery>,
+    in_flight: HashMap<u64, Delivery>,
+    next_tag: u64,
+    /// The simulator's per-session throttle.
+    throttle: Option<RateLimiter>,
+}
+
+impl ServerHandler {
+    pub fn new(shard: Rc<ShardState>, conn: u64, peer: Option<SocketAddr>) -> ServerHandler {
+        let window = shard.shared.config.general.window;
+        ServerHandler {
+            shard,
+            conn,
+            peer,
+            account: None,
+            bind_type: None,
+            receiver: false,
+            window,
+            backlog: VecDeque::new(),
+            in_flight: HashMap::new(),
+            next_tag: 0,
+            throttle: None,
+        }
+    }
+
+    fn peer(&self) -> String {
+        self.peer
+            .map_or("an unknown address".into(), |p| p.to_string())
+    }
+
+    fn bind(
+        &mut self,
+        s: &mut Session,
+        seq: u32,
+        bind_type: BindType,
+        system_id: &COctet,
+        password: &COctet,
+    ) {
+        let shared = self.shard.shared.clone();
+        let id = String::from_utf8_lossy(system_id.as_bytes()).into_owned();
+        let refuse = |s: &mut Session, status: CommandStatus, why: &str| {
+            shared
+                .counters
+                .bind_failures
+                .fetch_add(1, Ordering::Relaxed);
+            info!(
+                "bind {} {id:?} from {} refused: {why} ({})",
+                bind_type.name(),
+                self.peer(),
+                status.name().unwrap_or("?")
+            );
+            let _ = s.reject_bind(seq, status);
+        };
+        if shared.is_stopping() {
+            return refuse(s, CommandStatus::RBINDFAIL, "the gateway is stopping");
+        }
+        let Some(account) = shared.account(&id) else {
+            return refuse(
+                s,
+                CommandStatus::RINVSYSID,
+                "no such account in regfile.conf",
+            );
+        };
+        if let Some(cfg) = &account.config {
+            if let Some(ip) = self.peer.map(|p| p.ip()) {
+                if !cfg.ip_allowed(ip) {
+                    return refuse(s, CommandStatus::RBINDFAIL, "address not in allowed_ips");
+                }
+            }
+            if !constant_time_eq(cfg.password.as_bytes(), password.as_bytes()) {
+                return refuse(s, CommandStatus::RINVPASWD, "wrong password");
+            }
+            let binds = account.binds.fetch_add(1, Ordering::Relaxed) + 1;
+            if cfg.max_binds > 0 && binds > cfg.max_binds {
+                account.binds.fetch_sub(1, Ordering::Relaxed);
+                return refuse(
+                    s,
+                    CommandStatus::RBINDFAIL,
+                    &format!("max_binds {} reached", cfg.max_binds),
+                );
+            }
+            self.window = cfg.window;
+        } else {
+            account.binds.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Mode::Simulator(sim) = &shared.mode {
+            self.throttle = RateLimiter::new(sim.throttle, shared.epoch);
+        }
+        let me = match shared.mode {
+            Mode::Terminating => SYSTEM_ID,
+            Mode::Simulator(_) => "smppsim",
+        };
+        if s.accept_bind(seq, COctet::from_static(me)).is_err() {
+            account.binds.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        shared.counters.binds.fetch_add(1, Ordering::Relaxed);
+        info!(
+            "{id} bound as {} from {} (shard {}, {} binds)",
+            bind_type.name(),
+            self.peer(),
+            self.shard.id,
+            account.binds.load(Ordering::Relaxed)
+        );
+        self.bind_type = Some(bind_type);
+        if bind_type.receives() {
+            self.receiver = true;
+            self.shard.add_receiver(&account, self.conn);
+        }
+        self.account = Some(account);
+    }
+
+    /// Answers a message-carrying request and, when asked, schedules its receipt.
+    #[allow(clippy::too_many_arguments)]
+    fn message(
+        &mut self,
+        s: &mut Session,
+        pdu: &Pdu,
+        source: &Address,
+        dests: &[&Address],
+        registered_delivery: u8,
+        data_coding: u8,
+        text: &[u8],
+        now: Instant,
+    ) {
+        let seq = pdu.sequence_number;
+        let id = pdu.command_id();
+        let fail = |s: &mut Session, status: CommandStatus| {
+            if let Some(reply) = Pdu::error_reply(id, seq, status) {
+                s.respond(seq, status, reply.body, Tlvs::new());
+            }
+        };
+        let shared = self.shard.shared.clone();
+        let Some(account) = self.account.clone() else {
+            return;
+        };
+        let throttled = account.rate.as_ref().is_some_and(|r| !r.try_take(1, now))
+            || self.throttle.as_ref().is_some_and(|r| !r.try_take(1, now));
+        if throttled {
+            shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
+            return fail(s, CommandStatus::RTHROTTLED);
+        }
+        let mut delay = Duration::ZERO;
+        if let Mode::Simulator(sim) = &shared.mode {
+            let draw = self.shard.percent();
+            if draw < sim.perm_error_pct {
+                shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                return fail(s, CommandStatus::RSUBMITFAIL);
+            }
+            if draw < sim.perm_error_pct + sim.temp_error_pct {
+                shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                return fail(s, CommandStatus::RMSGQFUL);
+            }
+            delay = sim.receipt_delay;
+        }
+        let message_id = self.shard.next_message_id();
+        let body = match pdu.body {
+            Body::SubmitMulti(_) => Body::SubmitMultiResp(Some(SubmitMultiResp {
+                message_id: COctet::from(message_id.as_str()),
+                unsuccess: Default::default(),
+            })),
+            Body::DataSm(_) => Body::DataSmResp(Some(COctet::from(message_id.as_str()))),
+            _ => Body::SubmitSmResp(Some(COctet::from(message_id.as_str()))),
+        };
+        s.respond(seq, CommandStatus::ROK, body, Tlvs::new());
+        shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
+        // Bits 1-0: 1 = receipt on success or failure, 3 = on success only (5.0).
+        if matches!(registered_delivery & 0x03, 1 | 3) {
+            let submitted = SystemTime::now();
+            for dest in dests {
+                let d = receipt(
+                    &account,
+                    &message_id,
+                    source,
+                    dest,
+                    data_coding,
+                    text,
+                    submitted,
+                );
+                if delay.is_zero() {
+                    self.shard.route(d);
+                } else {
+                    self.shard.route_at(now + delay, d);
+                }
+            }
+        }
+    }
+
+    /// Sends waiting deliveries while the window has room.
+    fn pump(&mut self, s: &mut Session, now: Instant) {
+        while s.window_available() > 0 {
+            let Some(d) = self.backlog.pop_front() else {
+                break;
+            };
+            let tag = self.next_tag;
+            self.next_tag += 1;
+            match s.send_request(Body::DeliverSm(d.body.clone()), d.tlvs.clone(), tag, now) {
+                Ok(_) => {
+                    self.shard
+                        .shared
+                        .counters
+                        .receipts_sent
+                        .fetch_add(1, Ordering::Relaxed);
+                    self.in_flight.insert(tag, d);
+                }
+                Err(e) => {
+                    debug!("deliver_sm not sent ({e:?}); rerouting");
+                    self.shard.route_at(now + RETRY_DELAY, d);
+                    break;
+                }
+            }
+        }
+    }
+
+    fn retry(&self, mut d: Delivery, now: Instant, why: &str) {
+        d.attempts += 1;
+        if d.attempts >= MAX_ATTEMPTS {
+            self.shard
+                .shared
+                .counters
+                .receipts_dropped
+                .fetch_add(1, Ordering::Relaxed);
+            warn!(
+                "{}: receipt dropped after {} attempts ({why})",
+                d.account.system_id, d.attempts
+            );
+        } else {
+            self.shard.route_at(now + RETRY_DELAY, d);
+        }
+    }
+}
+
+impl Handler for ServerHandler {
+    type Outbound = Outbound;
+
+    fn on_event(&mut self, s: &mut Session, event: Event, now: Instant) {
+        match event {
+            Event::BindRequest {
+                sequence_number,
+                bind_type,
+                bind,
+            } => self.bind(
+                s,
+                sequence_number,
+                bind_type,
+                &bind.system_id,
+                &bind.password,
+            ),
+            Event::Request(pdu) => {
+                let seq = pdu.sequence_number;
+                match &pdu.body {
+                    Body::SubmitSm(m) => self.message(
+                        s,
+                        &pdu,
+                        &m.source,
+                        &[&m.dest],
+                        m.registered_delivery,
+                        m.data_coding,
+                        &m.short_message,
+                        now,
+                    ),
+                    Body::DataSm(m) => {
+                        let payload = pdu.tlvs.get(tag::MESSAGE_PAYLOAD).unwrap_or(&[]).to_vec();
+                        self.message(
+                            s,
+                            &pdu,
+                            &m.source,
+                            &[&m.dest],
+                            m.registered_delivery,
+                            m.data_coding,
+                            &payload,
+                            now,
+                        )
+                    }
+                    Body::SubmitMulti(m) => {
+                        let dests: Vec<&Address> = m
+                            .dests
+                            .iter()
+                            .filter_map(|d| match d {
+                                crate::smpp::DestAddress::Sme(a) => Some(a),
+                                crate::smpp::DestAddress::DistributionList(_) => None,
+                            })
+                            .collect();
+                        self.message(
+                            s,
+                            &pdu,
+                            &m.source,
+                            &dests,
+                            m.registered_delivery,
+                            m.data_coding,
+                            &m.short_message,
+                            now,
+                        )
+                    }
+                    other => {
+                        // Requests the terminating gateway keeps no state for.
+                        let status = match other {
+                            Body::QuerySm(_) => CommandStatus::RQUERYFAIL,
+                            Body::CancelSm(_) => CommandStatus::RCANCELFAIL,
+                            Body::ReplaceSm(_) => CommandStatus::RREPLACEFAIL,
+                            Body::BroadcastSm(_) => CommandStatus::RBCASTFAIL,
+                            Body::QueryBroadcastSm(_) => CommandStatus::RBCASTQUERYFAIL,
+                            Body::CancelBroadcastSm(_) => CommandStatus::RBCASTCANCELFAIL,
+                            _ => CommandStatus::RINVCMDID,
+                        };
+                        if let Some(reply) = Pdu::error_reply(pdu.command_id(), seq, status) {
+                            s.respond(seq, status, reply.body, Tlvs::new());
+                        }
+                    }
+                }
+            }
+            Event::Response { tag, pdu, .. } => {
+                if let Some(d) = self.in_flight.remove(&tag) {
+                    let status = pdu.command_status;
+                    if status.is_ok() {
+                        self.shard
+                            .shared
+                            .counters
+                            .receipts_acked
+                            .fetch_add(1, Ordering::Relaxed);
+                    } else if status.is_temporary() {
+                        self.retry(d, now, "temporary error from the ESME");
+                    } else {
+                        self.shard
+                            .shared
+                            .counters
+                            .receipts_dropped
+                            .fetch_add(1, Ordering::Relaxed);
+                        warn!(
+                            "{}: receipt refused by the ESME with {status}",
+                            d.account.system_id
+                        );
+                    }
+                }
+                self.pump(s, now);
+            }
+            Event::RequestFailed { tag, reason, .. } => {
+                if let Some(d) = self.in_flight.remove(&tag) {
+                    match reason {
+                        RequestFailure::Timeout => self.retry(d, now, "no deliver_sm_resp in time"),
+                        RequestFailure::SessionClosed => self.shard.route_at(now, d),
+                    }
+                }
+            }
+            Event::InvalidPdu(e) => info!("invalid PDU from {}: {e}", self.peer()),
+            Event::UnexpectedResponse(p) => {
+                debug!("unexpected {} from {}", p.command_id(), self.peer())
+            }
+            Event::Closed(reason) => debug!("session with {} closed: {reason:?}", self.peer()),
+            Event::Bound { .. } | Event::Outbind(_) => {}
+        }
+    }
+
+    fn on_outbound(&mut self, s: &mut Session, item: Outbound, now: Instant) {
+        match item {
+            Outbound::Deliver(d) => {
+                self.backlog.push_back(d);
+                self.pump(s, now);
+            }
+            Outbound::Stop => {
+                if s.unbind(now).is_err() {
+                    s.abort();
+                }
+            }
+        }
+    }
+
+    fn can_read(&self, s: &Session) -> bool {
+        s.inbound_outstanding() < self.window
+    }
+
+    fn on_close(&mut self, _s: &mut Session, why: &str) {
+        if let Some(account) = self.account.take() {
+            if self.receiver {
+                self.shard.remove_receiver(&account, self.conn);
+            }
+            account.binds.fetch_sub(1, Ordering::Relaxed);
+            info!(
+                "{} ({}) from {} disconnected: {why}",
+                account.system_id,
+                self.bind_type.map_or("unbound", |b| b.name()),
+                self.peer()
+            );
+        } else {
+            debug!("connection from {} closed before bind: {why}", self.peer());
+        }
+        let now = Instant::now();
+        for (_, d) in self.in_flight.drain() {
+            self.shard.route_at(now, d);
+        }
+        for d in self.backlog.drain(..) {
+            self.shard.route(d);
+        }
+    }
+}
+
+/// The receipt of a message accepted as delivered: a deliver_sm from the destination back
+/// to the source, esm_class 0x04, the canonical text, receipted_message_id and
+/// message_state.
+pub fn receipt(
+    account: &Arc<AccountState>,
+    message_id: &str,
+    source: &Address,
+    dest: &Address,
+    data_coding: u8,
+    text: &[u8],
+    submitted: SystemTime,
+) -> Delivery {
+    let done = receipt_date(SystemTime::now());
+    // Only ASCII-compatible text is quoted; other codings would be garbage in the receipt.
+    let quoted = matches!(data_coding, 0 | 1).then(|| &text[..text.len().min(20)]);
+    let r = Receipt {
+        id: message_id.as_bytes(),
+        sub: Some(1),
+        dlvrd: Some(1),
+        submit_date: Some(receipt_date(submitted)),
+        done_date: Some(done),
+        stat: MessageState::DELIVERED.stat().as_bytes(),
+        err: b"000",
+        text: quoted,
+    };
+    let mut out = BytesMut::with_capacity(160);
+    r.write(&mut out);
+    let mut tlvs = Tlvs::new();
+    tlvs.set_cstr(tag::RECEIPTED_MESSAGE_ID, message_id.as_bytes());
+    tlvs.set_u8(tag::MESSAGE_STATE, MessageState::DELIVERED.0);
+    Delivery {
+        account: account.clone(),
+        body: DeliverSm {
+            source: dest.clone(),
+            dest: source.clone(),
+            esm_class: 0x04,
+            short_message: out.freeze(),
+            ..DeliverSm::default()
+        },
+        tlvs,
+        attempts: 0,
+    }
+}
+
+/// A wall-clock time as a receipt date (UTC, with seconds).
+pub fn receipt_date(t: SystemTime) -> ReceiptDate {
+    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let (y, m, d) = crate::logger::civil_from_days((secs / 86_400) as i64);
+    let s = secs % 86_400;
+    ReceiptDate {
+        year: y as u16,
+        month: m as u8,
+        day: d as u8,
+        hour: (s / 3600) as u8,
+        minute: (s / 60 % 60) as u8,
+        second: None,
+    }
+}

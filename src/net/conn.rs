@@ -40,6 +40,10 @@ pub trait Handler {
     /// May the driver read more from the peer now? (false: backpressure)
     fn can_read(&self, session: &Session) -> bool;
 
+    /// May the driver take more from the inbox now? (false: the inbox fills up and its
+    /// senders go elsewhere)
+    fn can_take(&self, session: &Session) -> bool;
+
     /// The connection is over (the session closed, the peer left, or IO failed).
     fn on_close(&mut self, session: &mut Session, why: &str);
 }
@@ -87,13 +91,14 @@ pub async fn drive<S, H>(
                 Err(e) => break format!("write failed: {e}"),
             }
         }
-        if session.is_closed() {
-            break "session closed".to_string();
+        if let crate::smpp::State::Closed(reason) = session.state() {
+            break format!("session closed ({reason:?})");
         }
 
         let now = Instant::now();
         let deadline = session.poll_timeout();
         let readable = handler.can_read(&session);
+        let takes = inbox_open && handler.can_take(&session);
         let filled = rbuf.len();
         if readable {
             rbuf.resize(filled + READ_CHUNK, 0);
@@ -109,7 +114,7 @@ pub async fn drive<S, H>(
                 }
             };
             let from_inbox = async {
-                if inbox_open {
+                if takes {
                     Wake::Inbox(inbox.recv().await)
                 } else {
                     pending().await

@@ -51,7 +51,7 @@ pub enum Outbound {
 }
 
 /// Receipts held per account on one shard while no receiver is bound anywhere.
-const MAX_PARKED_PER_ACCOUNT: usize = 100_000;
+const MAX_PARKED_PER_ACCOUNT: usize = 20_000;
 /// Items a connection's inbox holds before senders look elsewhere.
 const INBOX: usize = 1024;
 

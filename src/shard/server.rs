@@ -414,8 +414,14 @@ impl Handler for ServerHandler {
         }
     }
 
+    /// Reading stops while the ESME has a window's worth of requests unanswered, or while
+    /// deliveries to it are backed up (a transceiver that does not read its receipts).
     fn can_read(&self, s: &Session) -> bool {
-        s.inbound_outstanding() < self.window
+        s.inbound_outstanding() < self.window && self.backlog.len() < s.config().window
+    }
+
+    fn can_take(&self, s: &Session) -> bool {
+        self.backlog.len() < s.config().window
     }
 
     fn on_close(&mut self, _s: &mut Session, why: &str) {

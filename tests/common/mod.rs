@@ -73,3 +73,6 @@ pub fn peer_python() -> std::path::PathBuf {
     }
     python
 }
+
+pub mod esme;
+pub mod gateway;

@@ -1,0 +1,187 @@
+//! The `smppgw` binary as the tests run it: a configuration directory with free ports, a
+//! self-signed certificate for the TLS listener, the log collected, SIGTERM to stop.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "smppgw-test-{}-{}-{}",
+        tag,
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+pub struct Gateway {
+    child: Option<Child>,
+    pub plain: SocketAddr,
+    pub tls: SocketAddr,
+    pub dir: PathBuf,
+    pub cert_pem: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Gateway {
+    /// Starts the gateway with `general` lines in [general] and `regfile` as regfile.conf.
+    pub fn start(general: &str, regfile: &str) -> Gateway {
+        let dir = temp_dir("gw");
+        let plain: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let tls: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let cert_pem =
+            smppgw::net::tls::self_signed_pem(&["localhost".into(), "127.0.0.1".into()]).unwrap();
+        std::fs::write(dir.join("certificate.pem"), &cert_pem).unwrap();
+        std::fs::write(
+            dir.join("ysmpp.conf"),
+            format!(
+                "[general]\nshards=2\n{general}\n[smpp-server]\nenable=yes\n\n[listenerserver plain]\naddr=127.0.0.1\nport={}\n\n[listenerserver tls]\naddr=127.0.0.1\nport={}\nsslcontext=test_ctx\n",
+                plain.port(),
+                tls.port()
+            ),
+        )
+        .unwrap();
+        std::fs::write(dir.join("regfile.conf"), regfile).unwrap();
+        std::fs::write(
+            dir.join("openssl.conf"),
+            "[test_ctx]\ncertificate=certificate.pem\ndomains=localhost\n",
+        )
+        .unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_smppgw"));
+        cmd.arg("run").arg("--config").arg(&dir);
+        Gateway::spawn(cmd, plain, tls, dir, cert_pem)
+    }
+
+    /// Starts `smppgw sim --listen` with extra arguments.
+    pub fn sim(args: &[&str]) -> Gateway {
+        let dir = temp_dir("sim");
+        let plain: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_smppgw"));
+        cmd.arg("sim")
+            .arg("--listen")
+            .arg(plain.to_string())
+            .args(args);
+        Gateway::spawn(cmd, plain, plain, dir, String::new())
+    }
+
+    fn spawn(
+        mut cmd: Command,
+        plain: SocketAddr,
+        tls: SocketAddr,
+        dir: PathBuf,
+        cert_pem: String,
+    ) -> Gateway {
+        let mut child = cmd
+            .env("SMPPGW_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start smppgw");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        let gw = Gateway {
+            child: Some(child),
+            plain,
+            tls,
+            dir,
+            cert_pem,
+            log,
+        };
+        let t0 = Instant::now();
+        while TcpStream::connect(plain).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "smppgw did not start listening:\n{}",
+                gw.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        gw
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, |c| c.id())
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits until the log contains `needle`.
+    pub fn wait_log(&self, needle: &str, timeout: Duration) -> bool {
+        let t0 = Instant::now();
+        while t0.elapsed() < timeout {
+            if self.log().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// Resident memory of the gateway process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Sends SIGTERM and waits for the exit; returns the exit code and the whole log.
+    pub fn stop(&mut self) -> (Option<i32>, String) {
+        let mut child = self.child.take().expect("running");
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let t0 = Instant::now();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if t0.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                break child.wait().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        (status.code(), self.log())
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

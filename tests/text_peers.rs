@@ -44,7 +44,7 @@ fn json_string(s: &str) -> String {
 /// Runs smpplib over every text. The output is a flat JSON list that this reads with a
 /// minimal scanner (numbers and hex strings only).
 fn smpplib(texts: &[String]) -> Vec<Theirs> {
-    let python = common::peer_python();
+    let python = common::peers().python;
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/smpplib_parts.py");
     let mut child = Command::new(python)
         .arg(script)

@@ -50,28 +50,40 @@ pub fn fixture(name: &str, note_contains: &str) -> Bytes {
         .bytes
 }
 
-/// The Python interpreter of the peers' virtualenv (`target/peers/venv`), installing the peers
-/// with `tests/peers/setup.sh` first if they are missing. Panics with the setup's output when
-/// that fails: a peer test must not pass without its peer.
-pub fn peer_python() -> std::path::PathBuf {
+/// The third-party peers under `target/peers`, installed by `tests/peers/setup.sh` when
+/// missing. Panics with the setup's output when that fails: a peer test must not pass
+/// without its peer.
+pub struct Peers {
+    /// The virtualenv's Python (smpplib).
+    pub python: std::path::PathBuf,
+    /// The folder whose node_modules holds the npm smpp package (give node its
+    /// node_modules as NODE_PATH).
+    pub node_dir: std::path::PathBuf,
+}
+
+pub fn peers() -> Peers {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join("target/peers/venv/bin/python");
-    let ready = std::process::Command::new(&python)
+    let p = Peers {
+        python: root.join("target/peers/venv/bin/python"),
+        node_dir: root.join("target/peers/node"),
+    };
+    let ready = std::process::Command::new(&p.python)
         .args(["-c", "import smpplib"])
         .output()
-        .is_ok_and(|o| o.status.success());
+        .is_ok_and(|o| o.status.success())
+        && p.node_dir.join("node_modules/smpp/package.json").exists();
     if !ready {
         let out = std::process::Command::new(root.join("tests/peers/setup.sh"))
             .output()
             .expect("run tests/peers/setup.sh");
         assert!(
             out.status.success(),
-            "installing the test peers failed (needs python3 with venv and access to PyPI):\n{}{}",
+            "installing the test peers failed (needs python3 with venv, node with npm, and access to PyPI and npm):\n{}{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    python
+    p
 }
 
 pub mod esme;

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the third-party SMPP peers the tests talk to, into target/peers/ (idempotent).
-# Used by .ci/run and, when missing, by the tests themselves (tests/common/peers.rs).
-#   Python: smpplib (client; its GSM splitting is our cross-check).
+# Used by .ci/run and, when missing, by the tests themselves (tests/common/mod.rs).
+#   Python: smpplib 2.2.4 (an ESME; its GSM splitting is also a cross-check)
+#   Node:   smpp 0.6.0-rc.4 (an ESME and SMSC, plain and TLS)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 peers="$root/target/peers"
 mkdir -p "$peers"
+
 venv="$peers/venv"
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import smpplib' 2>/dev/null; then
   tmp="$(mktemp -d "$peers/venv.XXXXXX")"
@@ -15,3 +17,11 @@ if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import smpplib' 2>/de
   mv "$tmp" "$venv" 2>/dev/null || rm -rf "$tmp"
 fi
 "$venv/bin/python" -c 'import smpplib; print("smpplib ready")'
+
+node_dir="$peers/node"
+if [ ! -f "$node_dir/node_modules/smpp/package.json" ]; then
+  mkdir -p "$node_dir"
+  (cd "$node_dir" && { [ -f package.json ] || echo '{"name":"smppgw-test-peers","private":true}' > package.json; } \
+    && npm install --silent --no-audit --no-fund smpp@0.6.0-rc.4)
+fi
+node -e "require('$node_dir/node_modules/smpp'); console.log('node smpp ready')"

@@ -1,0 +1,116 @@
+//! Third-party ESMEs against the running gateway: the Python `smpplib` package (plain TCP)
+//! and the npm `smpp` package (plain and TLS). Each binds as a transceiver, sends GSM 7-bit,
+//! UCS2 and a long message with a UDH, and must get an acknowledgement and a receipt for
+//! every part, with the receipt naming the acknowledged message id.
+
+mod common;
+
+use std::process::Command;
+
+use common::gateway::Gateway;
+
+const REGFILE: &str = "[demo]\npassword=demo\n";
+
+/// The message ids and receipt ids in a peer's JSON output (a tiny scanner: ids are hex).
+fn ids(json: &str, key: &str) -> Vec<String> {
+    let Some(start) = json
+        .find(&format!("\"{key}\": ["))
+        .or_else(|| json.find(&format!("\"{key}\":[")))
+    else {
+        return Vec::new();
+    };
+    let rest = &json[start..];
+    let end = rest.find(']').unwrap_or(rest.len());
+    let body = &rest[..end];
+    if key == "responses" {
+        body.split('"')
+            .skip(3)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    } else {
+        body.split("\"id\":")
+            .skip(1)
+            .filter_map(|s| {
+                s.trim()
+                    .trim_start_matches('"')
+                    .split('"')
+                    .next()
+                    .map(str::to_string)
+            })
+            .collect()
+    }
+}
+
+fn check(peer: &str, out: &std::process::Output) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{peer} failed: {stdout}\n{stderr}");
+    let parts: usize = stdout
+        .split("\"parts\":")
+        .nth(1)
+        .and_then(|s| s.trim().split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .expect("parts");
+    let responses = ids(&stdout, "responses");
+    let mut receipts = ids(&stdout, "receipts");
+    assert_eq!(
+        responses.len(),
+        parts,
+        "{peer}: one submit_sm_resp per part: {stdout}"
+    );
+    assert!(
+        responses.iter().all(|id| id.len() == 20),
+        "{peer}: gateway ids: {responses:?}"
+    );
+    let mut expected = responses.clone();
+    expected.sort();
+    receipts.sort();
+    assert_eq!(
+        receipts, expected,
+        "{peer}: a receipt for every acknowledged part: {stdout}"
+    );
+    assert!(
+        stdout.contains("stat:DELIVRD"),
+        "{peer}: receipt text: {stdout}"
+    );
+}
+
+#[test]
+fn smpplib_sends_gsm7_ucs2_and_a_long_message_and_gets_receipts() {
+    let peers = common::peers();
+    let gw = Gateway::start("", REGFILE);
+    let out = Command::new(&peers.python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/peers/smpplib_client.py"
+        ))
+        .args(["127.0.0.1", &gw.plain.port().to_string(), "demo", "demo"])
+        .output()
+        .unwrap();
+    check("smpplib", &out);
+    // The UCS2 message arrived as UCS2 and the long one as UDH parts.
+    let log = gw.log();
+    assert!(log.contains("demo bound as transceiver"), "{log}");
+}
+
+#[test]
+fn node_smpp_over_plain_and_tls_gets_receipts() {
+    let peers = common::peers();
+    let gw = Gateway::start("", REGFILE);
+    for url in [
+        format!("smpp://127.0.0.1:{}", gw.plain.port()),
+        format!("ssmpp://127.0.0.1:{}", gw.tls.port()),
+    ] {
+        let out = Command::new("node")
+            .env("NODE_PATH", peers.node_dir.join("node_modules"))
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/peers/node_client.js"
+            ))
+            .args([url.as_str(), "demo", "demo"])
+            .output()
+            .unwrap();
+        check(&url, &out);
+    }
+}

@@ -114,3 +114,35 @@ fn node_smpp_over_plain_and_tls_gets_receipts() {
         check(&url, &out);
     }
 }
+
+#[test]
+fn the_embedded_default_serves_demo_on_2775_and_3550() {
+    let peers = common::peers();
+    let mut gw = Gateway::embedded_default();
+    assert!(
+        gw.wait_log(
+            "listener \"tls\" on 127.0.0.1:3550",
+            std::time::Duration::from_secs(5)
+        ),
+        "{}",
+        gw.log()
+    );
+    for url in ["smpp://127.0.0.1:2775", "ssmpp://127.0.0.1:3550"] {
+        let out = Command::new("node")
+            .env("NODE_PATH", peers.node_dir.join("node_modules"))
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/peers/node_client.js"
+            ))
+            .args([url, "demo", "demo"])
+            .output()
+            .unwrap();
+        check(url, &out);
+    }
+    let (code, log) = gw.stop();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        log.contains("self-signed certificate"),
+        "the log says where the certificate is: {log}"
+    );
+}

@@ -80,6 +80,20 @@ impl Gateway {
         Gateway::spawn(cmd, plain, plain, dir, String::new())
     }
 
+    /// Starts `smppgw` with no arguments: the embedded default on 127.0.0.1:2775 and :3550.
+    pub fn embedded_default() -> Gateway {
+        let dir = temp_dir("default");
+        let cmd = Command::new(env!("CARGO_BIN_EXE_smppgw"));
+        let plain = "127.0.0.1:2775".parse().unwrap();
+        Gateway::spawn(
+            cmd,
+            plain,
+            "127.0.0.1:3550".parse().unwrap(),
+            dir,
+            String::new(),
+        )
+    }
+
     fn spawn(
         mut cmd: Command,
         plain: SocketAddr,

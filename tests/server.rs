@@ -348,16 +348,18 @@ fn a_client_that_never_reads_is_cut_off_with_bounded_memory() {
             Err(_) => break,
         }
     }
-    // The gateway stops reading once receipts back up, so the socket pushes back on the
-    // writer; its enquire_link goes unanswered and the session is declared dead.
+    // The gateway reads until its own writes stop moving, then cuts the peer off (its write
+    // timeout, or its unanswered enquire_link), holding bounded memory meanwhile: responses
+    // of one read at a time, and at most a bounded number of undeliverable receipts.
     assert!(
-        gw.wait_log("EnquireLinkTimeout", Duration::from_secs(15)),
+        gw.wait_log("demo (transceiver) from", Duration::from_secs(15)),
         "the gateway gives up on the peer that never reads:\n{}",
         gw.log()
     );
+    let log = gw.log();
     assert!(
-        sent < 200_000,
-        "the gateway pushed back instead of reading everything ({sent} submits sent)"
+        log.contains("write failed") || log.contains("EnquireLinkTimeout"),
+        "{log}"
     );
     let rss_after = gw.rss_kib();
     assert!(

@@ -223,6 +223,15 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
     report.rejected = c.rejected.load(Ordering::Relaxed);
     report.receipts_sent = c.receipts_sent.load(Ordering::Relaxed);
     report.receipts_acked = c.receipts_acked.load(Ordering::Relaxed);
+    let (reads, writes, frames) = (
+        c.reads.load(Ordering::Relaxed),
+        c.writes.load(Ordering::Relaxed),
+        c.frames_in.load(Ordering::Relaxed),
+    );
+    info!(
+        "io: {frames} PDUs received in {reads} reads ({:.1} per read), {writes} writes",
+        frames as f64 / reads.max(1) as f64
+    );
     info!(
         "stopped: {} connections served, {} messages acknowledged, {} refused, {} receipts sent, {} acknowledged, {} dropped",
         report.connections,

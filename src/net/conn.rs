@@ -23,8 +23,11 @@ use glommio::channels::local_channel::LocalReceiver;
 
 use crate::smpp::{Event, Session};
 
-/// Octets read per read call at most.
-const READ_CHUNK: usize = 64 * 1024;
+/// Octets read per read call: the chunk adapts between these, growing while reads fill it
+/// (a busy link gets many PDUs per syscall) and shrinking while they do not (an idle session
+/// holds almost no buffer).
+const MIN_READ: usize = 512;
+const MAX_READ: usize = 64 * 1024;
 
 /// What a connection's owner does with the session's events.
 pub trait Handler {
@@ -45,7 +48,26 @@ pub trait Handler {
     fn can_take(&self, session: &Session) -> bool;
 
     /// The connection is over (the session closed, the peer left, or IO failed).
-    fn on_close(&mut self, session: &mut Session, why: &str);
+    fn on_close(&mut self, session: &mut Session, why: &str, io: IoCounts);
+
+    /// Called once before the first read (an ESME binds here).
+    fn on_start(&mut self, _session: &mut Session, _now: Instant) {}
+
+    /// The handler's own next timer, if it has one (a load generator's send schedule).
+    fn next_wakeup(&self) -> Option<Instant> {
+        None
+    }
+
+    /// The handler's timer is due.
+    fn on_wakeup(&mut self, _session: &mut Session, _now: Instant) {}
+}
+
+/// What one connection cost in system calls.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IoCounts {
+    pub reads: u64,
+    pub writes: u64,
+    pub frames_in: u64,
 }
 
 /// Limits of one connection.
@@ -72,9 +94,12 @@ pub async fn drive<S, H>(
     S: AsyncRead + AsyncWrite + Unpin,
     H: Handler,
 {
-    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
-    let mut wbuf = BytesMut::with_capacity(16 * 1024);
+    let mut rbuf = BytesMut::new();
+    let mut wbuf = BytesMut::new();
+    let mut chunk = MIN_READ;
     let mut inbox_open = true;
+    let mut io = IoCounts::default();
+    handler.on_start(&mut session, Instant::now());
     let why = loop {
         session.poll_transmit(&mut wbuf);
         if !wbuf.is_empty() {
@@ -96,12 +121,19 @@ pub async fn drive<S, H>(
         }
 
         let now = Instant::now();
-        let deadline = session.poll_timeout();
+        let deadline = match (session.poll_timeout(), handler.next_wakeup()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let readable = handler.can_read(&session);
         let takes = inbox_open && handler.can_take(&session);
         let filled = rbuf.len();
+        if filled == 0 && rbuf.capacity() > 4 * chunk {
+            // Everything was consumed and the link has gone quiet: let the big buffer go.
+            rbuf = BytesMut::new();
+        }
         if readable {
-            rbuf.resize(filled + READ_CHUNK, 0);
+            rbuf.resize(filled + chunk, 0);
         }
         let wake = {
             let (head, tail) = rbuf.split_at_mut(filled);
@@ -136,7 +168,15 @@ pub async fn drive<S, H>(
                 break "peer closed the connection".to_string();
             }
             Wake::Read(Ok(n)) => {
+                io.reads += 1;
                 rbuf.truncate(filled + n);
+                chunk = if n == chunk {
+                    (chunk * 4).min(MAX_READ)
+                } else if n < chunk / 8 {
+                    (chunk / 2).max(MIN_READ)
+                } else {
+                    chunk
+                };
                 session.handle_input(&mut rbuf, now);
             }
             Wake::Read(Err(e)) => break format!("read failed: {e}"),
@@ -151,6 +191,9 @@ pub async fn drive<S, H>(
             Wake::Timer => {
                 rbuf.truncate(filled);
                 session.handle_timeout(now);
+                if handler.next_wakeup().is_some_and(|t| t <= now) {
+                    handler.on_wakeup(&mut session, now);
+                }
             }
         }
         while let Some(e) = session.poll_event() {
@@ -174,5 +217,6 @@ pub async fn drive<S, H>(
     while let Some(e) = session.poll_event() {
         handler.on_event(&mut session, e, Instant::now());
     }
-    handler.on_close(&mut session, &why);
+    io.frames_in = session.frames_received();
+    handler.on_close(&mut session, &why, io);
 }

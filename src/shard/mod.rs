@@ -52,13 +52,19 @@ pub enum Outbound {
 
 /// Receipts held per account on one shard while no receiver is bound anywhere.
 const MAX_PARKED_PER_ACCOUNT: usize = 20_000;
-/// Items a connection's inbox holds before senders look elsewhere.
+/// Items a connection's inbox holds before senders look elsewhere. (The channel itself is
+/// unbounded so that an idle connection's inbox allocates nothing; senders check the bound.)
 const INBOX: usize = 1024;
 
 type AccountKey = usize;
 
 /// Deliveries of one account waiting on this shard for a receiver.
-type Parked = (Arc<AccountState>, VecDeque<Delivery>);
+struct Parked {
+    account: Arc<AccountState>,
+    queue: VecDeque<Delivery>,
+    /// Deliveries dropped since the queue was last full.
+    dropped: u64,
+}
 
 /// A connection's inbox, shared by the registries that deliver to it.
 type Inbox = Rc<LocalSender<Outbound>>;
@@ -161,7 +167,16 @@ impl ShardState {
 
     /// Sends a delivery toward a receiver of its account: on this shard if there is one,
     /// else on a shard that has one, else it waits here for a receiver to bind.
-    pub fn route(&self, mut d: Delivery) {
+    pub fn route(&self, d: Delivery) {
+        if let Err(d) = self.try_deliver(d) {
+            self.park(d);
+        }
+    }
+
+    /// Hands a delivery to a local receiver's inbox or to a shard with a receiver; gives it
+    /// back when none has room.
+    #[allow(clippy::result_large_err)] // the Err hands the delivery back; no copy is avoided by boxing
+    fn try_deliver(&self, mut d: Delivery) -> Result<(), Delivery> {
         let local: Vec<Inbox> = self
             .receivers
             .borrow()
@@ -172,54 +187,73 @@ impl ShardState {
             let start = self.round_robin.get();
             self.round_robin.set(start.wrapping_add(1));
             for i in 0..local.len() {
-                match local[(start + i) % local.len()].try_send(Outbound::Deliver(d)) {
-                    Ok(()) => return,
+                let tx = &local[(start + i) % local.len()];
+                if tx.len() >= INBOX {
+                    continue;
+                }
+                match tx.try_send(Outbound::Deliver(d)) {
+                    Ok(()) => return Ok(()),
                     Err(e) => match take_back(e) {
                         Some(Outbound::Deliver(back)) => d = back,
-                        _ => return,
+                        _ => return Ok(()),
                     },
                 }
             }
         }
         if let (Some(mesh), Some(peer)) = (&self.mesh, d.account.shard_with_receiver(self.id)) {
             match mesh.try_send_to(peer, d) {
-                Ok(()) => return,
+                Ok(()) => return Ok(()),
                 Err(e) => match take_back(e) {
                     Some(back) => d = back,
-                    None => return,
+                    None => return Ok(()),
                 },
             }
         }
-        self.park(d);
+        Err(d)
     }
 
     fn park(&self, d: Delivery) {
         let mut parked = self.parked.borrow_mut();
-        let entry = parked
-            .entry(key(&d.account))
-            .or_insert_with(|| (d.account.clone(), VecDeque::new()));
-        if entry.1.len() >= MAX_PARKED_PER_ACCOUNT {
+        let p = parked.entry(key(&d.account)).or_insert_with(|| Parked {
+            account: d.account.clone(),
+            queue: VecDeque::new(),
+            dropped: 0,
+        });
+        if p.queue.len() >= MAX_PARKED_PER_ACCOUNT {
             self.shared
                 .counters
                 .receipts_dropped
                 .fetch_add(1, Ordering::Relaxed);
-            if entry.1.len() == MAX_PARKED_PER_ACCOUNT {
+            p.dropped += 1;
+            if p.dropped.is_power_of_two() && p.dropped >= 1 {
                 warn!(
-                    "{}: {} receipts wait for a receiver bind; dropping further receipts",
-                    d.account.system_id, MAX_PARKED_PER_ACCOUNT
+                    "{}: {} receipts wait on shard {} for a receiver with room; {} dropped so far",
+                    d.account.system_id, MAX_PARKED_PER_ACCOUNT, self.id, p.dropped
                 );
             }
             return;
         }
-        entry.1.push_back(d);
+        p.queue.push_back(d);
     }
 
-    /// Routes parked deliveries of an account again (a receiver has appeared).
+    /// Delivers parked deliveries of an account, oldest first, until a receiver has no
+    /// room.
     fn release_parked(&self, account: &Arc<AccountState>) {
-        let waiting = self.parked.borrow_mut().remove(&key(account));
-        if let Some((_, q)) = waiting {
-            for d in q {
-                self.route(d);
+        loop {
+            let next = match self.parked.borrow_mut().get_mut(&key(account)) {
+                Some(p) => p.queue.pop_front(),
+                None => return,
+            };
+            let Some(d) = next else {
+                self.parked.borrow_mut().remove(&key(account));
+                return;
+            };
+            if let Err(d) = self.try_deliver(d) {
+                if let Some(p) = self.parked.borrow_mut().get_mut(&key(account)) {
+                    p.queue.push_front(d);
+                    p.dropped = 0;
+                }
+                return;
             }
         }
     }
@@ -249,11 +283,12 @@ impl ShardState {
             .parked
             .borrow()
             .values()
-            .filter(|(a, _)| {
+            .map(|p| &p.account)
+            .filter(|a| {
                 a.shard_with_receiver(self.id).is_some()
                     || a.receivers[self.id].load(Ordering::Relaxed) > 0
             })
-            .map(|(a, _)| a.clone())
+            .cloned()
             .collect();
         for a in ready {
             self.release_parked(&a);
@@ -429,7 +464,7 @@ async fn serve(
 ) {
     let conn = shard.next_conn.get();
     shard.next_conn.set(conn + 1);
-    let (tx, rx) = local_channel::new_bounded(INBOX);
+    let (tx, rx) = local_channel::new_unbounded();
     shard.register(conn, Rc::new(tx));
     let now = Instant::now();
     let session = Session::new(Role::Smsc, shard.session_config(), now);
@@ -439,15 +474,19 @@ async fn serve(
     };
     match tls {
         None => conn::drive(stream, session, handler, rx, limits).await,
+        // Boxed: a TLS session's state is several KiB, which plain sessions should not carry.
         Some(acceptor) => {
-            let handshake =
-                glommio::timer::timeout(shard.shared.config.general.session_init_timeout, async {
-                    acceptor.accept(stream).await.map_err(Into::into)
-                });
-            match handshake.await {
-                Ok(tls_stream) => conn::drive(tls_stream, session, handler, rx, limits).await,
-                Err(e) => info!("TLS handshake with {peer:?} failed: {e}"),
-            }
+            Box::pin(async {
+                let handshake = glommio::timer::timeout(
+                    shard.shared.config.general.session_init_timeout,
+                    async { acceptor.accept(stream).await.map_err(Into::into) },
+                );
+                match handshake.await {
+                    Ok(tls_stream) => conn::drive(tls_stream, session, handler, rx, limits).await,
+                    Err(e) => info!("TLS handshake with {peer:?} failed: {e}"),
+                }
+            })
+            .await
         }
     }
     shard.unregister(conn);

@@ -22,7 +22,7 @@ use log::{debug, info, warn};
 
 use super::state::{constant_time_eq, AccountState, Mode, RateLimiter};
 use super::{Delivery, Outbound, ShardState};
-use crate::net::conn::Handler;
+use crate::net::conn::{Handler, IoCounts};
 use crate::smpp::receipt::{MessageState, Receipt, ReceiptDate};
 use crate::smpp::session::RequestFailure;
 use crate::smpp::tlv::tag;
@@ -414,17 +414,23 @@ impl Handler for ServerHandler {
         }
     }
 
-    /// Reading stops while the ESME has a window's worth of requests unanswered, or while
-    /// deliveries to it are backed up (a transceiver that does not read its receipts).
+    /// Reading stops while the ESME has a window's worth of requests unanswered. (It must not
+    /// stop because deliveries to the ESME are backed up: the responses that relieve them
+    /// arrive on the same socket. Backed-up deliveries wait in the inbox, then parked on the
+    /// shard, both bounded.)
     fn can_read(&self, s: &Session) -> bool {
-        s.inbound_outstanding() < self.window && self.backlog.len() < s.config().window
+        s.inbound_outstanding() < self.window
     }
 
     fn can_take(&self, s: &Session) -> bool {
         self.backlog.len() < s.config().window
     }
 
-    fn on_close(&mut self, _s: &mut Session, why: &str) {
+    fn on_close(&mut self, _s: &mut Session, why: &str, io: IoCounts) {
+        let c = &self.shard.shared.counters;
+        c.reads.fetch_add(io.reads, Ordering::Relaxed);
+        c.writes.fetch_add(io.writes, Ordering::Relaxed);
+        c.frames_in.fetch_add(io.frames_in, Ordering::Relaxed);
         if let Some(account) = self.account.take() {
             if self.receiver {
                 self.shard.remove_receiver(&account, self.conn);

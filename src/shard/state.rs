@@ -128,6 +128,10 @@ pub struct Counters {
     pub receipts_dropped: AtomicU64,
     pub binds: AtomicU64,
     pub bind_failures: AtomicU64,
+    /// Socket reads and writes of closed connections, and the PDUs those reads carried.
+    pub reads: AtomicU64,
+    pub writes: AtomicU64,
+    pub frames_in: AtomicU64,
 }
 
 /// What all shards share.

@@ -265,6 +265,8 @@ pub struct Session {
     inbound_outstanding: usize,
     /// interface_version the peer declared (bind, or sc_interface_version).
     peer_interface_version: Option<u8>,
+    /// Frames received, for the PDUs-per-read figure.
+    frames_received: u64,
 }
 
 impl Session {
@@ -272,12 +274,13 @@ impl Session {
         Session {
             role,
             framer: Framer::new(config.max_pdu_size),
-            window: Window::new(config.window),
+            window: Window::new(),
             config,
             state: State::Open,
             next_seq: 1,
-            out: BytesMut::with_capacity(4096),
-            events: VecDeque::with_capacity(16),
+            // Allocated on first use: ten thousand idle sessions must stay small.
+            out: BytesMut::new(),
+            events: VecDeque::new(),
             opened_at: now,
             last_rx: now,
             last_activity: now,
@@ -285,6 +288,7 @@ impl Session {
             bind_pending: None,
             inbound_outstanding: 0,
             peer_interface_version: None,
+            frames_received: 0,
         }
     }
 
@@ -319,6 +323,11 @@ impl Session {
     /// Requests from the peer the application has not answered yet.
     pub fn inbound_outstanding(&self) -> usize {
         self.inbound_outstanding
+    }
+
+    /// Frames received so far.
+    pub fn frames_received(&self) -> u64 {
+        self.frames_received
     }
 
     /// The peer's interface_version; TLVs must not be sent to a peer at 0x33 or below.
@@ -453,6 +462,7 @@ impl Session {
             return;
         }
         self.last_rx = now;
+        self.frames_received += 1;
         // Any PDU proves the peer alive.
         self.enquire_deadline = None;
         match Pdu::decode(frame) {

@@ -56,10 +56,11 @@ pub(crate) struct Window {
 }
 
 impl Window {
-    pub fn new(capacity: usize) -> Window {
+    /// An empty window; it allocates when the first request goes out.
+    pub fn new() -> Window {
         Window {
-            pending: HashMap::with_capacity_and_hasher(capacity + 2, Default::default()),
-            order: VecDeque::with_capacity(capacity + 2),
+            pending: HashMap::default(),
+            order: VecDeque::new(),
             app: 0,
         }
     }

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""smppgw (terminating mode) against the smpp34 crate's server, same load generator, same run.
+
+For 1 and 4 transceiver binds, window 64, without and with receipts: servers alternate run by
+run, 3 runs each (--runs), medians. Per server: msg/s, server CPU seconds (user+sys, from
+/proc) per million messages, syscalls and context switches per message (perf stat, when
+available), and for smppgw the PDUs carried per read. Prints a table and the ratios.
+
+usage: perf/compare.py [--runs 3] [--count 1000000] [--cases 1,4] [--json FILE]
+"""
+import argparse, json, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GW = os.path.join(ROOT, "target/release/smppgw")
+LOAD = os.path.join(ROOT, "target/release/smpp-load")
+SMPP34 = os.path.join(ROOT, "perf/smpp34-server/target/release/smpp34-server")
+TCK = os.sysconf("SC_CLK_TCK")
+
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+
+def wait_port(port, proc, timeout=15):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError("server exited early")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close(); return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("server did not listen")
+
+
+def cpu_seconds(pid):
+    # Sum over all threads: utime (14) + stime (15) of /proc/PID/stat include every thread.
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TCK
+
+
+def have_perf():
+    return shutil.which("perf") and subprocess.run(
+        ["perf", "stat", "-e", "raw_syscalls:sys_enter", "true"], capture_output=True).returncode == 0
+
+
+def start(server, port, cfgdir):
+    if server == "smppgw":
+        cmd = [GW, "run", "--config", cfgdir]
+    else:
+        cmd = [SMPP34, f"127.0.0.1:{port}"]
+    log = tempfile.TemporaryFile()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, "SMPPGW_LOG": "info"})
+    wait_port(port, p)
+    return p, log
+
+
+def run_once(server, binds, receipts, count, cfgdir, perf):
+    port = gw_port if server == "smppgw" else free_port()
+    p, log = start(server, port, cfgdir)
+    time.sleep(0.3)
+    cpu0 = cpu_seconds(p.pid)
+    perf_out = None
+    if perf:
+        perf_out = tempfile.NamedTemporaryFile(suffix=".txt", delete=False).name
+        pp = subprocess.Popen(["perf", "stat", "-e", "raw_syscalls:sys_enter,context-switches", "-p", str(p.pid),
+                               "-o", perf_out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.2)
+    args = [LOAD, "--target", f"127.0.0.1:{port}", "--binds", str(binds), "--window", "64",
+            "--count", str(count), "--json"]
+    if receipts:
+        args.append("--receipts")
+    out = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    cpu1 = cpu_seconds(p.pid)
+    if perf:
+        pp.send_signal(signal.SIGINT); pp.wait()
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        p.kill(); p.wait()
+    log.seek(0); text = log.read().decode(errors="replace")
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    acked = max(res["acked"], 1)
+    row = {"msg_per_s": res["msg_per_s"], "cpu_s_per_million": (cpu1 - cpu0) / acked * 1e6,
+           "p50_ms": res["p50_ms"], "p99_ms": res["p99_ms"], "acked": res["acked"], "receipts": res["receipts"]}
+    if perf_out:
+        ptxt = open(perf_out).read(); os.unlink(perf_out)
+        m = re.search(r"([\d,]+)\s+raw_syscalls:sys_enter", ptxt)
+        c = re.search(r"([\d,]+)\s+context-switches", ptxt)
+        if m: row["syscalls_per_msg"] = int(m.group(1).replace(",", "")) / acked
+        if c: row["ctxsw_per_msg"] = int(c.group(1).replace(",", "")) / acked
+    m = re.search(r"\(([\d.]+) per read\)", text)
+    if m: row["pdus_per_read"] = float(m.group(1))
+    return row
+
+
+def main():
+    global gw_port
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--count", type=int, default=1_000_000)
+    ap.add_argument("--cases", default="1,4")
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    for b in (GW, LOAD, SMPP34):
+        if not os.path.exists(b):
+            sys.exit(f"missing {b}: run perf/compare.sh (it builds everything)")
+    cfgdir = tempfile.mkdtemp(prefix="smppgw-compare-")
+    gw_port = free_port()
+    with open(os.path.join(cfgdir, "ysmpp.conf"), "w") as f:
+        f.write(f"[general]\nshards=auto\n\n[listenerserver plain]\naddr=127.0.0.1\nport={gw_port}\n")
+    with open(os.path.join(cfgdir, "regfile.conf"), "w") as f:
+        f.write("[demo]\npassword=demo\n")
+    perf = have_perf()
+    results = []
+    for binds in [int(x) for x in a.cases.split(",")]:
+        for receipts in (False, True):
+            rows = {"smppgw": [], "smpp34": []}
+            for r in range(a.runs):
+                order = ["smppgw", "smpp34"] if r % 2 == 0 else ["smpp34", "smppgw"]
+                for server in order:
+                    rows[server].append(run_once(server, binds, receipts, a.count, cfgdir, perf))
+            med = {s: {k: statistics.median([x[k] for x in v if k in x]) for k in v[0]} for s, v in rows.items()}
+            results.append({"binds": binds, "receipts": receipts, "median": med, "runs": rows})
+    shutil.rmtree(cfgdir, ignore_errors=True)
+
+    print(f"\nsmppgw vs smpp34 server: window 64, {a.count} messages per run, median of {a.runs} runs, "
+          f"{os.cpu_count()} cores shared with the load generator")
+    hdr = f"{'case':22} {'server':7} {'msg/s':>10} {'CPU s/M':>8} {'sysc/msg':>9} {'cs/msg':>7} {'PDU/read':>9} {'p50 ms':>7} {'p99 ms':>7}"
+    print(hdr); print("-" * len(hdr))
+    for res in results:
+        case = f"{res['binds']} bind{'s' if res['binds'] > 1 else ''}{', receipts' if res['receipts'] else ''}"
+        for s in ("smppgw", "smpp34"):
+            m = res["median"][s]
+            f = lambda k, fmt: (fmt % m[k]) if k in m else "-"
+            print(f"{case:22} {s:7} {m['msg_per_s']:>10.0f} {m['cpu_s_per_million']:>8.2f} {f('syscalls_per_msg', '%9.3f')} "
+                  f"{f('ctxsw_per_msg', '%7.4f')} {f('pdus_per_read', '%9.1f')} {m['p50_ms']:>7.3f} {m['p99_ms']:>7.3f}")
+        g, t = res["median"]["smppgw"], res["median"]["smpp34"]
+        cpu_ratio = g["cpu_s_per_million"] / max(t["cpu_s_per_million"], 1e-9)
+        tput_ratio = g["msg_per_s"] / max(t["msg_per_s"], 1e-9)
+        res["cpu_ratio"], res["throughput_ratio"] = cpu_ratio, tput_ratio
+        goal = "goal <= 0.75" + (", throughput >= 1.3" if res["binds"] == 1 else "")
+        print(f"{'':22} ratio   throughput {tput_ratio:.2f}x, CPU per message {cpu_ratio:.2f}x ({goal})")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -134,7 +134,7 @@ def main():
         case = f"{res['binds']} bind{'s' if res['binds'] > 1 else ''}{', receipts' if res['receipts'] else ''}"
         for s in ("smppgw", "smpp34"):
             m = res["median"][s]
-            f = lambda k, fmt: (fmt % m[k]) if k in m else "-"
+            f = lambda k, fmt: (fmt % m[k]) if k in m else ("%" + fmt.lstrip("%").split(".")[0] + "s") % "-"
             print(f"{case:22} {s:7} {m['msg_per_s']:>10.0f} {m['cpu_s_per_million']:>8.2f} {f('syscalls_per_msg', '%9.3f')} "
                   f"{f('ctxsw_per_msg', '%7.4f')} {f('pdus_per_read', '%9.1f')} {m['p50_ms']:>7.3f} {m['p99_ms']:>7.3f}")
         g, t = res["median"]["smppgw"], res["median"]["smpp34"]

@@ -21,6 +21,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::{BufMut, BytesMut};
 use futures_rustls::TlsAcceptor;
 use glommio::channels::channel_mesh::{MeshBuilder, Senders};
 use glommio::channels::local_channel::{self, LocalSender};
@@ -29,7 +30,7 @@ use glommio::{spawn_local, GlommioError, ResourceType};
 use log::{error, info, warn};
 
 use crate::net::conn::{self, DriverLimits};
-use crate::smpp::{DeliverSm, Role, Session, SessionConfig, Tlvs};
+use crate::smpp::{COctet, DeliverSm, Role, Session, SessionConfig, Tlvs};
 use server::ServerHandler;
 pub use state::{AccountState, Mode, Shared, SimOptions};
 
@@ -49,6 +50,9 @@ pub enum Outbound {
     /// Unbind and close: the gateway is stopping.
     Stop,
 }
+
+/// Octets in a gateway message id.
+pub const MESSAGE_ID_LEN: usize = 20;
 
 /// Receipts held per account on one shard while no receiver is bound anywhere.
 const MAX_PARKED_PER_ACCOUNT: usize = 20_000;
@@ -92,6 +96,7 @@ pub struct ShardState {
     delayed: RefCell<VecDeque<(Instant, Delivery)>>,
     mesh: Option<Senders<Delivery>>,
     next_id: Cell<u64>,
+    id_arena: RefCell<BytesMut>,
     next_conn: Cell<u64>,
     rng: Cell<u64>,
 }
@@ -107,16 +112,26 @@ fn take_back<T>(e: GlommioError<T>) -> Option<T> {
 
 impl ShardState {
     /// A gateway message id: start time, shard and a counter, as 20 hex digits. Unique
-    /// across shards, and across restarts more than a second apart.
-    pub fn next_message_id(&self) -> String {
+    /// across shards, and across restarts more than a second apart. Ids are cut from a shared
+    /// arena buffer, so the submit path does not allocate per message.
+    pub fn next_message_id(&self) -> COctet {
         let n = self.next_id.get();
         self.next_id.set(n.wrapping_add(1));
-        format!(
-            "{:08x}{:02x}{:010x}",
-            self.shared.start_secs,
-            self.id as u8,
-            n & 0xFF_FFFF_FFFF
-        )
+        let mut digits = [0u8; MESSAGE_ID_LEN];
+        let hex = |v: u64, out: &mut [u8]| {
+            for (i, d) in out.iter_mut().rev().enumerate() {
+                *d = b"0123456789abcdef"[((v >> (4 * i)) & 0xF) as usize];
+            }
+        };
+        hex(self.shared.start_secs as u64, &mut digits[..8]);
+        hex(self.id as u64 & 0xFF, &mut digits[8..10]);
+        hex(n & 0xFF_FFFF_FFFF, &mut digits[10..]);
+        let mut arena = self.id_arena.borrow_mut();
+        if arena.capacity() < MESSAGE_ID_LEN {
+            *arena = BytesMut::with_capacity(MESSAGE_ID_LEN * 3200);
+        }
+        arena.put_slice(&digits);
+        COctet::from_bytes_unchecked(arena.split_to(MESSAGE_ID_LEN).freeze())
     }
 
     /// A uniform draw in [0, 100) (xorshift; the simulator's error shares).
@@ -342,6 +357,7 @@ pub async fn run(
         delayed: RefCell::new(VecDeque::new()),
         mesh: Some(senders),
         next_id: Cell::new(0),
+        id_arena: RefCell::new(BytesMut::new()),
         next_conn: Cell::new(0),
         rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)),
     });

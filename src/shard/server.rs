@@ -205,11 +205,11 @@ impl ServerHandler {
         let message_id = self.shard.next_message_id();
         let body = match pdu.body {
             Body::SubmitMulti(_) => Body::SubmitMultiResp(Some(SubmitMultiResp {
-                message_id: COctet::from(message_id.as_str()),
+                message_id: message_id.clone(),
                 unsuccess: Default::default(),
             })),
-            Body::DataSm(_) => Body::DataSmResp(Some(COctet::from(message_id.as_str()))),
-            _ => Body::SubmitSmResp(Some(COctet::from(message_id.as_str()))),
+            Body::DataSm(_) => Body::DataSmResp(Some(message_id.clone())),
+            _ => Body::SubmitSmResp(Some(message_id.clone())),
         };
         s.respond(seq, CommandStatus::ROK, body, Tlvs::new());
         shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
@@ -219,7 +219,7 @@ impl ServerHandler {
             for dest in dests {
                 let d = receipt(
                     &account,
-                    &message_id,
+                    message_id.as_bytes(),
                     source,
                     dest,
                     data_coding,
@@ -460,7 +460,7 @@ impl Handler for ServerHandler {
 /// message_state.
 pub fn receipt(
     account: &Arc<AccountState>,
-    message_id: &str,
+    message_id: &[u8],
     source: &Address,
     dest: &Address,
     data_coding: u8,
@@ -471,7 +471,7 @@ pub fn receipt(
     // Only ASCII-compatible text is quoted; other codings would be garbage in the receipt.
     let quoted = matches!(data_coding, 0 | 1).then(|| &text[..text.len().min(20)]);
     let r = Receipt {
-        id: message_id.as_bytes(),
+        id: message_id,
         sub: Some(1),
         dlvrd: Some(1),
         submit_date: Some(receipt_date(submitted)),
@@ -483,7 +483,7 @@ pub fn receipt(
     let mut out = BytesMut::with_capacity(160);
     r.write(&mut out);
     let mut tlvs = Tlvs::new();
-    tlvs.set_cstr(tag::RECEIPTED_MESSAGE_ID, message_id.as_bytes());
+    tlvs.set_cstr(tag::RECEIPTED_MESSAGE_ID, message_id);
     tlvs.set_u8(tag::MESSAGE_STATE, MessageState::DELIVERED.0);
     Delivery {
         account: account.clone(),

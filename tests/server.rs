@@ -201,7 +201,11 @@ fn account_limits_max_binds_rate_and_allowed_ips() {
         fenced.bind(BindType::Transmitter, "fenced", "fen"),
         Err(CloseReason::BindRejected(CommandStatus::RBINDFAIL))
     );
-    assert!(gw.log().contains("address not in allowed_ips"));
+    assert!(
+        gw.wait_log("address not in allowed_ips", Duration::from_secs(5)),
+        "{}",
+        gw.log()
+    );
 }
 
 #[test]

@@ -472,3 +472,31 @@ fn sigterm_during_load_loses_no_acknowledged_response() {
         e.session.state()
     );
 }
+
+#[test]
+fn tls_1_2_and_tls_1_3_clients_both_bind_and_submit() {
+    let gw = Gateway::start("", REGFILE);
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls::pki_types::pem::PemObject::pem_slice_iter(gw.cert_pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
+        let cfg = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_protocol_versions(&[version])
+        .unwrap()
+        .with_root_certificates(roots.clone())
+        .with_no_client_auth();
+        let mut e = Esme::tls_with(gw.tls, std::sync::Arc::new(cfg));
+        e.bind(BindType::Transceiver, "demo", "demo")
+            .unwrap_or_else(|r| panic!("{version:?}: {r:?}"));
+        let seq = e.submit_sm(sm("1", "2", b"tls", 0));
+        assert_eq!(
+            e.response(seq).unwrap().0,
+            CommandStatus::ROK,
+            "{version:?}"
+        );
+        assert!(e.unbind());
+    }
+}

@@ -73,8 +73,6 @@ pub struct General {
     pub window: usize,
     /// Connections accepted at most, over all listeners and shards.
     pub max_connections: usize,
-    /// Octets of output a session may queue before it stops reading its peer.
-    pub max_output_queue: usize,
     pub admin: Option<SocketAddr>,
 }
 
@@ -91,7 +89,6 @@ impl Default for General {
             inactivity_timeout: None,
             window: 64,
             max_connections: 20_000,
-            max_output_queue: 1 << 20,
             admin: None,
         }
     }
@@ -649,12 +646,6 @@ fn parse_general<'a>(k: &mut Keys<'a>, p: &mut Problems, g: &mut General) {
         positive::<usize>("a number of connections"),
     ) {
         g.max_connections = n;
-    }
-    if let Some(n) = k.get(p, "max_output_queue", |v| match value::size(v)? {
-        n if n >= 4096 => Ok(n as usize),
-        n => Err(format!("{n} is too small (at least 4096)")),
-    }) {
-        g.max_output_queue = n;
     }
     if let Some(a) = k.get(p, "admin", |v| {
         v.trim()

@@ -44,10 +44,15 @@ impl Esme {
     }
 
     pub fn tls(addr: SocketAddr, ca_pem: &str) -> Esme {
+        let cfg = smppgw::net::tls::client_with_roots(ca_pem.as_bytes()).unwrap();
+        Esme::tls_with(addr, cfg)
+    }
+
+    /// Over TLS with a client configuration of the test's choosing.
+    pub fn tls_with(addr: SocketAddr, cfg: Arc<rustls::ClientConfig>) -> Esme {
         let s = TcpStream::connect(addr).expect("connect");
         s.set_nodelay(true).unwrap();
         s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
-        let cfg = smppgw::net::tls::client_with_roots(ca_pem.as_bytes()).unwrap();
         let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
         let conn = rustls::ClientConnection::new(Arc::clone(&cfg), name).unwrap();
         Esme::over(Box::new(rustls::StreamOwned::new(conn, s)), config())

@@ -245,11 +245,7 @@ impl ServerHandler {
             self.next_tag += 1;
             match s.send_request(Body::DeliverSm(d.body.clone()), d.tlvs.clone(), tag, now) {
                 Ok(_) => {
-                    self.shard
-                        .shared
-                        .counters
-                        .receipts_sent
-                        .fetch_add(1, Ordering::Relaxed);
+                    self.count(|c| &c.receipts_sent);
                     self.in_flight.insert(tag, d);
                 }
                 Err(e) => {
@@ -261,14 +257,15 @@ impl ServerHandler {
         }
     }
 
+    /// Adds one to a shared counter.
+    fn count(&self, which: impl Fn(&super::state::Counters) -> &std::sync::atomic::AtomicU64) {
+        which(&self.shard.shared.counters).fetch_add(1, Ordering::Relaxed);
+    }
+
     fn retry(&self, mut d: Delivery, now: Instant, why: &str) {
         d.attempts += 1;
         if d.attempts >= MAX_ATTEMPTS {
-            self.shard
-                .shared
-                .counters
-                .receipts_dropped
-                .fetch_add(1, Ordering::Relaxed);
+            self.count(|c| &c.receipts_dropped);
             warn!(
                 "{}: receipt dropped after {} attempts ({why})",
                 d.account.system_id, d.attempts
@@ -362,19 +359,11 @@ impl Handler for ServerHandler {
                 if let Some(d) = self.in_flight.remove(&tag) {
                     let status = pdu.command_status;
                     if status.is_ok() {
-                        self.shard
-                            .shared
-                            .counters
-                            .receipts_acked
-                            .fetch_add(1, Ordering::Relaxed);
+                        self.count(|c| &c.receipts_acked);
                     } else if status.is_temporary() {
                         self.retry(d, now, "temporary error from the ESME");
                     } else {
-                        self.shard
-                            .shared
-                            .counters
-                            .receipts_dropped
-                            .fetch_add(1, Ordering::Relaxed);
+                        self.count(|c| &c.receipts_dropped);
                         warn!(
                             "{}: receipt refused by the ESME with {status}",
                             d.account.system_id

@@ -214,6 +214,7 @@ fn main_inner(argv: Vec<String>) -> Result<(), String> {
                 }],
                 accounts: Vec::new(),
                 tls: Vec::new(),
+                clients: Vec::new(),
                 warnings: Vec::new(),
             };
             shards_flag(&mut args, &mut config)?;

@@ -74,7 +74,7 @@ sslcontext=self_signed
 #[test]
 fn unknown_keys_and_sections_warn_and_do_not_fail() {
     let c = parse(
-        &format!("[general]\nfancy=1\n[smpp-client]\nclients=a\n{LISTENER}"),
+        &format!("[general]\nfancy=1\n[mystery]\nclients=a\n{LISTENER}"),
         "[u]\npassword=p\ncolour=red\n",
         "",
     )
@@ -86,7 +86,7 @@ fn unknown_keys_and_sections_warn_and_do_not_fail() {
     );
     assert!(
         w.iter()
-            .any(|x| x.starts_with("ysmpp.conf:3: section [smpp-client]")),
+            .any(|x| x.starts_with("ysmpp.conf:3: section [mystery] is not used")),
         "{w:?}"
     );
     assert!(
@@ -180,4 +180,105 @@ fn account_limits_and_allowed_ips() {
     assert!(a.ip_allowed("10.9.8.7".parse().unwrap()));
     assert!(a.ip_allowed("192.168.1.7".parse().unwrap()));
     assert!(!a.ip_allowed("192.168.1.8".parse().unwrap()));
+}
+
+const CLIENT: &str = "[smpp-client]\nclients=up1\n\n[up1]\nenabled=true\nserver=10.1.1.1\nport=2775\nsystem_id=yatesmsc\nsystem_password=myPWD1234\n";
+
+#[test]
+fn the_seeds_client_sections_load() {
+    let ysmpp = format!(
+        "{LISTENER}
+; client configuration
+[smpp-client]
+clients=section-name,with_ssl
+
+[section-name]
+enabled=true
+server=10.1.1.1
+port=2775
+system_id=yatesmsc
+system_password=myPWD1234
+
+[with_ssl]
+enabled=true
+server=10.2.2.2
+port=2776
+system_id=yatesmsc-tls
+system_password=myPWD5678
+sslmode=true
+verify=no
+"
+    );
+    let c = parse(&ysmpp, "", "").unwrap();
+    assert_eq!(c.clients.len(), 2);
+    let a = &c.clients[0];
+    assert_eq!(
+        (
+            a.name.as_str(),
+            a.server.as_str(),
+            a.port,
+            a.system_id.as_str()
+        ),
+        ("section-name", "10.1.1.1", 2775, "yatesmsc")
+    );
+    assert_eq!(a.bind, smppgw::config::LinkBind::Transceiver);
+    assert!(!a.tls);
+    assert!(c.clients[1].tls && !c.clients[1].verify);
+}
+
+#[test]
+fn client_options_parse() {
+    let ysmpp = format!(
+        "{LISTENER}{CLIENT}bind=transmitter+receiver\nbinds=4\nwindow=50\nrate=100\ninterface_version=5.0\nreconnect=500ms,30s\ncoding=latin1\nmsgid_format=hex/decimal\nenquire_link=0\n[general]\ndefault_route=smppclient/up1\n"
+    );
+    let c = parse(&ysmpp, "", "").unwrap();
+    let l = &c.clients[0];
+    assert_eq!(l.bind, smppgw::config::LinkBind::Pair);
+    assert_eq!(
+        (l.binds, l.window, l.rate, l.interface_version),
+        (4, 50, 100.0, 0x50)
+    );
+    assert_eq!(
+        (l.reconnect_min.as_millis(), l.reconnect_max.as_secs()),
+        (500, 30)
+    );
+    assert_eq!(l.coding, smppgw::text::Charset::Latin1);
+    assert_eq!(l.msgid.resp, smppgw::smpp::receipt::IdRadix::Hex);
+    assert_eq!(l.msgid.receipt, smppgw::smpp::receipt::IdRadix::Decimal);
+    assert_eq!(l.enquire_link, None);
+    assert_eq!(c.general.default_route.as_deref(), Some("up1"));
+}
+
+#[test]
+fn client_errors_name_file_line_and_key() {
+    let base = format!("{LISTENER}{CLIENT}");
+    let cases: Vec<(String, &str)> = vec![
+        (format!("{base}bind=sideways\n"), "ysmpp.conf:13: bind: \"sideways\" is not transmitter, receiver, transceiver or transmitter+receiver"),
+        (format!("{base}interface_version=0x35\n"), "ysmpp.conf:13: interface_version: \"0x35\" must be 0x33, 0x34 or 0x50 (3.3, 3.4 or 5.0)"),
+        (format!("{base}reconnect=10s,1s\n"), "ysmpp.conf:13: reconnect: \"10s,1s\": MIN must be more than 0 and MAX at least MIN"),
+        (format!("{base}msgid_format=octal\n"), "ysmpp.conf:13: msgid_format: \"octal\" is not hex, decimal or text"),
+        (format!("{base}coding=ebcdic\n"), "ysmpp.conf:13: coding: \"ebcdic\" is not gsm7, gsm7-packed, ascii, latin1, ucs2 or utf8"),
+        (format!("{base}binds=0\n"), "ysmpp.conf:13: binds: \"0\" must be greater than 0"),
+        (format!("{base}sslmode=true\n"), "ysmpp.conf:7: ca_file: client [up1] uses TLS with verify=yes: name the CA certificates with ca_file=FILE.pem (or verify=no)"),
+        (format!("{LISTENER}[smpp-client]\nclients=up1\n[up1]\nserver=h\n"), "ysmpp.conf:6: system_id: client [up1] needs system_id=ID"),
+        (format!("{LISTENER}[smpp-client]\nclients=up1,ghost\n[up1]\nserver=h\nsystem_id=a\n"), "ysmpp.conf:5: clients: \"ghost\" has no [ghost] section"),
+        (format!("{LISTENER}{CLIENT}system_id=averyveryverylongid\n"), "ysmpp.conf:13: system_id: \"averyveryverylongid\" must be 1-16 characters"),
+        (format!("{base}[general]\ndefault_route=smppclient/other\n"), "ysmpp.conf:14: default_route: \"other\" is not an enabled client in [smpp-client] clients="),
+        (format!("{base}[general]\ndefault_route=smppserver/x\n"), "ysmpp.conf:14: default_route: \"smppserver/x\": only smppclient/ID can be a default route (routes come from regexroute.conf)"),
+    ];
+    for (ysmpp, expected) in cases {
+        assert_eq!(only_error(&ysmpp, "", ""), expected);
+    }
+}
+
+#[test]
+fn a_client_section_not_listed_is_a_warning_with_a_hint() {
+    let c = parse(&format!("{LISTENER}[up9]\nserver=h\nsystem_id=a\n"), "", "").unwrap();
+    let w: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(
+        w.iter().any(|w| w.contains(
+            "[up9] is not used, ignored (a client section? list it in [smpp-client] clients=)"
+        )),
+        "{w:?}"
+    );
 }

@@ -1,7 +1,7 @@
 //! Delivery receipt text: what real SMSCs send, parsed tolerantly; what we write, canonically.
 
 use bytes::BytesMut;
-use smppgw::smpp::receipt::{id_value, IdRadix};
+use smppgw::smpp::receipt::{id_value, IdKey, IdRadix};
 use smppgw::smpp::{MessageState, Receipt, ReceiptDate};
 
 #[test]
@@ -102,6 +102,29 @@ fn ids_read_as_hex_or_decimal() {
     assert_eq!(id_value(b"65280", IdRadix::Decimal), Some(0xFF00));
     assert_eq!(id_value(b"12ab", IdRadix::Decimal), None);
     assert_eq!(id_value(b"", IdRadix::Hex), None);
+}
+
+#[test]
+fn a_hex_response_id_and_a_decimal_receipt_id_reduce_to_the_same_key() {
+    // SMPP 3.3 habit: submit_sm_resp in hex, the receipt in decimal, padding and case free.
+    let resp = IdKey::new(b"00000A1B2C3D", IdRadix::Hex);
+    assert_eq!(resp, IdKey::new(b"a1b2c3d", IdRadix::Hex));
+    assert_eq!(resp, IdKey::new(b"169552957", IdRadix::Decimal));
+    assert_ne!(resp, IdKey::new(b"169552958", IdRadix::Decimal));
+    // 20 hex digits (80 bits) fit.
+    assert_eq!(
+        IdKey::new(b"ffffffffffffffffffff", IdRadix::Hex),
+        IdKey::Number((1u128 << 80) - 1)
+    );
+    // Text ids compare as written.
+    assert_eq!(
+        IdKey::new(b" msg-7 ", IdRadix::Text),
+        IdKey::Text(b"msg-7".to_vec())
+    );
+    assert_eq!(
+        IdKey::new(b"not-hex", IdRadix::Hex),
+        IdKey::Text(b"not-hex".to_vec())
+    );
 }
 
 #[test]

@@ -18,6 +18,6 @@ pub mod model;
 pub mod value;
 
 pub use model::{
-    Account, Config, ConfigError, ConfigFiles, General, Listener, Server, Shards, TlsContext,
-    Warning,
+    Account, ClientLink, Config, ConfigError, ConfigFiles, General, LinkBind, Listener,
+    MsgIdFormat, Server, Shards, TlsContext, Warning,
 };

@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use super::ini::{Entry, Ini, Section};
 use super::value::{self, IpNet};
+use crate::smpp::receipt::IdRadix;
+use crate::text::Charset;
 
 /// A problem in a file: `file:line: key: message`. Warnings use the same shape.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,6 +76,9 @@ pub struct General {
     /// Connections accepted at most, over all listeners and shards.
     pub max_connections: usize,
     pub admin: Option<SocketAddr>,
+    /// Where messages go while there is no route file: a client link's name (`smppclient/ID`
+    /// or `ID`). `None`: the gateway answers messages itself (terminating mode).
+    pub default_route: Option<String>,
 }
 
 impl Default for General {
@@ -90,6 +95,7 @@ impl Default for General {
             window: 64,
             max_connections: 20_000,
             admin: None,
+            default_route: None,
         }
     }
 }
@@ -163,6 +169,78 @@ pub struct TlsContext {
     pub line: usize,
 }
 
+/// How a client link binds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkBind {
+    Transmitter,
+    Receiver,
+    Transceiver,
+    /// One transmitter and one receiver per bind slot.
+    Pair,
+}
+
+impl LinkBind {
+    pub const fn name(self) -> &'static str {
+        match self {
+            LinkBind::Transmitter => "transmitter",
+            LinkBind::Receiver => "receiver",
+            LinkBind::Transceiver => "transceiver",
+            LinkBind::Pair => "transmitter+receiver",
+        }
+    }
+
+    pub const fn transmits(self) -> bool {
+        !matches!(self, LinkBind::Receiver)
+    }
+
+    pub const fn receives(self) -> bool {
+        !matches!(self, LinkBind::Transmitter)
+    }
+}
+
+/// How an upstream writes its message ids: in submit_sm_resp, and in receipts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MsgIdFormat {
+    pub resp: IdRadix,
+    pub receipt: IdRadix,
+}
+
+/// One upstream link: a section named in `[smpp-client] clients=`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClientLink {
+    pub name: String,
+    pub enabled: bool,
+    pub server: String,
+    pub port: u16,
+    pub system_id: String,
+    pub system_password: String,
+    /// `sslmode`: TLS from the first byte.
+    pub tls: bool,
+    pub bind: LinkBind,
+    /// Bind slots, spread over the shards.
+    pub binds: usize,
+    pub window: usize,
+    /// Segments per second (token bucket; 0: no limit).
+    pub rate: f64,
+    pub system_type: String,
+    pub interface_version: u8,
+    pub address_range: String,
+    pub enquire_link: Option<Duration>,
+    pub response_timeout: Duration,
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+    /// What the link speaks for data_coding 0.
+    pub coding: Charset,
+    pub msgid: MsgIdFormat,
+    /// PEM file of CA certificates to trust (relative to the config directory); the system's
+    /// roots are not used, so `verify=yes` needs it.
+    pub ca_file: Option<String>,
+    pub verify: bool,
+    /// Server name for TLS (SNI and certificate check); default: `server`.
+    pub sni: Option<String>,
+    pub line: usize,
+}
+
 /// The whole server configuration.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
@@ -171,6 +249,8 @@ pub struct Config {
     pub listeners: Vec<Listener>,
     pub accounts: Vec<Account>,
     pub tls: Vec<TlsContext>,
+    /// `[smpp-client]` links, in `clients=` order.
+    pub clients: Vec<ClientLink>,
     pub warnings: Vec<Warning>,
 }
 
@@ -315,9 +395,33 @@ impl Config {
         let mut general = General::default();
         let mut server = Server::default();
         let mut listeners: Vec<Listener> = Vec::new();
+        // [smpp-client] names the client sections; read it first, wherever it stands.
+        let mut client_names: Vec<(String, usize)> = Vec::new();
+        for s in ysmpp.sections_named("smpp-client") {
+            let mut k = Keys::new(YSMPP, s);
+            if let Some(list) = k.get(&mut p, "clients", |v| Ok(value::list(v))) {
+                let line = k.line_of("clients");
+                client_names.extend(list.into_iter().map(|n| (n, line)));
+            }
+            k.finish(&mut p);
+        }
+        let mut clients: Vec<ClientLink> = Vec::new();
         for s in &ysmpp.sections {
             let mut k = Keys::new(YSMPP, s);
             match s.name.as_str() {
+                "smpp-client" => continue,
+                name if client_names.iter().any(|(n, _)| n == name) => {
+                    if clients.iter().any(|c| c.name == name) {
+                        p.error(
+                            YSMPP,
+                            s.line,
+                            "",
+                            format!("client section [{name}] is defined twice"),
+                        );
+                    } else if let Some(c) = parse_client(&mut k, &mut p, s) {
+                        clients.push(c);
+                    }
+                }
                 "general" => parse_general(&mut k, &mut p, &mut general),
                 "smpp-server" => {
                     if let Some(b) = k.get(&mut p, "enable", value::boolean) {
@@ -368,16 +472,50 @@ impl Config {
                     continue;
                 }
                 other => {
+                    let hint = if s.get("server").is_some() {
+                        " (a client section? list it in [smpp-client] clients=)"
+                    } else {
+                        ""
+                    };
                     p.warn(
                         YSMPP,
                         s.line,
                         "",
-                        format!("section [{other}] is not used by the server, ignored"),
+                        format!("section [{other}] is not used, ignored{hint}"),
                     );
                     continue;
                 }
             }
             k.finish(&mut p);
+        }
+
+        for (name, line) in &client_names {
+            if !clients.iter().any(|c| &c.name == name)
+                && !ysmpp.sections.iter().any(|s| &s.name == name)
+            {
+                p.error(
+                    YSMPP,
+                    *line,
+                    "clients",
+                    format!("{name:?} has no [{name}] section"),
+                );
+            }
+        }
+        // Keep clients= order: it is the order an operator reads and the log reports.
+        clients.sort_by_key(|c| client_names.iter().position(|(n, _)| *n == c.name));
+        if let Some(r) = &general.default_route {
+            if !clients.iter().any(|c| &c.name == r && c.enabled) {
+                let line = ysmpp
+                    .section("general")
+                    .and_then(|s| s.get("default_route"))
+                    .map_or(0, |e| e.line);
+                p.error(
+                    YSMPP,
+                    line,
+                    "default_route",
+                    format!("{r:?} is not an enabled client in [smpp-client] clients="),
+                );
+            }
         }
 
         let mut tls: Vec<TlsContext> = Vec::new();
@@ -478,6 +616,7 @@ impl Config {
                 listeners,
                 accounts,
                 tls,
+                clients,
                 warnings: p.warnings,
             })
         } else {
@@ -579,6 +718,27 @@ impl Config {
                 }
             );
         }
+        if let Some(r) = &g.default_route {
+            let _ = writeln!(s, "default route (no route file): smppclient/{r}");
+        }
+        for c in &self.clients {
+            let _ = writeln!(
+                s,
+                "client {:?}: {}:{} {} as {:?}, {} x {} binds, window {}, rate {}, msgid {:?}/{:?}{}",
+                c.name,
+                c.server,
+                c.port,
+                if c.tls { if c.verify { "TLS (verified)" } else { "TLS (NOT verified)" } } else { "plain" },
+                c.system_id,
+                c.bind.name(),
+                c.binds,
+                c.window,
+                if c.rate > 0.0 { format!("{}/s", c.rate) } else { "unlimited".into() },
+                c.msgid.resp,
+                c.msgid.receipt,
+                if c.enabled { "" } else { " (disabled)" }
+            );
+        }
         for t in &self.tls {
             let _ = writeln!(
                 s,
@@ -646,6 +806,17 @@ fn parse_general<'a>(k: &mut Keys<'a>, p: &mut Problems, g: &mut General) {
         positive::<usize>("a number of connections"),
     ) {
         g.max_connections = n;
+    }
+    if let Some(r) = k.get(p, "default_route", |v| {
+        let v = v.trim();
+        let id = v.strip_prefix("smppclient/").unwrap_or(v);
+        if id.contains('/') {
+            Err(format!("{v:?}: only smppclient/ID can be a default route (routes come from regexroute.conf)"))
+        } else {
+            Ok(id.to_string())
+        }
+    }) {
+        g.default_route = (!r.is_empty()).then_some(r);
     }
     if let Some(a) = k.get(p, "admin", |v| {
         v.trim()
@@ -760,6 +931,225 @@ fn parse_account<'a>(
         window,
         rate,
         allowed_ips,
+        line: s.line,
+    })
+}
+
+fn id_format(v: &str) -> Result<MsgIdFormat, String> {
+    let one =
+        |s: &str| IdRadix::from_name(s).ok_or_else(|| format!("{s:?} is not hex, decimal or text"));
+    match v.split_once('/') {
+        Some((r, d)) => Ok(MsgIdFormat {
+            resp: one(r)?,
+            receipt: one(d)?,
+        }),
+        None => {
+            let r = one(v)?;
+            Ok(MsgIdFormat {
+                resp: r,
+                receipt: r,
+            })
+        }
+    }
+}
+
+fn parse_client<'a>(k: &mut Keys<'a>, p: &mut Problems, s: &'a Section) -> Option<ClientLink> {
+    let name = s.name.clone();
+    let need = |p: &mut Problems, key: &str, what: &str| {
+        if s.get(key).is_none() {
+            p.error(
+                YSMPP,
+                s.line,
+                key,
+                format!("client [{name}] needs {key}={what}"),
+            );
+        }
+    };
+    let enabled = k.get(p, "enabled", value::boolean).unwrap_or(true);
+    need(p, "server", "HOST");
+    need(p, "system_id", "ID");
+    let server = k.get(p, "server", |v| {
+        let v = v.trim();
+        if v.is_empty() || v.contains(char::is_whitespace) {
+            Err(format!("{v:?} is not a host name or address"))
+        } else {
+            Ok(v.to_string())
+        }
+    });
+    let port = k
+        .get(p, "port", |v| match v.trim().parse::<u16>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("{v:?} is not a port number (1-65535)")),
+        })
+        .unwrap_or(2775);
+    let system_id = k.get(p, "system_id", |v| match v.len() {
+        1..=16 => Ok(v.to_string()),
+        _ => Err(format!("{v:?} must be 1-16 characters")),
+    });
+    let system_password = k
+        .get(p, "system_password", |v| match v.len() {
+            0..=9 => Ok(v.to_string()),
+            _ => Err("must be at most 9 characters".to_string()),
+        })
+        .unwrap_or_default();
+    let tls = k.get(p, "sslmode", value::boolean).unwrap_or(false);
+    let bind = k
+        .get(p, "bind", |v| {
+            match v.trim().to_ascii_lowercase().replace(' ', "").as_str() {
+                "transmitter" | "tx" => Ok(LinkBind::Transmitter),
+                "receiver" | "rx" => Ok(LinkBind::Receiver),
+                "transceiver" | "trx" => Ok(LinkBind::Transceiver),
+                "transmitter+receiver" | "tx+rx" | "pair" => Ok(LinkBind::Pair),
+                _ => Err(format!(
+                    "{v:?} is not transmitter, receiver, transceiver or transmitter+receiver"
+                )),
+            }
+        })
+        .unwrap_or(LinkBind::Transceiver);
+    let binds = k
+        .get(p, "binds", positive::<usize>("a number of binds"))
+        .unwrap_or(1);
+    let window = k
+        .get(p, "window", positive::<usize>("a window size"))
+        .unwrap_or(10);
+    let rate = k
+        .get(p, "rate", |v| {
+            match value::number::<f64>(v, "a rate in segments per second")? {
+                r if r >= 0.0 && r.is_finite() => Ok(r),
+                _ => Err(format!("{v:?} must be 0 (no limit) or a positive rate")),
+            }
+        })
+        .unwrap_or(0.0);
+    let system_type = k
+        .get(p, "system_type", |v| match v.len() {
+            0..=12 => Ok(v.to_string()),
+            _ => Err(format!("{v:?} is longer than 12 characters (SMPP C13)")),
+        })
+        .unwrap_or_default();
+    let interface_version = k
+        .get(p, "interface_version", |v| {
+            let t = v.trim().to_ascii_lowercase();
+            let n = match t.strip_prefix("0x") {
+                Some(h) => u8::from_str_radix(h, 16).ok(),
+                None => match t.as_str() {
+                    "3.3" => Some(0x33),
+                    "3.4" => Some(0x34),
+                    "5.0" => Some(0x50),
+                    _ => t.parse::<u8>().ok(),
+                },
+            };
+            match n {
+                Some(n @ (0x33 | 0x34 | 0x50)) => Ok(n),
+                _ => Err(format!(
+                    "{v:?} must be 0x33, 0x34 or 0x50 (3.3, 3.4 or 5.0)"
+                )),
+            }
+        })
+        .unwrap_or(0x34);
+    let address_range = k
+        .get(p, "address_range", |v| match v.len() {
+            0..=40 => Ok(v.to_string()),
+            _ => Err(format!("{v:?} is longer than 40 characters (SMPP C41)")),
+        })
+        .unwrap_or_default();
+    let enquire_link = k
+        .get(p, "enquire_link", optional_timer)
+        .unwrap_or(Some(Duration::from_secs(30)));
+    let response_timeout = k
+        .get(p, "response_timeout", nonzero_duration)
+        .unwrap_or(Duration::from_secs(30));
+    let (reconnect_min, reconnect_max) = k
+        .get(p, "reconnect", |v| {
+            let parts = value::list(v);
+            let (a, b) = match parts.as_slice() {
+                [a] => (value::duration(a)?, value::duration(a)?),
+                [a, b] => (value::duration(a)?, value::duration(b)?),
+                _ => return Err(format!("{v:?}: write MIN,MAX (for example 1s,60s)")),
+            };
+            if a.is_zero() || b < a {
+                return Err(format!(
+                    "{v:?}: MIN must be more than 0 and MAX at least MIN"
+                ));
+            }
+            Ok((a, b))
+        })
+        .unwrap_or((Duration::from_secs(1), Duration::from_secs(60)));
+    let coding = k
+        .get(p, "coding", |v| {
+            Charset::from_name(v).ok_or_else(|| {
+                format!("{v:?} is not gsm7, gsm7-packed, ascii, latin1, ucs2 or utf8")
+            })
+        })
+        .unwrap_or(Charset::Gsm7);
+    let msgid = k.get(p, "msgid_format", id_format).unwrap_or(MsgIdFormat {
+        resp: IdRadix::Text,
+        receipt: IdRadix::Text,
+    });
+    let ca_file = k
+        .get(p, "ca_file", |v| Ok(v.trim().to_string()))
+        .filter(|v| !v.is_empty());
+    let verify = k.get(p, "verify", value::boolean).unwrap_or(true);
+    let sni = k
+        .get(p, "sni", |v| Ok(v.trim().to_string()))
+        .filter(|v| !v.is_empty());
+    if tls && verify && ca_file.is_none() {
+        p.error(
+            YSMPP,
+            s.line,
+            "ca_file",
+            format!("client [{name}] uses TLS with verify=yes: name the CA certificates with ca_file=FILE.pem (or verify=no)"),
+        );
+    }
+    if !tls && (ca_file.is_some() || sni.is_some()) {
+        p.warn(
+            YSMPP,
+            s.line,
+            "sslmode",
+            format!("client [{name}]: ca_file and sni have no effect without sslmode=true"),
+        );
+    }
+    if let Some(id) = &system_id {
+        if id.len() == 16 {
+            p.warn(
+                YSMPP,
+                k.line_of("system_id"),
+                "system_id",
+                "16 characters: SMSCs that keep to SMPP's C16 refuse more than 15",
+            );
+        }
+    }
+    if system_password.len() == 9 {
+        p.warn(
+            YSMPP,
+            k.line_of("system_password"),
+            "system_password",
+            "9 characters: SMSCs that keep to SMPP's C9 refuse more than 8",
+        );
+    }
+    Some(ClientLink {
+        name,
+        enabled,
+        server: server?,
+        port,
+        system_id: system_id?,
+        system_password,
+        tls,
+        bind,
+        binds,
+        window,
+        rate,
+        system_type,
+        interface_version,
+        address_range,
+        enquire_link,
+        response_timeout,
+        reconnect_min,
+        reconnect_max,
+        coding,
+        msgid,
+        ca_file,
+        verify,
+        sni,
         line: s.line,
     })
 }

@@ -308,21 +308,53 @@ fn put_date(out: &mut BytesMut, d: Option<ReceiptDate>) {
 
 /// How a message id is written: SMSCs answer submit_sm_resp in one form and write receipts
 /// in another (SMPP 3.3 habit: hex in the response, decimal in the receipt).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum IdRadix {
     Decimal,
     Hex,
+    /// Not a number: compared as written.
+    Text,
+}
+
+impl IdRadix {
+    pub fn from_name(s: &str) -> Option<IdRadix> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "hex" | "hexadecimal" => Some(IdRadix::Hex),
+            "dec" | "decimal" => Some(IdRadix::Decimal),
+            "text" | "string" => Some(IdRadix::Text),
+            _ => None,
+        }
+    }
 }
 
 /// Reads a message id as a number in the given radix (case-insensitive hex, leading zeros
-/// allowed); `None` if it is not one or does not fit 64 bits.
-pub fn id_value(id: &[u8], radix: IdRadix) -> Option<u64> {
+/// allowed); `None` if it is not one, does not fit 128 bits, or the radix is `Text`.
+pub fn id_value(id: &[u8], radix: IdRadix) -> Option<u128> {
     let s = core::str::from_utf8(trim(id)).ok()?;
     if s.is_empty() {
         return None;
     }
     match radix {
         IdRadix::Decimal => s.parse().ok(),
-        IdRadix::Hex => u64::from_str_radix(s, 16).ok(),
+        IdRadix::Hex => u128::from_str_radix(s, 16).ok(),
+        IdRadix::Text => None,
+    }
+}
+
+/// A message id reduced to what identifies it: its value for numeric formats (so case and
+/// zero padding do not matter), its text otherwise. The submit_sm_resp id and the receipt
+/// id of one message reduce to the same key when each is read with its own radix.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum IdKey {
+    Number(u128),
+    Text(Vec<u8>),
+}
+
+impl IdKey {
+    pub fn new(id: &[u8], radix: IdRadix) -> IdKey {
+        match id_value(id, radix) {
+            Some(n) => IdKey::Number(n),
+            None => IdKey::Text(trim(id).to_vec()),
+        }
     }
 }

@@ -16,11 +16,12 @@
 //!
 //! | [`net`] | runtime glue: memlock and io_uring checks, TLS, the connection driver |
 //! | [`shard`] | one pinned executor per core: listeners, sessions, terminating mode and simulator, receipts across shards |
+//! | [`upstream`] | client links to upstream SMSCs: bind slots, reconnect, throttling, the forwarding API |
 //! | [`control`] | composition: starts the shards and the control executor, stops them on SIGINT/SIGTERM |
 //! | [`logger`] | log lines on stderr |
 //!
-//! Modules still to come, in the order the issues bring them: upstream links (in `net`),
-//! `route` (regexroute rules), `store` (the message log) and `cdr`.
+//! Modules still to come, in the order the issues bring them: `route` (regexroute rules),
+//! `store` (the message log) and `cdr`.
 
 #![deny(unsafe_code)]
 
@@ -31,6 +32,7 @@ pub mod net;
 pub mod shard;
 pub mod smpp;
 pub mod text;
+pub mod upstream;
 
 /// The crate version, as printed by `smppgw --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

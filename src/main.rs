@@ -14,6 +14,7 @@ use std::time::Duration;
 use smppgw::config::{default, value, Config, ConfigFiles, General, Listener, Server};
 use smppgw::control::{self, RunOptions};
 use smppgw::shard::{Mode, SimOptions};
+use smppgw::smpp::receipt::IdRadix;
 
 const USAGE: &str = "usage:
   smppgw                              run on the embedded default configuration:
@@ -22,7 +23,8 @@ const USAGE: &str = "usage:
                                       run with DIR/ysmpp.conf, regfile.conf, openssl.conf
   smppgw check --config DIR           validate the configuration and print a summary
   smppgw sim --listen ADDR [--shards N] [--receipt-delay DUR] [--temp-errors PCT]
-             [--perm-errors PCT] [--throttle MSG_PER_S]
+             [--perm-errors PCT] [--throttle MSG_PER_S] [--throttle-every N]
+             [--msgid hex|decimal|hex/decimal] [--tls CERT_AND_KEY.pem] [--record FILE]
                                       an SMSC simulator: any system_id binds; messages are
                                       acknowledged, receipted, refused or throttled as asked
   smppgw --version | --help
@@ -201,6 +203,45 @@ fn main_inner(argv: Vec<String>) -> Result<(), String> {
                     .filter(|r| *r >= 0.0)
                     .ok_or_else(|| format!("--throttle {v:?}: expected messages per second"))?,
             };
+            let throttle_every = match args.value("--throttle-every")? {
+                None => 0,
+                Some(v) => v
+                    .parse::<u32>()
+                    .map_err(|_| format!("--throttle-every {v:?}: expected a number"))?,
+            };
+            let msgid = match args.value("--msgid")? {
+                None => (IdRadix::Hex, IdRadix::Hex),
+                Some(v) => {
+                    let one = |s: &str| {
+                        IdRadix::from_name(s)
+                            .ok_or(format!("--msgid {v:?}: hex, decimal or hex/decimal"))
+                    };
+                    match v.split_once('/') {
+                        Some((a, b)) => (one(a)?, one(b)?),
+                        None => (one(&v)?, one(&v)?),
+                    }
+                }
+            };
+            let record = args.value("--record")?.map(PathBuf::from);
+            let tls_cert = args.value("--tls")?.map(PathBuf::from);
+            let mut config_dir = None;
+            let mut tls = Vec::new();
+            if let Some(cert) = &tls_cert {
+                let dir = cert
+                    .parent()
+                    .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+                tls.push(smppgw::config::TlsContext {
+                    name: "sim".into(),
+                    certificate: cert
+                        .file_name()
+                        .map(|f| f.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    key: None,
+                    domains: Vec::new(),
+                    line: 0,
+                });
+                config_dir = Some(dir);
+            }
             let mut config = Config {
                 general: General::default(),
                 server: Server::default(),
@@ -209,11 +250,11 @@ fn main_inner(argv: Vec<String>) -> Result<(), String> {
                     enable: true,
                     addr: addr.ip(),
                     port: addr.port(),
-                    sslcontext: None,
+                    sslcontext: tls_cert.as_ref().map(|_| "sim".to_string()),
                     line: 0,
                 }],
                 accounts: Vec::new(),
-                tls: Vec::new(),
+                tls,
                 clients: Vec::new(),
                 warnings: Vec::new(),
             };
@@ -221,12 +262,15 @@ fn main_inner(argv: Vec<String>) -> Result<(), String> {
             args.finish()?;
             run(RunOptions {
                 config,
-                config_dir: None,
+                config_dir,
                 mode: Mode::Simulator(SimOptions {
                     receipt_delay,
                     temp_error_pct,
                     perm_error_pct,
                     throttle,
+                    throttle_every,
+                    msgid,
+                    record,
                 }),
             })
         }

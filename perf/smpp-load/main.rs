@@ -496,11 +496,11 @@ fn main() {
                             let name = rustls::pki_types::ServerName::try_from("localhost")
                                 .unwrap_or_else(|_| unreachable!());
                             match connector.connect(name, stream).await {
-                                Ok(s) => drive(s, session, handler, rx, limits).await,
+                                Ok(s) => drive(s, session, handler, &rx, limits).await,
                                 Err(e) => eprintln!("smpp-load: TLS handshake: {e}"),
                             }
                         } else {
-                            drive(stream, session, handler, rx, limits).await;
+                            drive(stream, session, handler, &rx, limits).await;
                         }
                     }));
                 }

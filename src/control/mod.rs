@@ -106,6 +106,41 @@ fn tls_contexts(opts: &RunOptions) -> Result<HashMap<String, TlsAcceptor>, Strin
     Ok(out)
 }
 
+/// The TLS client configuration of each client link (`None` for plain links).
+fn client_tls(
+    config: &Config,
+    dir: Option<&std::path::Path>,
+) -> Result<Vec<Option<Arc<rustls::ClientConfig>>>, String> {
+    config
+        .clients
+        .iter()
+        .map(|c| {
+            if !c.tls {
+                return Ok(None);
+            }
+            if !c.verify {
+                warn!(
+                    "client {:?}: TLS without certificate verification (verify=no)",
+                    c.name
+                );
+                return Ok(Some(tls::client_insecure()));
+            }
+            let file = c.ca_file.as_deref().unwrap_or_default();
+            let path = dir.map_or_else(|| std::path::PathBuf::from(file), |d| d.join(file));
+            let pem = std::fs::read(&path).map_err(|e| {
+                format!(
+                    "ysmpp.conf:{}: ca_file: cannot read {}: {e}",
+                    c.line,
+                    path.display()
+                )
+            })?;
+            tls::client_with_roots(&pem)
+                .map(Some)
+                .map_err(|e| format!("ysmpp.conf:{}: ca_file: {}: {e}", c.line, path.display()))
+        })
+        .collect()
+}
+
 /// Runs the gateway (or the simulator) until SIGINT or SIGTERM.
 pub fn run(opts: RunOptions) -> Result<RunReport, String> {
     check_machine()?;
@@ -116,11 +151,13 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
     let start_secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as u32);
+    let link_tls = client_tls(&config, opts.config_dir.as_deref())?;
     let shared = Arc::new(Shared::new(
         config.clone(),
         opts.mode.clone(),
         shards,
         start_secs,
+        link_tls,
     ));
 
     let specs: Vec<ListenerSpec> = if config.server.enable {
@@ -141,6 +178,17 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
         warn!("[smpp-server] enable=no: not listening");
         Vec::new()
     };
+
+    // glommio binds with SO_REUSEPORT, which would let a second gateway share a port with a
+    // running one and take half its connections. A plain bind first tells the two apart.
+    for spec in &specs {
+        std::net::TcpListener::bind(spec.addr).map_err(|e| {
+            format!(
+                "listener {:?}: cannot listen on {}: {e} (is another smppgw or SMPP server running?)",
+                spec.name, spec.addr
+            )
+        })?;
+    }
 
     let wait_for_signal = sys::block_stop_signals();
     let stop = shared.clone();
@@ -190,8 +238,29 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
         .spawn(move || async move {
             let mut last = Instant::now();
             let mut last_accepted = 0u64;
+            let mut last_links: Vec<String> = Vec::new();
+            let mut last_link_log = Instant::now();
             while !control_shared.is_stopping() {
                 glommio::timer::sleep(Duration::from_millis(100)).await;
+                // Link state: a line when it changes (at most every 5 s), and every minute.
+                if last_link_log.elapsed() >= Duration::from_secs(5) {
+                    let now: Vec<String> =
+                        control_shared.links.iter().map(|l| l.summary()).collect();
+                    let shape = |v: &[String]| {
+                        v.iter()
+                            .map(|l| l.split(", ").next().unwrap_or("").to_string())
+                            .collect::<Vec<_>>()
+                    };
+                    if shape(&now) != shape(&last_links)
+                        || last_link_log.elapsed() >= Duration::from_secs(60)
+                    {
+                        for l in &now {
+                            info!("{l}");
+                        }
+                        last_link_log = Instant::now();
+                    }
+                    last_links = now;
+                }
                 if last.elapsed() >= Duration::from_secs(60) {
                     let c = &control_shared.counters;
                     let accepted = c.accepted.load(Ordering::Relaxed);

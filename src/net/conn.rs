@@ -88,7 +88,7 @@ pub async fn drive<S, H>(
     mut stream: S,
     mut session: Session,
     mut handler: H,
-    inbox: LocalReceiver<H::Outbound>,
+    inbox: &LocalReceiver<H::Outbound>,
     limits: DriverLimits,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,

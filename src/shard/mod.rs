@@ -30,7 +30,12 @@ use glommio::{spawn_local, GlommioError, ResourceType};
 use log::{error, info, warn};
 
 use crate::net::conn::{self, DriverLimits};
-use crate::smpp::{COctet, DeliverSm, Role, Session, SessionConfig, Tlvs};
+use crate::smpp::receipt::{IdKey, Receipt};
+use crate::smpp::tlv::tag;
+use crate::smpp::{
+    Body, COctet, CommandId, CommandStatus, DeliverSm, Pdu, Role, Session, SessionConfig, Tlvs,
+};
+use crate::upstream::{self, ForwardCtx, LinkCmd, LocalLink, Outcome, Submission};
 use server::ServerHandler;
 pub use state::{AccountState, Mode, Shared, SimOptions};
 
@@ -47,8 +52,58 @@ pub struct Delivery {
 #[allow(clippy::large_enum_variant)]
 pub enum Outbound {
     Deliver(Delivery),
+    /// The answer to a request this connection's ESME sent, once its upstream answered.
+    Respond {
+        seq: u32,
+        request: CommandId,
+        status: CommandStatus,
+        message_id: Option<COctet>,
+    },
     /// Unbind and close: the gateway is stopping.
     Stop,
+}
+
+/// What shards send each other over the mesh.
+pub enum ShardMsg {
+    /// A delivery for a receiver bound on the destination shard.
+    Deliver(Delivery),
+    /// A message for a link that has a bound transmitter on the destination shard.
+    Submit { link: usize, sub: Submission },
+    /// The outcome of a forwarded message, for the shard whose ESME waits for it.
+    Outcome { ctx: ForwardCtx, outcome: Outcome },
+    /// Remember which gateway message an upstream id stands for (sent to the key's owner).
+    MapInsert { key: MapKey, entry: MapEntry },
+    /// A receipt from a link, for the owner of its id's key.
+    Receipt { key: MapKey, pdu: Pdu },
+}
+
+/// An upstream message id as the receipt map knows it: the link and the id's value.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MapKey {
+    pub link: usize,
+    pub id: IdKey,
+}
+
+impl MapKey {
+    /// The shard that keeps this key (a stable hash, so every shard agrees).
+    pub fn owner(&self, shards: usize) -> usize {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ self.link as u64;
+        let mut eat = |b: u8| {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        };
+        match &self.id {
+            IdKey::Number(n) => n.to_le_bytes().into_iter().for_each(&mut eat),
+            IdKey::Text(t) => t.iter().copied().for_each(&mut eat),
+        }
+        (h % shards.max(1) as u64) as usize
+    }
+}
+
+/// The gateway message an upstream id belongs to.
+pub struct MapEntry {
+    pub gateway_id: COctet,
+    pub account: Arc<AccountState>,
 }
 
 /// Octets in a gateway message id.
@@ -70,8 +125,16 @@ struct Parked {
     dropped: u64,
 }
 
-/// A connection's inbox, shared by the registries that deliver to it.
-type Inbox = Rc<LocalSender<Outbound>>;
+/// A connection's inbox, shared by the registries that deliver to it. Deliveries are counted
+/// from the moment they are sent until the connection is done with them (acknowledged,
+/// refused or handed back), so a slow receiver holds at most [`INBOX`] of them; answers to the
+/// ESME's own requests (`Respond`) are never held back behind deliveries.
+pub struct ConnInbox {
+    pub tx: LocalSender<Outbound>,
+    pub deliveries: Cell<usize>,
+}
+
+type Inbox = Rc<ConnInbox>;
 
 fn key(a: &Arc<AccountState>) -> AccountKey {
     Arc::as_ptr(a) as usize
@@ -94,11 +157,19 @@ pub struct ShardState {
     round_robin: Cell<usize>,
     parked: RefCell<HashMap<AccountKey, Parked>>,
     delayed: RefCell<VecDeque<(Instant, Delivery)>>,
-    mesh: Option<Senders<Delivery>>,
+    mesh: Option<Senders<ShardMsg>>,
+    /// The client links, as this shard runs them (index = link index).
+    pub links: Vec<LocalLink>,
+    receipt_map: RefCell<ReceiptMap>,
+    /// Receipts whose id is not (yet) in the map: retried briefly, for the map insert may be
+    /// on its way over the mesh.
+    unmatched: RefCell<VecDeque<(Instant, MapKey, Pdu)>>,
     next_id: Cell<u64>,
     id_arena: RefCell<BytesMut>,
     next_conn: Cell<u64>,
     rng: Cell<u64>,
+    submits: Cell<u64>,
+    recorder: RefCell<Option<std::io::BufWriter<std::fs::File>>>,
 }
 
 /// Takes a message back out of a channel error.
@@ -108,6 +179,89 @@ fn take_back<T>(e: GlommioError<T>) -> Option<T> {
         | GlommioError::Closed(ResourceType::Channel(t)) => Some(t),
         _ => None,
     }
+}
+
+thread_local! {
+    /// This thread's shard, for the few places that need an `Rc` to spawn with.
+    static SHARD: RefCell<Option<Rc<ShardState>>> = const { RefCell::new(None) };
+}
+
+/// How long a receipt may wait for its id to arrive in the map.
+const UNMATCHED_WAIT: Duration = Duration::from_secs(2);
+/// How long an upstream id is remembered for its receipt.
+const RECEIPT_MAP_TTL: Duration = Duration::from_secs(72 * 3600);
+/// Upstream ids one shard remembers at most (the oldest go first).
+const RECEIPT_MAP_MAX: usize = 2_000_000;
+
+/// Upstream ids waiting for their receipts, with their age for expiry.
+#[derive(Default)]
+struct ReceiptMap {
+    entries: HashMap<MapKey, MapEntry>,
+    order: VecDeque<(Instant, MapKey)>,
+}
+
+impl ReceiptMap {
+    fn insert(&mut self, key: MapKey, entry: MapEntry, now: Instant) {
+        self.order.push_back((now, key.clone()));
+        self.entries.insert(key, entry);
+        while self.entries.len() > RECEIPT_MAP_MAX {
+            match self.order.pop_front() {
+                Some((_, k)) => {
+                    self.entries.remove(&k);
+                }
+                None => break,
+            }
+        }
+    }
+
+    fn get(&self, key: &MapKey) -> Option<&MapEntry> {
+        self.entries.get(key)
+    }
+
+    fn expire(&mut self, now: Instant) {
+        while let Some((t, _)) = self.order.front() {
+            if now.saturating_duration_since(*t) < RECEIPT_MAP_TTL {
+                break;
+            }
+            if let Some((_, k)) = self.order.pop_front() {
+                self.entries.remove(&k);
+            }
+        }
+    }
+}
+
+/// An upstream receipt with the gateway's id in place of the upstream's, in the text and in
+/// receipted_message_id; everything else (state, error, dates, network_error_code) is kept.
+pub fn rewrite_receipt(pdu: &Pdu, gateway_id: &COctet) -> (DeliverSm, Tlvs) {
+    let mut body = match &pdu.body {
+        Body::DeliverSm(d) => d.clone(),
+        Body::DataSm(d) => DeliverSm {
+            service_type: d.service_type.clone(),
+            source: d.source.clone(),
+            dest: d.dest.clone(),
+            esm_class: d.esm_class,
+            registered_delivery: d.registered_delivery,
+            data_coding: d.data_coding,
+            ..DeliverSm::default()
+        },
+        _ => DeliverSm::default(),
+    };
+    let text = body.short_message.clone();
+    if let Some(r) = Receipt::parse(&text) {
+        // Splice the new id where the old one stands.
+        let start = r.id.as_ptr() as usize - text.as_ptr() as usize;
+        let mut out = BytesMut::with_capacity(text.len() + gateway_id.len());
+        out.put_slice(&text[..start]);
+        out.put_slice(gateway_id.as_bytes());
+        out.put_slice(&text[start + r.id.len()..]);
+        body.short_message = out.freeze();
+    }
+    let mut tlvs = pdu.tlvs.clone();
+    tlvs.remove(tag::MESSAGE_PAYLOAD);
+    if tlvs.get(tag::RECEIPTED_MESSAGE_ID).is_some() {
+        tlvs.set_cstr(tag::RECEIPTED_MESSAGE_ID, gateway_id.as_bytes());
+    }
+    (body, tlvs)
 }
 
 impl ShardState {
@@ -132,6 +286,38 @@ impl ShardState {
         }
         arena.put_slice(&digits);
         COctet::from_bytes_unchecked(arena.split_to(MESSAGE_ID_LEN).freeze())
+    }
+
+    /// Counts a submit (the simulator's every-Nth throttling); returns the count.
+    pub fn count_submit(&self) -> u64 {
+        let n = self.submits.get() + 1;
+        self.submits.set(n);
+        n
+    }
+
+    /// Appends a message's text to the simulator's record file (for tests of order and
+    /// loss; not a data-path facility).
+    pub fn record(&self, path: &std::path::Path, text: &[u8]) {
+        use std::io::Write;
+        let mut r = self.recorder.borrow_mut();
+        if r.is_none() {
+            match std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                Ok(f) => *r = Some(std::io::BufWriter::new(f)),
+                Err(e) => {
+                    warn!("cannot record to {}: {e}", path.display());
+                    return;
+                }
+            }
+        }
+        if let Some(w) = r.as_mut() {
+            let _ = w.write_all(text);
+            let _ = w.write_all(b"\n");
+            let _ = w.flush();
+        }
     }
 
     /// A uniform draw in [0, 100) (xorshift; the simulator's error shares).
@@ -202,12 +388,15 @@ impl ShardState {
             let start = self.round_robin.get();
             self.round_robin.set(start.wrapping_add(1));
             for i in 0..local.len() {
-                let tx = &local[(start + i) % local.len()];
-                if tx.len() >= INBOX {
+                let inbox = &local[(start + i) % local.len()];
+                if inbox.deliveries.get() >= INBOX {
                     continue;
                 }
-                match tx.try_send(Outbound::Deliver(d)) {
-                    Ok(()) => return Ok(()),
+                match inbox.tx.try_send(Outbound::Deliver(d)) {
+                    Ok(()) => {
+                        inbox.deliveries.set(inbox.deliveries.get() + 1);
+                        return Ok(());
+                    }
                     Err(e) => match take_back(e) {
                         Some(Outbound::Deliver(back)) => d = back,
                         _ => return Ok(()),
@@ -216,11 +405,11 @@ impl ShardState {
             }
         }
         if let (Some(mesh), Some(peer)) = (&self.mesh, d.account.shard_with_receiver(self.id)) {
-            match mesh.try_send_to(peer, d) {
+            match mesh.try_send_to(peer, ShardMsg::Deliver(d)) {
                 Ok(()) => return Ok(()),
                 Err(e) => match take_back(e) {
-                    Some(back) => d = back,
-                    None => return Ok(()),
+                    Some(ShardMsg::Deliver(back)) => d = back,
+                    _ => return Ok(()),
                 },
             }
         }
@@ -281,6 +470,10 @@ impl ShardState {
     /// Periodic work: due delayed deliveries, parked deliveries whose account now has a
     /// receiver on another shard.
     fn tick(&self, now: Instant) {
+        if !self.unmatched.borrow().is_empty() {
+            self.retry_unmatched(now);
+        }
+        self.receipt_map.borrow_mut().expire(now);
         loop {
             let due = {
                 let mut q = self.delayed.borrow_mut();
@@ -310,6 +503,216 @@ impl ShardState {
         }
     }
 
+    /// Sends a message to another shard; when its mesh queue is full, a task waits for room
+    /// (the message is never dropped).
+    fn send_to(&self, peer: usize, msg: ShardMsg) {
+        let Some(mesh) = &self.mesh else { return };
+        if let Err(e) = mesh.try_send_to(peer, msg) {
+            if let Some(msg) = take_back(e) {
+                let shard = self.self_rc();
+                spawn_local(async move {
+                    if let Some(mesh) = &shard.mesh {
+                        let _ = mesh.send_to(peer, msg).await;
+                    }
+                })
+                .detach();
+            }
+        }
+    }
+
+    fn self_rc(&self) -> Rc<ShardState> {
+        SHARD
+            .with(|s| s.borrow().clone())
+            .unwrap_or_else(|| unreachable!("shard state is set at start"))
+    }
+
+    /// Hands a message to a link: this shard's queue when it has a bound transmitter of the
+    /// link, else the mesh to a shard that has one; with none anywhere the message fails now
+    /// as link down.
+    pub fn forward(&self, link: usize, sub: Submission) {
+        let l = &self.links[link];
+        if l.shared.bound_tx[self.id].load(Ordering::Relaxed) > 0 {
+            if l.queue.borrow().len() >= upstream::MAX_QUEUED {
+                return self.link_outcome(
+                    sub.ctx,
+                    Outcome::Failed(upstream::Failure::Temporary(CommandStatus::RMSGQFUL)),
+                );
+            }
+            l.queue.borrow_mut().push_back(sub);
+            l.shared.queued.fetch_add(1, Ordering::Relaxed);
+            l.kick();
+        } else if let Some(peer) = l.shared.shard_with_tx(self.id) {
+            self.send_to(peer, ShardMsg::Submit { link, sub });
+        } else {
+            self.link_outcome(sub.ctx, Outcome::Failed(upstream::Failure::LinkDown));
+        }
+    }
+
+    /// Reports a link's outcome to the shard whose ESME waits for it.
+    pub fn link_outcome(&self, ctx: ForwardCtx, outcome: Outcome) {
+        if ctx.shard == self.id {
+            self.on_outcome(ctx, outcome);
+        } else {
+            let peer = ctx.shard;
+            self.send_to(peer, ShardMsg::Outcome { ctx, outcome });
+        }
+    }
+
+    fn on_outcome(&self, ctx: ForwardCtx, outcome: Outcome) {
+        let (status, message_id) = match outcome {
+            Outcome::Accepted(upstream_id) => {
+                let gateway_id = self.next_message_id();
+                let link = &self.links[ctx.link].shared;
+                let key = MapKey {
+                    link: ctx.link,
+                    id: IdKey::new(upstream_id.as_bytes(), link.config.msgid.resp),
+                };
+                let entry = MapEntry {
+                    gateway_id: gateway_id.clone(),
+                    account: ctx.account.clone(),
+                };
+                let owner = key.owner(self.shared.shards);
+                if owner == self.id {
+                    self.receipt_map
+                        .borrow_mut()
+                        .insert(key, entry, Instant::now());
+                } else {
+                    self.send_to(owner, ShardMsg::MapInsert { key, entry });
+                }
+                self.shared
+                    .counters
+                    .accepted
+                    .fetch_add(1, Ordering::Relaxed);
+                (CommandStatus::ROK, Some(gateway_id))
+            }
+            Outcome::Failed(f) => {
+                self.shared
+                    .counters
+                    .rejected
+                    .fetch_add(1, Ordering::Relaxed);
+                (f.esme_status(), None)
+            }
+        };
+        if let Some(tx) = self.conns.borrow().get(&ctx.conn) {
+            let _ = tx.tx.try_send(Outbound::Respond {
+                seq: ctx.seq,
+                request: ctx.request,
+                status,
+                message_id,
+            });
+        }
+    }
+
+    /// A deliver_sm or data_sm from a link: receipts go back to the account that sent the
+    /// message; the status is what the link is answered.
+    pub fn on_link_deliver(&self, link: usize, pdu: &Pdu) -> CommandStatus {
+        let (esm_class, text) = match &pdu.body {
+            Body::DeliverSm(d) => (d.esm_class, &d.short_message[..]),
+            Body::DataSm(d) => (
+                d.esm_class,
+                pdu.tlvs.get(tag::MESSAGE_PAYLOAD).unwrap_or(&[]),
+            ),
+            _ => return CommandStatus::RINVCMDID,
+        };
+        let is_receipt = esm_class & 0x3C == 0x04 || esm_class & 0x3C == 0x20;
+        let id = pdu
+            .tlvs
+            .get_cstr(tag::RECEIPTED_MESSAGE_ID)
+            .map(<[u8]>::to_vec)
+            .or_else(|| {
+                is_receipt
+                    .then(|| Receipt::parse(text).map(|r| r.id.to_vec()))
+                    .flatten()
+            });
+        let cfg = &self.links[link].shared.config;
+        match id {
+            Some(id) if is_receipt || pdu.tlvs.get(tag::RECEIPTED_MESSAGE_ID).is_some() => {
+                let key = MapKey {
+                    link,
+                    id: IdKey::new(&id, cfg.msgid.receipt),
+                };
+                let owner = key.owner(self.shared.shards);
+                if owner == self.id {
+                    self.on_receipt(key, pdu.clone(), Instant::now());
+                } else {
+                    self.send_to(
+                        owner,
+                        ShardMsg::Receipt {
+                            key,
+                            pdu: pdu.clone(),
+                        },
+                    );
+                }
+                CommandStatus::ROK
+            }
+            _ => {
+                warn!("link {}: a mobile-originated message arrived; MO has no route yet, answered ESME_RX_T_APPN", cfg.name);
+                CommandStatus::RX_T_APPN
+            }
+        }
+    }
+
+    /// A receipt whose key this shard owns: rewritten with the gateway's id and sent to the
+    /// account's receivers.
+    fn on_receipt(&self, key: MapKey, pdu: Pdu, now: Instant) {
+        let entry = self
+            .receipt_map
+            .borrow()
+            .get(&key)
+            .map(|e| (e.gateway_id.clone(), e.account.clone()));
+        match entry {
+            Some((gateway_id, account)) => {
+                let (body, tlvs) = rewrite_receipt(&pdu, &gateway_id);
+                self.route(Delivery {
+                    account,
+                    body,
+                    tlvs,
+                    attempts: 0,
+                });
+            }
+            None => self
+                .unmatched
+                .borrow_mut()
+                .push_back((now + UNMATCHED_WAIT, key, pdu)),
+        }
+    }
+
+    fn on_mesh(&self, msg: ShardMsg) {
+        match msg {
+            ShardMsg::Deliver(d) => self.route(d),
+            ShardMsg::Submit { link, sub } => self.forward(link, sub),
+            ShardMsg::Outcome { ctx, outcome } => self.on_outcome(ctx, outcome),
+            ShardMsg::MapInsert { key, entry } => {
+                self.receipt_map
+                    .borrow_mut()
+                    .insert(key, entry, Instant::now())
+            }
+            ShardMsg::Receipt { key, pdu } => self.on_receipt(key, pdu, Instant::now()),
+        }
+    }
+
+    /// Receipts that found no id: tried again while their wait lasts, then reported.
+    fn retry_unmatched(&self, now: Instant) {
+        let waiting: Vec<(Instant, MapKey, Pdu)> = self.unmatched.borrow_mut().drain(..).collect();
+        for (deadline, key, pdu) in waiting {
+            if self.receipt_map.borrow().get(&key).is_some() {
+                self.on_receipt(key, pdu, now);
+            } else if now < deadline {
+                self.unmatched.borrow_mut().push_back((deadline, key, pdu));
+            } else {
+                let link = &self.links[key.link].shared.config.name;
+                warn!(
+                    "link {link}: receipt for an unknown message id {:?}; dropped",
+                    key.id
+                );
+                self.shared
+                    .counters
+                    .receipts_dropped
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     fn session_config(&self) -> SessionConfig {
         let g = &self.shared.config.general;
         SessionConfig {
@@ -335,7 +738,7 @@ pub struct ShardReport {
 /// Runs one shard until the gateway stops.
 pub async fn run(
     shared: Arc<Shared>,
-    mesh: MeshBuilder<Delivery, glommio::channels::channel_mesh::Full>,
+    mesh: MeshBuilder<ShardMsg, glommio::channels::channel_mesh::Full>,
     listeners: Vec<ListenerSpec>,
 ) -> ShardReport {
     let (senders, mut receivers) = match mesh.join().await {
@@ -356,21 +759,62 @@ pub async fn run(
         parked: RefCell::new(HashMap::new()),
         delayed: RefCell::new(VecDeque::new()),
         mesh: Some(senders),
+        links: shared
+            .links
+            .iter()
+            .map(|l| LocalLink::new(l.clone()))
+            .collect(),
+        receipt_map: RefCell::new(ReceiptMap::default()),
+        unmatched: RefCell::new(VecDeque::new()),
         next_id: Cell::new(0),
         id_arena: RefCell::new(BytesMut::new()),
         next_conn: Cell::new(0),
         rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)),
+        submits: Cell::new(0),
+        recorder: RefCell::new(None),
     });
 
-    // Deliveries from other shards.
+    SHARD.with(|s| *s.borrow_mut() = Some(shard.clone()));
+
+    // Messages from other shards.
     for (_, rx) in receivers.streams() {
         let shard = shard.clone();
         spawn_local(async move {
-            while let Some(d) = rx.recv().await {
-                shard.route(d);
+            while let Some(m) = rx.recv().await {
+                shard.on_mesh(m);
             }
         })
         .detach();
+    }
+
+    // This shard's bind slots of every link: slot i runs on shard i mod shards.
+    let live_slots = Rc::new(Cell::new(0usize));
+    for (li, link) in shared.links.iter().enumerate() {
+        if !link.config.enabled {
+            continue;
+        }
+        for slot in (0..link.config.binds).filter(|s| s % shared.shards == id) {
+            let types: &[crate::smpp::BindType] = match link.config.bind {
+                crate::config::LinkBind::Transmitter => &[crate::smpp::BindType::Transmitter],
+                crate::config::LinkBind::Receiver => &[crate::smpp::BindType::Receiver],
+                crate::config::LinkBind::Transceiver => &[crate::smpp::BindType::Transceiver],
+                crate::config::LinkBind::Pair => &[
+                    crate::smpp::BindType::Transmitter,
+                    crate::smpp::BindType::Receiver,
+                ],
+            };
+            for &bt in types {
+                let (tx, rx) = local_channel::new_unbounded::<LinkCmd>();
+                shard.links[li].slots.borrow_mut().push(Rc::new(tx));
+                live_slots.set(live_slots.get() + 1);
+                let (shard, live) = (shard.clone(), live_slots.clone());
+                spawn_local(async move {
+                    upstream::run_slot(shard, li, slot, bt, rx).await;
+                    live.set(live.get() - 1);
+                })
+                .detach();
+            }
+        }
     }
 
     let mut accept_tasks = Vec::new();
@@ -446,7 +890,12 @@ pub async fn run(
                 }
                 let conns: Vec<Inbox> = shard.conns.borrow().values().cloned().collect();
                 for tx in conns {
-                    let _ = tx.try_send(Outbound::Stop);
+                    let _ = tx.tx.try_send(Outbound::Stop);
+                }
+                for l in &shard.links {
+                    for s in l.slots.borrow().iter() {
+                        let _ = s.try_send(LinkCmd::Stop);
+                    }
                 }
                 stop_deadline = Some(
                     now + shared
@@ -456,7 +905,7 @@ pub async fn run(
                         .min(Duration::from_secs(10)),
                 );
             }
-            let open = shard.conns.borrow().len();
+            let open = shard.conns.borrow().len() + live_slots.get();
             if open == 0 || stop_deadline.is_some_and(|d| now >= d) {
                 if open > 0 {
                     warn!("shard {id}: {open} sessions did not unbind in time; closing them");
@@ -481,15 +930,19 @@ async fn serve(
     let conn = shard.next_conn.get();
     shard.next_conn.set(conn + 1);
     let (tx, rx) = local_channel::new_unbounded();
-    shard.register(conn, Rc::new(tx));
+    let inbox = Rc::new(ConnInbox {
+        tx,
+        deliveries: Cell::new(0),
+    });
+    shard.register(conn, inbox.clone());
     let now = Instant::now();
     let session = Session::new(Role::Smsc, shard.session_config(), now);
-    let handler = ServerHandler::new(shard.clone(), conn, peer);
+    let handler = ServerHandler::new(shard.clone(), conn, peer, inbox);
     let limits = DriverLimits {
         write_timeout: shard.shared.config.general.response_timeout,
     };
     match tls {
-        None => conn::drive(stream, session, handler, rx, limits).await,
+        None => conn::drive(stream, session, handler, &rx, limits).await,
         // Boxed: a TLS session's state is several KiB, which plain sessions should not carry.
         Some(acceptor) => {
             Box::pin(async {
@@ -498,7 +951,7 @@ async fn serve(
                     async { acceptor.accept(stream).await.map_err(Into::into) },
                 );
                 match handshake.await {
-                    Ok(tls_stream) => conn::drive(tls_stream, session, handler, rx, limits).await,
+                    Ok(tls_stream) => conn::drive(tls_stream, session, handler, &rx, limits).await,
                     Err(e) => info!("TLS handshake with {peer:?} failed: {e}"),
                 }
             })

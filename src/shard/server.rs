@@ -21,15 +21,16 @@ use bytes::BytesMut;
 use log::{debug, info, warn};
 
 use super::state::{constant_time_eq, AccountState, Mode, RateLimiter};
-use super::{Delivery, Outbound, ShardState};
+use super::{ConnInbox, Delivery, Outbound, ShardState};
 use crate::net::conn::{Handler, IoCounts};
 use crate::smpp::receipt::{MessageState, Receipt, ReceiptDate};
 use crate::smpp::session::RequestFailure;
 use crate::smpp::tlv::tag;
 use crate::smpp::{
-    Address, BindType, Body, COctet, CommandStatus, DeliverSm, Event, Pdu, Session,
+    Address, BindType, Body, COctet, CommandId, CommandStatus, DeliverSm, Event, Pdu, Session,
     SubmitMultiResp, Tlvs,
 };
+use crate::upstream::{ForwardCtx, Submission};
 
 /// The system_id the gateway gives in bind_resp.
 pub const SYSTEM_ID: &str = "smppgw";
@@ -52,10 +53,19 @@ pub struct ServerHandler {
     next_tag: u64,
     /// The simulator's per-session throttle.
     throttle: Option<RateLimiter>,
+    /// Set when an upstream called in with outbind: this connection is that link's receiver.
+    outbind_link: Option<(usize, BindType, bool)>,
+    /// This connection's inbox; its delivery count falls as deliveries are done with.
+    inbox: Rc<ConnInbox>,
 }
 
 impl ServerHandler {
-    pub fn new(shard: Rc<ShardState>, conn: u64, peer: Option<SocketAddr>) -> ServerHandler {
+    pub fn new(
+        shard: Rc<ShardState>,
+        conn: u64,
+        peer: Option<SocketAddr>,
+        inbox: Rc<ConnInbox>,
+    ) -> ServerHandler {
         let window = shard.shared.config.general.window;
         ServerHandler {
             shard,
@@ -69,6 +79,8 @@ impl ServerHandler {
             in_flight: HashMap::new(),
             next_tag: 0,
             throttle: None,
+            outbind_link: None,
+            inbox,
         }
     }
 
@@ -190,7 +202,14 @@ impl ServerHandler {
             return fail(s, CommandStatus::RTHROTTLED);
         }
         let mut delay = Duration::ZERO;
+        let mut ids = None;
         if let Mode::Simulator(sim) = &shared.mode {
+            if sim.throttle_every > 0 && self.shard.count_submit() % sim.throttle_every as u64 == 0
+            {
+                shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                return fail(s, CommandStatus::RTHROTTLED);
+            }
+            ids = Some(sim.msgid);
             let draw = self.shard.percent();
             if draw < sim.perm_error_pct {
                 shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
@@ -202,7 +221,43 @@ impl ServerHandler {
             }
             delay = sim.receipt_delay;
         }
+        if let (Mode::Terminating, Some(link)) = (&shared.mode, shared.default_link) {
+            if matches!(pdu.body, Body::SubmitMulti(_)) {
+                info!(
+                    "submit_multi from {} is not forwarded to upstream links",
+                    account.system_id
+                );
+                return fail(s, CommandStatus::RSUBMITFAIL);
+            }
+            // Forwarded: the ESME's answer waits for the upstream's (Outbound::Respond).
+            self.shard.forward(
+                link,
+                Submission {
+                    body: pdu.body.clone(),
+                    tlvs: pdu.tlvs.clone(),
+                    ctx: ForwardCtx {
+                        link,
+                        shard: self.shard.id,
+                        conn: self.conn,
+                        seq,
+                        request: id,
+                        account,
+                    },
+                },
+            );
+            return;
+        }
         let message_id = self.shard.next_message_id();
+        // The simulator writes ids as asked; the receipt may use another form (3.3 style).
+        let (message_id, receipt_id) = match ids {
+            Some((resp, receipt)) => (in_radix(&message_id, resp), in_radix(&message_id, receipt)),
+            None => (message_id.clone(), message_id),
+        };
+        if let Mode::Simulator(sim) = &shared.mode {
+            if let Some(path) = &sim.record {
+                self.shard.record(path, text);
+            }
+        }
         let body = match pdu.body {
             Body::SubmitMulti(_) => Body::SubmitMultiResp(Some(SubmitMultiResp {
                 message_id: message_id.clone(),
@@ -219,7 +274,7 @@ impl ServerHandler {
             for dest in dests {
                 let d = receipt(
                     &account,
-                    message_id.as_bytes(),
+                    receipt_id.as_bytes(),
                     source,
                     dest,
                     data_coding,
@@ -233,6 +288,46 @@ impl ServerHandler {
                 }
             }
         }
+    }
+
+    /// An upstream called in with outbind: when it names a client link by that link's
+    /// system_id and password, this connection becomes that link's receiver (transceiver for a
+    /// 5.0 link); otherwise it is closed.
+    fn outbind(&mut self, s: &mut Session, o: &crate::smpp::Outbind, now: Instant) {
+        let links = &self.shard.shared.links;
+        let found = links.iter().position(|l| {
+            l.config.enabled
+                && l.config.bind.receives()
+                && l.config.system_id.as_bytes() == o.system_id.as_bytes()
+                && constant_time_eq(l.config.system_password.as_bytes(), o.password.as_bytes())
+        });
+        let Some(i) = found else {
+            info!(
+                "outbind from {} as {:?} matches no client link; closing",
+                self.peer(),
+                o.system_id
+            );
+            s.abort();
+            return;
+        };
+        let link = &links[i];
+        let bt = if link.config.interface_version >= 0x50 {
+            BindType::Transceiver
+        } else {
+            BindType::Receiver
+        };
+        let cfg = link.session_config(self.shard.shared.config.general.max_pdu_size);
+        if s.switch_to_esme(cfg).is_err() || s.bind(bt, link.bind(), now).is_err() {
+            s.abort();
+            return;
+        }
+        info!(
+            "outbind from {} for link {}: binding as {}",
+            self.peer(),
+            link.config.name,
+            bt.name()
+        );
+        self.outbind_link = Some((i, bt, false));
     }
 
     /// Sends waiting deliveries while the window has room.
@@ -250,6 +345,7 @@ impl ServerHandler {
                 }
                 Err(e) => {
                     debug!("deliver_sm not sent ({e:?}); rerouting");
+                    self.done_with_delivery();
                     self.shard.route_at(now + RETRY_DELAY, d);
                     break;
                 }
@@ -260,6 +356,13 @@ impl ServerHandler {
     /// Adds one to a shared counter.
     fn count(&self, which: impl Fn(&super::state::Counters) -> &std::sync::atomic::AtomicU64) {
         which(&self.shard.shared.counters).fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A delivery this connection took is done with (answered, or given back to the shard).
+    fn done_with_delivery(&self) {
+        self.inbox
+            .deliveries
+            .set(self.inbox.deliveries.get().saturating_sub(1));
     }
 
     fn retry(&self, mut d: Delivery, now: Instant, why: &str) {
@@ -280,7 +383,44 @@ impl Handler for ServerHandler {
     type Outbound = Outbound;
 
     fn on_event(&mut self, s: &mut Session, event: Event, now: Instant) {
+        if let Some((link, bt, _)) = self.outbind_link {
+            // This connection is a client link's receiver (the upstream called in).
+            match event {
+                Event::Bound { .. } => {
+                    self.outbind_link = Some((link, bt, true));
+                    self.shard.shared.links[link].bound_rx[self.shard.id]
+                        .fetch_add(1, Ordering::Relaxed);
+                    info!(
+                        "link {}: bound as {} over the upstream's outbind",
+                        self.shard.shared.links[link].config.name,
+                        bt.name()
+                    );
+                }
+                Event::Request(pdu) => {
+                    let status = self.shard.on_link_deliver(link, &pdu);
+                    if let Some(reply) =
+                        Pdu::error_reply(pdu.command_id(), pdu.sequence_number, status)
+                    {
+                        let body = match (status.is_ok(), reply.body) {
+                            (true, Body::DeliverSmResp(_)) => {
+                                Body::DeliverSmResp(Some(COctet::EMPTY))
+                            }
+                            (true, Body::DataSmResp(_)) => Body::DataSmResp(Some(COctet::EMPTY)),
+                            (_, b) => b,
+                        };
+                        s.respond(pdu.sequence_number, status, body, Tlvs::new());
+                    }
+                }
+                Event::Closed(reason) => info!(
+                    "link {}: outbind session closed: {reason:?}",
+                    self.shard.shared.links[link].config.name
+                ),
+                _ => {}
+            }
+            return;
+        }
         match event {
+            Event::Outbind(o) => self.outbind(s, &o, now),
             Event::BindRequest {
                 sequence_number,
                 bind_type,
@@ -357,6 +497,7 @@ impl Handler for ServerHandler {
             }
             Event::Response { tag, pdu, .. } => {
                 if let Some(d) = self.in_flight.remove(&tag) {
+                    self.done_with_delivery();
                     let status = pdu.command_status;
                     if status.is_ok() {
                         self.count(|c| &c.receipts_acked);
@@ -374,6 +515,7 @@ impl Handler for ServerHandler {
             }
             Event::RequestFailed { tag, reason, .. } => {
                 if let Some(d) = self.in_flight.remove(&tag) {
+                    self.done_with_delivery();
                     match reason {
                         RequestFailure::Timeout => self.retry(d, now, "no deliver_sm_resp in time"),
                         RequestFailure::SessionClosed => self.shard.route_at(now, d),
@@ -385,7 +527,7 @@ impl Handler for ServerHandler {
                 debug!("unexpected {} from {}", p.command_id(), self.peer())
             }
             Event::Closed(reason) => debug!("session with {} closed: {reason:?}", self.peer()),
-            Event::Bound { .. } | Event::Outbind(_) => {}
+            Event::Bound { .. } => {}
         }
     }
 
@@ -394,6 +536,22 @@ impl Handler for ServerHandler {
             Outbound::Deliver(d) => {
                 self.backlog.push_back(d);
                 self.pump(s, now);
+            }
+            Outbound::Respond {
+                seq,
+                request,
+                status,
+                message_id,
+            } => {
+                let body = match (request, message_id) {
+                    (CommandId::DATA_SM, Some(id)) if status.is_ok() => Body::DataSmResp(Some(id)),
+                    (_, Some(id)) if status.is_ok() => Body::SubmitSmResp(Some(id)),
+                    _ => match Pdu::error_reply(request, seq, status) {
+                        Some(p) => p.body,
+                        None => return,
+                    },
+                };
+                s.respond(seq, status, body, Tlvs::new());
             }
             Outbound::Stop => {
                 if s.unbind(now).is_err() {
@@ -405,17 +563,22 @@ impl Handler for ServerHandler {
 
     /// Reading stops while the ESME has a window's worth of requests unanswered. (It must not
     /// stop because deliveries to the ESME are backed up: the responses that relieve them
-    /// arrive on the same socket. Backed-up deliveries wait in the inbox, then parked on the
-    /// shard, both bounded.)
+    /// arrive on the same socket. Backed-up deliveries wait in the backlog, then parked on
+    /// the shard, both bounded.)
     fn can_read(&self, s: &Session) -> bool {
         s.inbound_outstanding() < self.window
     }
 
-    fn can_take(&self, s: &Session) -> bool {
-        self.backlog.len() < s.config().window
+    /// Always: the inbox holds answers to this ESME's requests, which must not wait, and
+    /// deliveries, which its senders bound (see `ConnInbox`).
+    fn can_take(&self, _: &Session) -> bool {
+        true
     }
 
     fn on_close(&mut self, _s: &mut Session, why: &str, io: IoCounts) {
+        if let Some((link, _, true)) = self.outbind_link {
+            self.shard.shared.links[link].bound_rx[self.shard.id].fetch_sub(1, Ordering::Relaxed);
+        }
         let c = &self.shard.shared.counters;
         c.reads.fetch_add(io.reads, Ordering::Relaxed);
         c.writes.fetch_add(io.writes, Ordering::Relaxed);
@@ -441,6 +604,7 @@ impl Handler for ServerHandler {
         for d in self.backlog.drain(..) {
             self.shard.route(d);
         }
+        self.inbox.deliveries.set(0);
     }
 }
 
@@ -485,6 +649,16 @@ pub fn receipt(
         },
         tlvs,
         attempts: 0,
+    }
+}
+
+/// A hex gateway id written in another radix (the simulator's `--msgid`).
+fn in_radix(hex_id: &COctet, radix: crate::smpp::receipt::IdRadix) -> COctet {
+    use crate::smpp::receipt::{id_value, IdRadix};
+    match (radix, id_value(hex_id.as_bytes(), IdRadix::Hex)) {
+        (IdRadix::Decimal, Some(n)) => COctet::from(n.to_string().as_str()),
+        (IdRadix::Hex, Some(n)) => COctet::from(format!("{n:X}").as_str()),
+        _ => hex_id.clone(),
     }
 }
 

@@ -22,7 +22,7 @@ pub enum Mode {
 }
 
 /// What the simulator does with each message.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct SimOptions {
     /// Delay before the receipt.
     pub receipt_delay: Duration,
@@ -32,6 +32,27 @@ pub struct SimOptions {
     pub perm_error_pct: f64,
     /// Messages per second per session before ESME_RTHROTTLED (0: no limit).
     pub throttle: f64,
+    /// Answer every Nth submit (per shard) ESME_RTHROTTLED (0: never).
+    pub throttle_every: u32,
+    /// How message ids are written: in submit_sm_resp, and in receipts.
+    pub msgid: (crate::smpp::receipt::IdRadix, crate::smpp::receipt::IdRadix),
+    /// Append the text of every accepted message to this file, one line each.
+    pub record: Option<std::path::PathBuf>,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        use crate::smpp::receipt::IdRadix;
+        SimOptions {
+            receipt_delay: Duration::ZERO,
+            temp_error_pct: 0.0,
+            perm_error_pct: 0.0,
+            throttle: 0.0,
+            throttle_every: 0,
+            msgid: (IdRadix::Hex, IdRadix::Hex),
+            record: None,
+        }
+    }
 }
 
 /// A generic cell rate limiter (a token bucket kept as one atomic "theoretical arrival
@@ -55,6 +76,14 @@ impl RateLimiter {
                 epoch,
             }
         })
+    }
+
+    /// When `n` tokens will be there (now, if they are).
+    pub fn available_at(&self, n: u32, now: Instant) -> Instant {
+        let now_ns = now.saturating_duration_since(self.epoch).as_nanos() as u64;
+        let next = self.tat.load(Ordering::Relaxed).max(now_ns) + self.interval_ns * n as u64;
+        let ready_ns = next.saturating_sub(self.burst_ns);
+        self.epoch + Duration::from_nanos(ready_ns.max(now_ns))
     }
 
     /// Takes `n` tokens if there are; false means throttle.
@@ -145,13 +174,44 @@ pub struct Shared {
     pub connections: AtomicUsize,
     pub stopping: AtomicBool,
     pub counters: Counters,
+    /// The client links, in `clients=` order.
+    pub links: Vec<Arc<crate::upstream::LinkShared>>,
+    /// The link `default_route` names.
+    pub default_link: Option<usize>,
     accounts: Mutex<HashMap<String, Arc<AccountState>>>,
     configured: Vec<Arc<AccountState>>,
 }
 
 impl Shared {
-    pub fn new(config: Arc<Config>, mode: Mode, shards: usize, start_secs: u32) -> Shared {
+    /// `tls` holds each client link's TLS configuration (same order as `config.clients`).
+    pub fn new(
+        config: Arc<Config>,
+        mode: Mode,
+        shards: usize,
+        start_secs: u32,
+        tls: Vec<Option<Arc<rustls::ClientConfig>>>,
+    ) -> Shared {
         let epoch = Instant::now();
+        let links: Vec<Arc<crate::upstream::LinkShared>> = config
+            .clients
+            .iter()
+            .zip(tls.into_iter().chain(std::iter::repeat(None)))
+            .enumerate()
+            .map(|(i, (c, tls))| {
+                Arc::new(crate::upstream::LinkShared::new(
+                    i,
+                    c.clone(),
+                    shards,
+                    tls,
+                    epoch,
+                ))
+            })
+            .collect();
+        let default_link = config
+            .general
+            .default_route
+            .as_ref()
+            .and_then(|r| config.clients.iter().position(|c| &c.name == r));
         let configured: Vec<Arc<AccountState>> = config
             .accounts
             .iter()
@@ -173,6 +233,8 @@ impl Shared {
             connections: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             counters: Counters::default(),
+            links,
+            default_link,
             accounts: Mutex::new(HashMap::new()),
             configured,
         }

@@ -504,9 +504,14 @@ impl Session {
             {
                 self.handle_bind_request(pdu)
             }
-            CommandId::OUTBIND if self.role == Role::Esme && self.state == State::Open => {
+            CommandId::OUTBIND if self.state == State::Open && self.bind_pending.is_none() => {
+                // An ESME session moves to OUTBOUND. A server-side session reports it too: the
+                // peer is an SMSC calling us back, and the application may turn this session
+                // into an ESME one (`switch_to_esme`) or close it.
                 if let Body::Outbind(o) = pdu.body {
-                    self.state = State::Outbound;
+                    if self.role == Role::Esme {
+                        self.state = State::Outbound;
+                    }
                     self.events.push_back(Event::Outbind(o));
                 }
             }
@@ -718,6 +723,22 @@ impl Session {
         self.bind_pending = None;
         self.emit(&Pdu::response(seq, status, bind_type.response(None)));
         self.close(CloseReason::BindRejected(status));
+        Ok(())
+    }
+
+    /// Turns an unbound SMSC-role session whose peer sent outbind into an ESME-role session
+    /// in the OUTBOUND state, ready for [`Session::bind`].
+    pub fn switch_to_esme(&mut self, config: SessionConfig) -> Result<(), SendError> {
+        if self.role != Role::Smsc || self.state != State::Open || self.bind_pending.is_some() {
+            return Err(SendError::NotAllowed {
+                command_id: CommandId::OUTBIND,
+                state: self.state,
+            });
+        }
+        self.role = Role::Esme;
+        self.framer = Framer::new(config.max_pdu_size);
+        self.config = config;
+        self.state = State::Outbound;
         Ok(())
     }
 

@@ -68,7 +68,7 @@ pub fn peers() -> Peers {
         node_dir: root.join("target/peers/node"),
     };
     let ready = std::process::Command::new(&p.python)
-        .args(["-c", "import smpplib"])
+        .args(["-c", "import smpplib, smpp34"])
         .output()
         .is_ok_and(|o| o.status.success())
         && p.node_dir.join("node_modules/smpp/package.json").exists();

@@ -1,0 +1,678 @@
+//! Upstream links: the gateway as an ESME of the SMSCs named in `[smpp-client]`.
+//!
+//! Each link has `binds` bind slots spread over the shards (slot i on shard i mod shards; a
+//! transmitter+receiver link runs two sessions per slot). A slot is one task that connects,
+//! binds, serves, and on any loss reconnects after a jittered exponential backoff between the
+//! link's `reconnect` bounds; being one sequential task, it never has two bind attempts in
+//! flight.
+//!
+//! Messages for a link queue on the shard that sends them ([`LocalLink`]); that shard's bound
+//! transmitter slots take them while their window has room and the link's rate allows (every
+//! PDU counts one segment against `rate`). A shard with no bound transmitter of the link hands
+//! the message over the mesh to one that has; with none anywhere the message fails at once
+//! as [`Failure::LinkDown`], so the caller can go elsewhere.
+//!
+//! What an upstream's answers mean ([`Outcome`]):
+//! - ROK: accepted, with the upstream's message id;
+//! - ESME_RTHROTTLED / ESME_RMSGQFUL: not a failure: the message goes back to the front of the
+//!   queue and the slot pauses (100 ms, doubling to 5 s, reset by the next success), so order
+//!   is kept and nothing is lost;
+//! - other temporary statuses: [`Failure::Temporary`]; permanent ones: [`Failure::Permanent`];
+//! - no answer within `response_timeout`: [`Failure::Timeout`] (temporary);
+//! - the connection lost with messages in flight: they go back to the front of the queue, in
+//!   their order, for the next bound slot: handed back, never dropped.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::ToSocketAddrs;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use glommio::channels::local_channel::{LocalReceiver, LocalSender};
+use log::{info, warn};
+
+use crate::config::ClientLink;
+use crate::net::conn::{drive, DriverLimits, Handler, IoCounts};
+use crate::shard::state::{AccountState, RateLimiter};
+use crate::shard::ShardState;
+use crate::smpp::session::RequestFailure;
+use crate::smpp::{
+    Bind, BindType, Body, COctet, CloseReason, CommandId, CommandStatus, Event, Pdu, Role, Session,
+    SessionConfig, Tlvs,
+};
+
+/// A link as all shards see it: its configuration and live counters.
+pub struct LinkShared {
+    pub index: usize,
+    pub config: ClientLink,
+    /// Bound transmitting (and receiving) sessions per shard.
+    pub bound_tx: Box<[AtomicU32]>,
+    pub bound_rx: Box<[AtomicU32]>,
+    pub rate: Option<RateLimiter>,
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    pub connect_attempts: AtomicU64,
+    pub binds: AtomicU64,
+    /// Messages sent and not yet answered, and waiting in shard queues (all shards).
+    pub in_flight: std::sync::atomic::AtomicI64,
+    pub queued: std::sync::atomic::AtomicI64,
+    pub status: Mutex<LinkStatus>,
+}
+
+/// The last state change of a link, for the log and the control shard.
+#[derive(Clone, Debug)]
+pub struct LinkStatus {
+    pub state: String,
+    pub last_error: Option<String>,
+    pub since: SystemTime,
+}
+
+impl LinkShared {
+    pub fn new(
+        index: usize,
+        config: ClientLink,
+        shards: usize,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        epoch: Instant,
+    ) -> LinkShared {
+        LinkShared {
+            index,
+            rate: RateLimiter::new(config.rate, epoch),
+            config,
+            bound_tx: (0..shards).map(|_| AtomicU32::new(0)).collect(),
+            bound_rx: (0..shards).map(|_| AtomicU32::new(0)).collect(),
+            tls,
+            connect_attempts: AtomicU64::new(0),
+            binds: AtomicU64::new(0),
+            in_flight: Default::default(),
+            queued: Default::default(),
+            status: Mutex::new(LinkStatus {
+                state: "starting".into(),
+                last_error: None,
+                since: SystemTime::now(),
+            }),
+        }
+    }
+
+    /// A shard other than `me` with a bound transmitter of this link.
+    pub fn shard_with_tx(&self, me: usize) -> Option<usize> {
+        let n = self.bound_tx.len();
+        (1..n)
+            .map(|i| (me + i) % n)
+            .find(|&s| self.bound_tx[s].load(Ordering::Relaxed) > 0)
+    }
+
+    /// One line for the log: binds up, in flight, queued, last error and since when.
+    pub fn summary(&self) -> String {
+        let st = self
+            .status
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_else(|p| p.into_inner().clone());
+        let since = st.since.elapsed().map_or(0, |d| d.as_secs());
+        format!(
+            "link {}: {} transmitters and {} receivers bound of {} slots, {} in flight, {} queued, {} for {since}s{}",
+            self.config.name,
+            self.bound_tx_total(),
+            self.bound_rx_total(),
+            self.config.binds,
+            self.in_flight.load(Ordering::Relaxed),
+            self.queued.load(Ordering::Relaxed),
+            st.state,
+            st.last_error.map_or(String::new(), |e| format!(", last error: {e}"))
+        )
+    }
+
+    pub fn bound_tx_total(&self) -> u32 {
+        self.bound_tx
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    pub fn bound_rx_total(&self) -> u32 {
+        self.bound_rx
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    fn set_status(&self, state: &str, error: Option<String>) {
+        let mut s = self.status.lock().unwrap_or_else(|p| p.into_inner());
+        s.state = state.to_string();
+        if error.is_some() {
+            s.last_error = error;
+        }
+        s.since = SystemTime::now();
+    }
+
+    /// The session settings of this link's binds.
+    pub fn session_config(&self, max_pdu_size: u32) -> SessionConfig {
+        let c = &self.config;
+        SessionConfig {
+            max_pdu_size,
+            window: c.window,
+            response_timeout: c.response_timeout,
+            session_init_timeout: Some(c.response_timeout),
+            enquire_link_interval: c.enquire_link,
+            enquire_link_timeout: c.response_timeout,
+            inactivity_timeout: None,
+            interface_version: c.interface_version,
+        }
+    }
+
+    /// The bind request of this link.
+    pub fn bind(&self) -> Bind {
+        let c = &self.config;
+        Bind {
+            system_id: COctet::from(c.system_id.as_str()),
+            password: COctet::from(c.system_password.as_str()),
+            system_type: COctet::from(c.system_type.as_str()),
+            interface_version: c.interface_version,
+            addr_ton: 0,
+            addr_npi: 0,
+            address_range: COctet::from(c.address_range.as_str()),
+        }
+    }
+}
+
+/// Who waits for a forwarded message's outcome: an ESME's request on some shard.
+pub struct ForwardCtx {
+    /// The link the message went to.
+    pub link: usize,
+    pub shard: usize,
+    pub conn: u64,
+    pub seq: u32,
+    pub request: CommandId,
+    pub account: Arc<AccountState>,
+}
+
+/// One message for a link.
+pub struct Submission {
+    /// submit_sm or data_sm.
+    pub body: Body,
+    pub tlvs: Tlvs,
+    pub ctx: ForwardCtx,
+}
+
+/// Why a link did not take a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The upstream answered with a temporary error (try again later or elsewhere).
+    Temporary(CommandStatus),
+    /// The upstream refused the message for good.
+    Permanent(CommandStatus),
+    /// The upstream did not answer in time; it may or may not have the message.
+    Timeout,
+    /// No bound transmitter anywhere.
+    LinkDown,
+}
+
+impl Failure {
+    /// The status to answer the ESME with.
+    pub fn esme_status(self) -> CommandStatus {
+        match self {
+            Failure::Temporary(s) | Failure::Permanent(s) => s,
+            Failure::Timeout | Failure::LinkDown => CommandStatus::RMSGQFUL,
+        }
+    }
+}
+
+/// What became of a message given to a link.
+pub enum Outcome {
+    /// Accepted; the upstream's message id.
+    Accepted(COctet),
+    Failed(Failure),
+}
+
+/// Work for a slot's session.
+pub enum LinkCmd {
+    /// Messages are waiting in the link's queue on this shard.
+    Kick,
+    /// Unbind and stop: the gateway is stopping.
+    Stop,
+}
+
+/// A link's queue and slots on one shard.
+pub struct LocalLink {
+    pub shared: Arc<LinkShared>,
+    pub queue: std::cell::RefCell<VecDeque<Submission>>,
+    pub slots: std::cell::RefCell<Vec<Rc<LocalSender<LinkCmd>>>>,
+}
+
+/// Messages a link queues on one shard at most; beyond, they fail as temporary.
+pub const MAX_QUEUED: usize = 20_000;
+
+impl LocalLink {
+    pub fn new(shared: Arc<LinkShared>) -> LocalLink {
+        LocalLink {
+            shared,
+            queue: Default::default(),
+            slots: Default::default(),
+        }
+    }
+
+    /// Wakes the local slots (a message was queued).
+    pub fn kick(&self) {
+        for s in self.slots.borrow().iter() {
+            if s.len() == 0 {
+                let _ = s.try_send(LinkCmd::Kick);
+            }
+        }
+    }
+}
+
+/// Pause after ESME_RTHROTTLED or ESME_RMSGQFUL: doubles from the first to the last.
+const THROTTLE_PAUSE: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
+
+/// One bind of a link: the session handler.
+pub struct LinkHandler {
+    shard: Rc<ShardState>,
+    link: usize,
+    slot: usize,
+    bind_type: BindType,
+    in_flight: BTreeMap<u64, Submission>,
+    next_tag: u64,
+    paused_until: Option<Instant>,
+    pause: Duration,
+    rate_wait: Option<Instant>,
+    bound: bool,
+    stopping: bool,
+}
+
+impl LinkHandler {
+    fn shared(&self) -> &Arc<LinkShared> {
+        &self.shard.links[self.link].shared
+    }
+
+    fn name(&self) -> String {
+        format!(
+            "link {} slot {} ({}, shard {})",
+            self.shared().config.name,
+            self.slot,
+            self.bind_type.name(),
+            self.shard.id
+        )
+    }
+
+    /// Sends queued messages while the window has room, the link is not paused and the rate
+    /// allows.
+    fn pump(&mut self, s: &mut Session, now: Instant) {
+        if !self.bound || !self.bind_type.transmits() || self.stopping {
+            return;
+        }
+        if self.paused_until.is_some_and(|t| t > now) {
+            return;
+        }
+        self.paused_until = None;
+        self.rate_wait = None;
+        let local = &self.shard.links[self.link];
+        while s.window_available() > 0 {
+            if let Some(rate) = &local.shared.rate {
+                if !local.queue.borrow().is_empty() && !rate.try_take(1, now) {
+                    self.rate_wait = Some(rate.available_at(1, now));
+                    break;
+                }
+            }
+            let Some(sub) = local.queue.borrow_mut().pop_front() else {
+                break;
+            };
+            let tag = self.next_tag;
+            self.next_tag += 1;
+            match s.send_request(sub.body.clone(), sub.tlvs.clone(), tag, now) {
+                Ok(_) => {
+                    local.shared.queued.fetch_sub(1, Ordering::Relaxed);
+                    local.shared.in_flight.fetch_add(1, Ordering::Relaxed);
+                    self.in_flight.insert(tag, sub);
+                }
+                Err(_) => {
+                    local.queue.borrow_mut().push_front(sub);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Puts messages back at the front of the queue, keeping their order.
+    fn hand_back(&mut self, subs: Vec<Submission>) {
+        let local = &self.shard.links[self.link];
+        local
+            .shared
+            .in_flight
+            .fetch_sub(subs.len() as i64, Ordering::Relaxed);
+        local
+            .shared
+            .queued
+            .fetch_add(subs.len() as i64, Ordering::Relaxed);
+        let mut q = local.queue.borrow_mut();
+        for sub in subs.into_iter().rev() {
+            q.push_front(sub);
+        }
+        drop(q);
+        local.kick();
+    }
+
+    fn set_bound(&mut self, bound: bool) {
+        if self.bound == bound {
+            return;
+        }
+        self.bound = bound;
+        let sh = self.shared().clone();
+        let delta = |a: &AtomicU32| {
+            if bound {
+                a.fetch_add(1, Ordering::Relaxed);
+            } else {
+                a.fetch_sub(1, Ordering::Relaxed);
+            }
+        };
+        if self.bind_type.transmits() {
+            delta(&sh.bound_tx[self.shard.id]);
+        }
+        if self.bind_type.receives() {
+            delta(&sh.bound_rx[self.shard.id]);
+        }
+    }
+}
+
+impl Handler for LinkHandler {
+    type Outbound = LinkCmd;
+
+    fn on_start(&mut self, s: &mut Session, now: Instant) {
+        let bind = self.shared().bind();
+        let _ = s.bind(self.bind_type, bind, now);
+    }
+
+    fn on_event(&mut self, s: &mut Session, event: Event, now: Instant) {
+        match event {
+            Event::Bound { system_id, .. } => {
+                self.set_bound(true);
+                self.shared().binds.fetch_add(1, Ordering::Relaxed);
+                let up = system_id.map_or(String::new(), |i| format!(" (upstream system_id {i})"));
+                info!("{}: bound{up}", self.name());
+                self.shared().set_status("bound", None);
+                self.pump(s, now);
+            }
+            Event::Response { tag, pdu, .. } => {
+                if let Some(sub) = self.in_flight.remove(&tag) {
+                    self.shared().in_flight.fetch_sub(1, Ordering::Relaxed);
+                    let status = pdu.command_status;
+                    let id = match &pdu.body {
+                        Body::SubmitSmResp(Some(id)) | Body::DataSmResp(Some(id)) => {
+                            Some(id.clone())
+                        }
+                        _ => None,
+                    };
+                    if status.is_ok() && pdu.command_id() != CommandId::GENERIC_NACK {
+                        self.pause = THROTTLE_PAUSE.0;
+                        self.shard
+                            .link_outcome(sub.ctx, Outcome::Accepted(id.unwrap_or_default()));
+                    } else if matches!(status, CommandStatus::RTHROTTLED | CommandStatus::RMSGQFUL)
+                    {
+                        // Not the message's fault: it goes first again after a pause.
+                        self.shared().in_flight.fetch_add(1, Ordering::Relaxed);
+                        self.paused_until = Some(now + self.pause);
+                        info!(
+                            "{}: upstream answered {}; pausing {:?}",
+                            self.name(),
+                            status.name().unwrap_or("?"),
+                            self.pause
+                        );
+                        self.pause = (self.pause * 2).min(THROTTLE_PAUSE.1);
+                        self.hand_back(vec![sub]);
+                        return;
+                    } else if status.is_temporary() {
+                        self.shard
+                            .link_outcome(sub.ctx, Outcome::Failed(Failure::Temporary(status)));
+                    } else {
+                        self.shard
+                            .link_outcome(sub.ctx, Outcome::Failed(Failure::Permanent(status)));
+                    }
+                }
+                self.pump(s, now);
+            }
+            Event::RequestFailed { tag, reason, .. } => {
+                if let Some(sub) = self.in_flight.remove(&tag) {
+                    if reason == RequestFailure::Timeout {
+                        self.shared().in_flight.fetch_sub(1, Ordering::Relaxed);
+                    }
+                    match reason {
+                        RequestFailure::Timeout => self
+                            .shard
+                            .link_outcome(sub.ctx, Outcome::Failed(Failure::Timeout)),
+                        RequestFailure::SessionClosed => self.hand_back(vec![sub]),
+                    }
+                }
+            }
+            Event::Request(pdu) => {
+                let status = match pdu.body {
+                    Body::DeliverSm(_) | Body::DataSm(_) => {
+                        self.shard.on_link_deliver(self.link, &pdu)
+                    }
+                    _ => CommandStatus::RINVCMDID,
+                };
+                if let Some(reply) = Pdu::error_reply(pdu.command_id(), pdu.sequence_number, status)
+                {
+                    let body = match (status.is_ok(), reply.body) {
+                        (true, Body::DeliverSmResp(_)) => Body::DeliverSmResp(Some(COctet::EMPTY)),
+                        (true, Body::DataSmResp(_)) => Body::DataSmResp(Some(COctet::EMPTY)),
+                        (_, b) => b,
+                    };
+                    s.respond(pdu.sequence_number, status, body, Tlvs::new());
+                }
+            }
+            Event::Closed(CloseReason::BindRejected(status)) => {
+                let msg = format!("bind refused by the upstream: {status}");
+                warn!("{}: {msg}", self.name());
+                self.shared().set_status("bind refused", Some(msg));
+            }
+            Event::Closed(reason) => {
+                self.set_bound(false);
+                let msg = format!("session closed: {reason:?}");
+                if reason != CloseReason::Unbound {
+                    warn!("{}: {msg}", self.name());
+                }
+                self.shared().set_status("down", Some(msg));
+            }
+            Event::InvalidPdu(e) => warn!("{}: invalid PDU from the upstream: {e}", self.name()),
+            _ => {}
+        }
+    }
+
+    fn on_outbound(&mut self, s: &mut Session, item: LinkCmd, now: Instant) {
+        match item {
+            LinkCmd::Kick => self.pump(s, now),
+            LinkCmd::Stop => {
+                self.stopping = true;
+                if s.unbind(now).is_err() {
+                    s.abort();
+                }
+            }
+        }
+    }
+
+    fn can_read(&self, _: &Session) -> bool {
+        true
+    }
+
+    fn can_take(&self, _: &Session) -> bool {
+        true
+    }
+
+    fn next_wakeup(&self) -> Option<Instant> {
+        match (self.paused_until, self.rate_wait) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn on_wakeup(&mut self, s: &mut Session, now: Instant) {
+        self.pump(s, now);
+    }
+
+    fn on_close(&mut self, _: &mut Session, why: &str, _: IoCounts) {
+        self.set_bound(false);
+        let left: Vec<Submission> = std::mem::take(&mut self.in_flight).into_values().collect();
+        if !left.is_empty() {
+            warn!(
+                "{}: {} messages in flight handed back ({why})",
+                self.name(),
+                left.len()
+            );
+            self.hand_back(left);
+        }
+    }
+}
+
+/// The next reconnect delay: doubled per failure between the link's bounds, with jitter
+/// (between half and all of it) so that slots and gateways do not reconnect in step.
+fn backoff(cfg: &ClientLink, failures: u32, draw_percent: f64) -> Duration {
+    let base = cfg.reconnect_min.as_secs_f64() * 2f64.powi(failures.min(30) as i32);
+    let capped = base.min(cfg.reconnect_max.as_secs_f64());
+    Duration::from_secs_f64(capped * (0.5 + draw_percent / 200.0))
+}
+
+/// One bind slot, until the gateway stops.
+pub async fn run_slot(
+    shard: Rc<ShardState>,
+    link: usize,
+    slot: usize,
+    bind_type: BindType,
+    inbox: LocalReceiver<LinkCmd>,
+) {
+    let shared = shard.links[link].shared.clone();
+    let cfg = &shared.config;
+    let name = format!(
+        "link {} slot {} ({}, shard {})",
+        cfg.name,
+        slot,
+        bind_type.name(),
+        shard.id
+    );
+    let mut failures = 0u32;
+    while !shard.shared.is_stopping() {
+        shared.connect_attempts.fetch_add(1, Ordering::Relaxed);
+        let target = format!("{}:{}", cfg.server, cfg.port);
+        let connected = async {
+            let addr = target
+                .to_socket_addrs()
+                .map_err(|e| format!("cannot resolve {target}: {e}"))?
+                .next()
+                .ok_or_else(|| format!("{target} resolves to no address"))?;
+            glommio::net::TcpStream::connect_timeout(addr, cfg.response_timeout)
+                .await
+                .map_err(|e| format!("cannot connect to {target}: {e}"))
+        }
+        .await;
+        let was_bound;
+        match connected {
+            Err(e) => {
+                shared.set_status("connecting", Some(e.clone()));
+                let delay = backoff(cfg, failures, shard.percent());
+                warn!("{name}: {e}; retry in {delay:.1?}");
+                failures += 1;
+                sleep_unless_stopping(&shard, delay).await;
+                continue;
+            }
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                info!(
+                    "{name}: connected to {target}{}",
+                    if cfg.tls { ", TLS handshake" } else { "" }
+                );
+                let session = Session::new(
+                    Role::Esme,
+                    shared.session_config(shard.shared.config.general.max_pdu_size),
+                    Instant::now(),
+                );
+                let handler = LinkHandler {
+                    shard: shard.clone(),
+                    link,
+                    slot,
+                    bind_type,
+                    in_flight: BTreeMap::new(),
+                    next_tag: 0,
+                    paused_until: None,
+                    pause: THROTTLE_PAUSE.0,
+                    rate_wait: None,
+                    bound: false,
+                    stopping: false,
+                };
+                let limits = DriverLimits {
+                    write_timeout: cfg.response_timeout,
+                };
+                let binds_before = shared.binds.load(Ordering::Relaxed);
+                match &shared.tls {
+                    None => drive(stream, session, handler, &inbox, limits).await,
+                    Some(tls) => {
+                        let host = cfg.sni.clone().unwrap_or_else(|| cfg.server.clone());
+                        let server_name =
+                            match rustls::pki_types::ServerName::try_from(host.clone()) {
+                                Ok(n) => n,
+                                Err(e) => {
+                                    warn!("{name}: {host:?} is not a TLS server name: {e}");
+                                    sleep_unless_stopping(&shard, cfg.reconnect_max).await;
+                                    continue;
+                                }
+                            };
+                        let connector = futures_rustls::TlsConnector::from(tls.clone());
+                        match glommio::timer::timeout(cfg.response_timeout, async {
+                            connector
+                                .connect(server_name, stream)
+                                .await
+                                .map_err(Into::into)
+                        })
+                        .await
+                        {
+                            Ok(s) => drive(s, session, handler, &inbox, limits).await,
+                            Err(e) => {
+                                let msg = format!("TLS handshake with {target} failed: {e}");
+                                shared.set_status("tls failed", Some(msg.clone()));
+                                warn!("{name}: {msg}");
+                            }
+                        }
+                    }
+                }
+                was_bound = shared.binds.load(Ordering::Relaxed) > binds_before;
+            }
+        }
+        if shard.shared.is_stopping() {
+            break;
+        }
+        failures = if was_bound { 0 } else { failures + 1 };
+        let delay = backoff(cfg, failures.saturating_sub(1), shard.percent());
+        info!("{name}: reconnecting in {delay:.1?}");
+        sleep_unless_stopping(&shard, delay).await;
+    }
+}
+
+/// Sleeps, waking early when the gateway stops.
+async fn sleep_unless_stopping(shard: &ShardState, d: Duration) {
+    let end = Instant::now() + d;
+    while !shard.shared.is_stopping() {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        glommio::timer::sleep((end - now).min(Duration::from_millis(50))).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_within_bounds_with_jitter() {
+        let mut c = crate::config::Config::parse(&crate::config::ConfigFiles {
+            ysmpp: Some("[smpp-client]\nclients=a\n[a]\nserver=h\nsystem_id=x\nreconnect=1s,8s\n"),
+            ..Default::default()
+        })
+        .unwrap();
+        let l = c.clients.remove(0);
+        assert_eq!(backoff(&l, 0, 100.0), Duration::from_secs(1));
+        assert_eq!(backoff(&l, 0, 0.0), Duration::from_millis(500));
+        assert_eq!(backoff(&l, 2, 100.0), Duration::from_secs(4));
+        assert_eq!(backoff(&l, 10, 100.0), Duration::from_secs(8));
+        assert!(backoff(&l, 10, 50.0) >= Duration::from_secs(4));
+    }
+}

@@ -139,3 +139,21 @@ fn a_locked_memory_limit_too_low_is_explained() {
     assert!(err.contains("the locked-memory limit is 64 KiB"), "{err}");
     assert!(err.contains("ulimit -l"), "says how to fix it: {err}");
 }
+
+#[test]
+fn a_second_gateway_on_the_same_port_refuses_to_start() {
+    let first = common::gateway::Gateway::start("", "[demo]\npassword=demo\n");
+    let d = temp_dir("second");
+    std::fs::write(
+        d.join("ysmpp.conf"),
+        format!(
+            "[listenerserver a]\naddr=127.0.0.1\nport={}\n",
+            first.plain.port()
+        ),
+    )
+    .unwrap();
+    let out = smppgw().args(["run", "--config"]).arg(&d).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("something already listens on"), "{err}");
+}

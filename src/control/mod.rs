@@ -180,14 +180,20 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
     };
 
     // glommio binds with SO_REUSEPORT, which would let a second gateway share a port with a
-    // running one and take half its connections. A plain bind first tells the two apart.
+    // running one and take half its connections. If something answers on the address, refuse
+    // to start. (A plain bind test would also trip on the sockets a crashed predecessor left
+    // closing, which must not stop a restart.)
     for spec in &specs {
-        std::net::TcpListener::bind(spec.addr).map_err(|e| {
-            format!(
-                "listener {:?}: cannot listen on {}: {e} (is another smppgw or SMPP server running?)",
+        let mut probe = spec.addr;
+        if probe.ip().is_unspecified() {
+            probe.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
+        if std::net::TcpStream::connect_timeout(&probe, Duration::from_millis(300)).is_ok() {
+            return Err(format!(
+                "listener {:?}: something already listens on {} (another smppgw or SMPP server?)",
                 spec.name, spec.addr
-            )
-        })?;
+            ));
+        }
     }
 
     let wait_for_signal = sys::block_stop_signals();

@@ -325,6 +325,11 @@ impl Session {
         self.inbound_outstanding
     }
 
+    /// When the last PDU arrived (or the session opened).
+    pub fn last_received(&self) -> Instant {
+        self.last_rx
+    }
+
     /// Frames received so far.
     pub fn frames_received(&self) -> u64 {
         self.frames_received

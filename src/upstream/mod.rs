@@ -271,7 +271,8 @@ pub struct LinkHandler {
     link: usize,
     slot: usize,
     bind_type: BindType,
-    in_flight: BTreeMap<u64, Submission>,
+    /// Messages sent, by tag (send order), with when they were sent.
+    in_flight: BTreeMap<u64, (Instant, Submission)>,
     next_tag: u64,
     paused_until: Option<Instant>,
     pause: Duration,
@@ -323,7 +324,7 @@ impl LinkHandler {
                 Ok(_) => {
                     local.shared.queued.fetch_sub(1, Ordering::Relaxed);
                     local.shared.in_flight.fetch_add(1, Ordering::Relaxed);
-                    self.in_flight.insert(tag, sub);
+                    self.in_flight.insert(tag, (now, sub));
                 }
                 Err(_) => {
                     local.queue.borrow_mut().push_front(sub);
@@ -393,7 +394,7 @@ impl Handler for LinkHandler {
                 self.pump(s, now);
             }
             Event::Response { tag, pdu, .. } => {
-                if let Some(sub) = self.in_flight.remove(&tag) {
+                if let Some((_, sub)) = self.in_flight.remove(&tag) {
                     self.shared().in_flight.fetch_sub(1, Ordering::Relaxed);
                     let status = pdu.command_status;
                     let id = match &pdu.body {
@@ -430,16 +431,29 @@ impl Handler for LinkHandler {
                 }
                 self.pump(s, now);
             }
-            Event::RequestFailed { tag, reason, .. } => {
-                if let Some(sub) = self.in_flight.remove(&tag) {
-                    if reason == RequestFailure::Timeout {
+            // The session is closing: what it had in flight stays in `in_flight` and goes back
+            // to the queue, in send order, when the connection is over (`on_close`).
+            Event::RequestFailed {
+                reason: RequestFailure::SessionClosed,
+                ..
+            } => {}
+            Event::RequestFailed { tag, .. } => {
+                if let Some((sent, sub)) = self.in_flight.remove(&tag) {
+                    if s.last_received() <= sent {
+                        // Nothing at all came from the upstream since this was sent: the link
+                        // is dead, not the message. It goes back with the others when the
+                        // session closes.
+                        warn!(
+                            "{}: no answer and nothing else from the upstream for {:?}; declaring the link dead",
+                            self.name(),
+                            now - sent
+                        );
+                        self.in_flight.insert(tag, (sent, sub));
+                        s.abort();
+                    } else {
                         self.shared().in_flight.fetch_sub(1, Ordering::Relaxed);
-                    }
-                    match reason {
-                        RequestFailure::Timeout => self
-                            .shard
-                            .link_outcome(sub.ctx, Outcome::Failed(Failure::Timeout)),
-                        RequestFailure::SessionClosed => self.hand_back(vec![sub]),
+                        self.shard
+                            .link_outcome(sub.ctx, Outcome::Failed(Failure::Timeout));
                     }
                 }
             }
@@ -511,7 +525,10 @@ impl Handler for LinkHandler {
 
     fn on_close(&mut self, _: &mut Session, why: &str, _: IoCounts) {
         self.set_bound(false);
-        let left: Vec<Submission> = std::mem::take(&mut self.in_flight).into_values().collect();
+        let left: Vec<Submission> = std::mem::take(&mut self.in_flight)
+            .into_values()
+            .map(|(_, s)| s)
+            .collect();
         if !left.is_empty() {
             warn!(
                 "{}: {} messages in flight handed back ({why})",

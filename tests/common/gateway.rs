@@ -42,7 +42,21 @@ pub struct Gateway {
 impl Gateway {
     /// Starts the gateway with `general` lines in [general] and `regfile` as regfile.conf.
     pub fn start(general: &str, regfile: &str) -> Gateway {
+        Gateway::start_with(general, "", regfile, &[])
+    }
+
+    /// As `start`, with `extra` appended to ysmpp.conf (client sections) and `files` (name,
+    /// content) written to the configuration directory (CA certificates).
+    pub fn start_with(
+        general: &str,
+        extra: &str,
+        regfile: &str,
+        files: &[(&str, &str)],
+    ) -> Gateway {
         let dir = temp_dir("gw");
+        for (name, content) in files {
+            std::fs::write(dir.join(name), content).unwrap();
+        }
         let plain: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let tls: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let cert_pem =
@@ -51,7 +65,7 @@ impl Gateway {
         std::fs::write(
             dir.join("ysmpp.conf"),
             format!(
-                "[general]\nshards=2\n{general}\n[smpp-server]\nenable=yes\n\n[listenerserver plain]\naddr=127.0.0.1\nport={}\n\n[listenerserver tls]\naddr=127.0.0.1\nport={}\nsslcontext=test_ctx\n",
+                "[general]\nshards=2\n{general}\n[smpp-server]\nenable=yes\n\n[listenerserver plain]\naddr=127.0.0.1\nport={}\n\n[listenerserver tls]\naddr=127.0.0.1\nport={}\nsslcontext=test_ctx\n{extra}\n",
                 plain.port(),
                 tls.port()
             ),
@@ -70,8 +84,13 @@ impl Gateway {
 
     /// Starts `smppgw sim --listen` with extra arguments.
     pub fn sim(args: &[&str]) -> Gateway {
+        Gateway::sim_on(free_port(), args)
+    }
+
+    /// Starts `smppgw sim` on a given port (to restart one where it was).
+    pub fn sim_on(port: u16, args: &[&str]) -> Gateway {
         let dir = temp_dir("sim");
-        let plain: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let plain: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_smppgw"));
         cmd.arg("sim")
             .arg("--listen")
@@ -167,6 +186,19 @@ impl Gateway {
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|n| n.parse().ok())
             .unwrap_or(0)
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// How many lines of the log contain `needle`.
+    pub fn count_log(&self, needle: &str) -> usize {
+        self.log().lines().filter(|l| l.contains(needle)).count()
     }
 
     /// Sends SIGTERM and waits for the exit; returns the exit code and the whole log.

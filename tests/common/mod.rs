@@ -88,3 +88,4 @@ pub fn peers() -> Peers {
 
 pub mod esme;
 pub mod gateway;
+pub mod upstream;

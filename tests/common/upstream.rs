@@ -1,0 +1,143 @@
+//! A scriptable upstream SMSC on the crate's own session, for the faults real SMSCs have:
+//! never answering a bind, going silent mid-flow. One thread per connection.
+#![allow(dead_code)]
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use smppgw::smpp::*;
+
+#[derive(Default)]
+pub struct State {
+    /// Answer binds (false: accept the TCP connection and say nothing).
+    pub answer_binds: AtomicBool,
+    /// Neither read nor write (a half-open peer).
+    pub silent: AtomicBool,
+    pub connections: AtomicUsize,
+    pub open: AtomicUsize,
+    pub max_open: AtomicUsize,
+    pub binds: AtomicUsize,
+    /// Texts of the submit_sm received, in order.
+    pub received: Mutex<Vec<Vec<u8>>>,
+    pub stop: AtomicBool,
+}
+
+pub struct FakeUpstream {
+    pub port: u16,
+    pub state: Arc<State>,
+}
+
+impl FakeUpstream {
+    pub fn start(answer_binds: bool) -> FakeUpstream {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(State::default());
+        state.answer_binds.store(answer_binds, Ordering::SeqCst);
+        let st = state.clone();
+        listener.set_nonblocking(true).unwrap();
+        std::thread::spawn(move || {
+            while !st.stop.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((s, _)) => {
+                        let st = st.clone();
+                        st.connections.fetch_add(1, Ordering::SeqCst);
+                        let open = st.open.fetch_add(1, Ordering::SeqCst) + 1;
+                        st.max_open.fetch_max(open, Ordering::SeqCst);
+                        std::thread::spawn(move || {
+                            serve(s, &st);
+                            st.open.fetch_sub(1, Ordering::SeqCst);
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        FakeUpstream { port, state }
+    }
+
+    pub fn set_silent(&self, silent: bool) {
+        self.state.silent.store(silent, Ordering::SeqCst);
+    }
+
+    pub fn received(&self) -> Vec<Vec<u8>> {
+        self.state.received.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FakeUpstream {
+    fn drop(&mut self) {
+        self.state.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn serve(mut s: TcpStream, st: &State) {
+    s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    let cfg = SessionConfig {
+        enquire_link_interval: None,
+        session_init_timeout: Some(Duration::from_secs(600)),
+        ..SessionConfig::default()
+    };
+    let mut session = Session::new(Role::Smsc, cfg, Instant::now());
+    let mut rbuf = BytesMut::new();
+    let mut n = 0u64;
+    loop {
+        if st.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        if st.silent.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        let mut chunk = [0u8; 16384];
+        match s.read(&mut chunk) {
+            Ok(0) => return,
+            Ok(k) => {
+                rbuf.extend_from_slice(&chunk[..k]);
+                // Silence may have begun while this read waited: then the bytes wait too.
+                if st.silent.load(Ordering::SeqCst) {
+                    continue;
+                }
+                session.handle_input(&mut rbuf, Instant::now());
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return,
+        }
+        while let Some(e) = session.poll_event() {
+            match e {
+                Event::BindRequest {
+                    sequence_number, ..
+                } if st.answer_binds.load(Ordering::SeqCst) => {
+                    st.binds.fetch_add(1, Ordering::SeqCst);
+                    let _ = session.accept_bind(sequence_number, "fake".into());
+                }
+                Event::Request(p) => {
+                    if let Body::SubmitSm(m) = &p.body {
+                        st.received.lock().unwrap().push(m.short_message.to_vec());
+                        n += 1;
+                        let id = format!("F{n:08}");
+                        session.respond(
+                            p.sequence_number,
+                            CommandStatus::ROK,
+                            Body::SubmitSmResp(Some(id.as_str().into())),
+                            Tlvs::new(),
+                        );
+                    }
+                }
+                Event::Closed(_) => {}
+                _ => {}
+            }
+        }
+        let mut out = BytesMut::new();
+        session.poll_transmit(&mut out);
+        if !out.is_empty() && s.write_all(&out).is_err() {
+            return;
+        }
+        if session.is_closed() {
+            return;
+        }
+    }
+}

@@ -6,7 +6,10 @@ run, 3 runs each (--runs), medians. Per server: msg/s, server CPU seconds (user+
 /proc) per million messages, syscalls and context switches per message (perf stat, when
 available), and for smppgw the PDUs carried per read. Prints a table and the ratios.
 
-usage: perf/compare.py [--runs 3] [--count 1000000] [--cases 1,4] [--json FILE]
+Then the client case: smpp-load -> smppgw -> `smppgw sim` upstream, 4 ESME binds, 2 upstream
+binds, window 64, without and with receipts.
+
+usage: perf/compare.py [--runs 3] [--count 1000000] [--cases 1,4] [--client-only] [--json FILE]
 """
 import argparse, json, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
@@ -96,6 +99,44 @@ def run_once(server, binds, receipts, count, cfgdir, perf):
     return row
 
 
+def run_client_case(receipts, count, runs):
+    """smpp-load -> smppgw -> `smppgw sim`: 4 ESME binds, 2 upstream binds, window 64."""
+    rows = []
+    for _ in range(runs):
+        sim_port, port = free_port(), free_port()
+        d = tempfile.mkdtemp(prefix="smppgw-client-")
+        open(os.path.join(d, "ysmpp.conf"), "w").write(
+            f"[general]\nshards=auto\ndefault_route=up\n\n[listenerserver plain]\naddr=127.0.0.1\nport={port}\n\n"
+            f"[smpp-client]\nclients=up\n\n[up]\nserver=127.0.0.1\nport={sim_port}\nsystem_id=gw\nsystem_password=pw\n"
+            f"binds=2\nwindow=64\nmsgid_format=hex\n")
+        open(os.path.join(d, "regfile.conf"), "w").write("[demo]\npassword=demo\n")
+        sim = subprocess.Popen([GW, "sim", "--listen", f"127.0.0.1:{sim_port}", "--shards", "1"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(sim_port, sim)
+        log = tempfile.TemporaryFile()
+        gw = subprocess.Popen([GW, "run", "--config", d], stdout=subprocess.DEVNULL, stderr=log)
+        wait_port(port, gw)
+        time.sleep(1.0)  # the link binds
+        cpu0 = cpu_seconds(gw.pid)
+        args = [LOAD, "--target", f"127.0.0.1:{port}", "--binds", "4", "--window", "64", "--count", str(count), "--json"]
+        if receipts:
+            args.append("--receipts")
+        out = subprocess.run(args, capture_output=True, text=True, timeout=600)
+        cpu1 = cpu_seconds(gw.pid)
+        for p in (gw, sim):
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill(); p.wait()
+        shutil.rmtree(d, ignore_errors=True)
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        res["gw_cpu_s_per_million"] = (cpu1 - cpu0) / max(res["acked"], 1) * 1e6
+        rows.append(res)
+    keys = ["msg_per_s", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "gw_cpu_s_per_million", "acked", "receipts"]
+    return {k: statistics.median([r[k] for r in rows]) for k in keys}
+
+
 def main():
     global gw_port
     ap = argparse.ArgumentParser()
@@ -103,6 +144,7 @@ def main():
     ap.add_argument("--count", type=int, default=1_000_000)
     ap.add_argument("--cases", default="1,4")
     ap.add_argument("--json")
+    ap.add_argument("--client-only", action="store_true", help="only the smppgw -> sim client case")
     a = ap.parse_args()
     for b in (GW, LOAD, SMPP34):
         if not os.path.exists(b):
@@ -115,7 +157,7 @@ def main():
         f.write("[demo]\npassword=demo\n")
     perf = have_perf()
     results = []
-    for binds in [int(x) for x in a.cases.split(",")]:
+    for binds in ([] if a.client_only else [int(x) for x in a.cases.split(",")]):
         for receipts in (False, True):
             rows = {"smppgw": [], "smpp34": []}
             for r in range(a.runs):
@@ -143,9 +185,18 @@ def main():
         res["cpu_ratio"], res["throughput_ratio"] = cpu_ratio, tput_ratio
         goal = "goal <= 0.75" + (", throughput >= 1.3" if res["binds"] == 1 else "")
         print(f"{'':22} ratio   throughput {tput_ratio:.2f}x, CPU per message {cpu_ratio:.2f}x ({goal})")
+    client = {}
+    for receipts in (False, True):
+        client["receipts" if receipts else "plain"] = run_client_case(receipts, a.count, a.runs)
+    print(f"\nclient case: smpp-load (4 binds, window 64) -> smppgw (default_route) -> smppgw sim "
+          f"(2 upstream binds, window 64), {a.count} messages, median of {a.runs} runs")
+    print(f"{'':10} {'msg/s':>10} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'gw CPU s/M':>11} {'receipts':>9}")
+    for k, m in client.items():
+        print(f"{k:10} {m['msg_per_s']:>10.0f} {m['p50_ms']:>8.3f} {m['p90_ms']:>8.3f} {m['p99_ms']:>8.3f} "
+              f"{m['p999_ms']:>9.3f} {m['gw_cpu_s_per_million']:>11.2f} {m['receipts']:>9.0f}")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump(results, f, indent=1)
+            json.dump({"servers": results, "client": client}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -556,3 +556,22 @@ fn read_pdu(s: &mut std::net::TcpStream) -> Option<Pdu> {
         }
     }
 }
+
+#[test]
+fn links_unbind_cleanly_when_the_gateway_stops() {
+    let sim = Gateway::sim(&["--shards", "1"]);
+    let mut gw = gateway(sim.plain.port(), "binds=2\n");
+    wait_bound(&gw, 2);
+    let (code, log) = gw.stop();
+    assert_eq!(code, Some(0), "{log}");
+    let t0 = Instant::now();
+    while sim.count_log("gw (transceiver) from") < 2 && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        sim.count_log("disconnected: session closed (Unbound)"),
+        2,
+        "{}",
+        sim.log()
+    );
+}

@@ -28,6 +28,7 @@
 pub mod config;
 pub mod control;
 pub mod logger;
+pub mod route;
 pub mod net;
 pub mod shard;
 pub mod smpp;

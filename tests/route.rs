@@ -91,3 +91,251 @@ fn the_seeds_status_report_for_http_goes_to_the_status_url() {
     let (_, target, _) = route(&t, "88229002", &[("module", "smsc_map"), ("sms_type", "status_report"), ("submit_info", "SMPP")]);
     assert_eq!(target, "smppserver/client1_system_id");
 }
+
+#[test]
+fn first_match_wins_and_repeated_sections_join_in_file_order() {
+    let t = table("[default]\n^1=a\n[other]\n.*=x\n[default]\n^1=b\n^2=c\n");
+    assert_eq!(route(&t, "123", &[]).1, "a");
+    assert_eq!(route(&t, "234", &[]).1, "c");
+    assert!(!route(&t, "345", &[]).0, "falling off the end is not handled");
+}
+
+#[test]
+fn param_and_function_keys_negation_and_the_default_rule() {
+    let t = table(concat!(
+        "[default]\n",
+        "${kind}^vip$=v\n",
+        "${flag}=flagged\n",            // default rule: true-ish
+        "${off}^=falsy\n",              // default rule minus ^: false-ish
+        "$(length,${called})^3$=three\n",
+        "${zone}^eu^=not_eu\n",         // trailing ^ negates
+        ".*=rest\n"
+    ));
+    assert_eq!(route(&t, "1", &[("kind", "vip")]).1, "v");
+    assert_eq!(route(&t, "1", &[("flag", "yes")]).1, "flagged");
+    assert_eq!(route(&t, "1", &[("flag", "no"), ("off", "0")]).1, "falsy");
+    // An absent parameter is false-ish, so `${off}^` matches it.
+    assert_eq!(route(&t, "1", &[]).1, "falsy");
+    assert_eq!(route(&t, "123", &[("zone", "eu"), ("off", "1")]).1, "three");
+    assert_eq!(route(&t, "1234", &[("zone", "us"), ("off", "1")]).1, "not_eu");
+    assert_eq!(route(&t, "1234", &[("zone", "eu"), ("off", "1")]).1, "rest");
+}
+
+#[test]
+fn condition_chains_group_from_the_right() {
+    // A or B and C = A or (B and C)
+    let t = table("[default]\n${a}^1$=or ${b}^1$=and ${c}^1$=yes\n.*=no\n");
+    let r = |a: &str, b: &str, c: &str| route(&t, "x", &[("a", a), ("b", b), ("c", c)]).1;
+    assert_eq!(r("1", "0", "0"), "yes");
+    assert_eq!(r("0", "1", "1"), "yes");
+    assert_eq!(r("0", "1", "0"), "no");
+    // A and B or C = A and (B or C)
+    let t = table("[default]\n${a}^1$=and ${b}^1$=or ${c}^1$=yes\n.*=no\n");
+    let r = |a: &str, b: &str, c: &str| route(&t, "x", &[("a", a), ("b", b), ("c", c)]).1;
+    assert_eq!(r("1", "0", "1"), "yes");
+    assert_eq!(r("0", "1", "1"), "no");
+    let t = table("[default]\n^0=if ${x}^y$=ok\n.*=other\n");
+    assert_eq!(route(&t, "01", &[("x", "y")]).1, "ok");
+    assert_eq!(route(&t, "01", &[("x", "z")]).1, "other");
+}
+
+#[test]
+fn blocks_with_chained_else_if_and_else() {
+    let t = table(concat!(
+        "[default]\n",
+        "^1={\n",
+        "  ^12=one-two\n",
+        "} ^2={\n",
+        "  .*=two\n",
+        "} ={\n",
+        "  ${p}^x$=else-x\n",
+        "  .*=else\n",
+        "}\n",
+        ".*=after\n"
+    ));
+    assert_eq!(route(&t, "12", &[]).1, "one-two");
+    assert_eq!(route(&t, "13", &[]).1, "after", "block taken but nothing routed: falls through");
+    assert_eq!(route(&t, "2", &[]).1, "two");
+    assert_eq!(route(&t, "3", &[("p", "x")]).1, "else-x");
+    assert_eq!(route(&t, "3", &[]).1, "else");
+    // `}=target` after a block: runs only when the block was not taken.
+    let t = table("[default]\n^1={\n^11=eleven\n}=not-one\n.*=end\n");
+    assert_eq!(route(&t, "2", &[]).1, "not-one");
+    assert_eq!(route(&t, "12", &[]).1, "end");
+    // Nested blocks.
+    let t = table("[default]\n^1={\n^12={\n^123=deep\n}\n^1=shallow\n}\n");
+    assert_eq!(route(&t, "1234", &[]).1, "deep");
+    assert_eq!(route(&t, "129", &[]).1, "shallow");
+}
+
+#[test]
+fn parameters_set_and_cleared_and_empty_targets_continue() {
+    let t = table("[default]\n.*=;a=1;b=${a}-2;gone\n^9=;retries=10\n.*=done;c=\\0;d=x=y\n");
+    let (handled, target, p) = route(&t, "9", &[("gone", "here")]);
+    assert!(handled);
+    assert_eq!(target, "done");
+    assert_eq!(p.get("a"), Some("1"));
+    assert_eq!(p.get("b"), Some("1-2"), "pieces apply left to right");
+    assert_eq!(p.get("gone"), None, "a bare name clears");
+    assert_eq!(p.get("retries"), Some("10"));
+    assert_eq!(p.get("c"), Some("9"));
+    assert_eq!(p.get("d"), Some("x=y"));
+}
+
+#[test]
+fn captures_substitute_into_values() {
+    let t = table("[default]\n^\\(44\\)\\(7.*\\)$=smppclient/uk_\\1;local=0\\2\n");
+    let (_, target, p) = route(&t, "447700", &[]);
+    assert_eq!(target, "smppclient/uk_44");
+    assert_eq!(p.get("local"), Some("07700"));
+}
+
+#[test]
+fn reject_with_an_error() {
+    let t = table("[default]\n^666=-;error=forbidden;reason=blocked number\n");
+    let (handled, target, p) = route(&t, "666", &[]);
+    assert!(handled);
+    assert_eq!(target, "-");
+    assert_eq!(p.get("error"), Some("forbidden"));
+}
+
+#[test]
+fn include_return_goto_and_match() {
+    let t = table(concat!(
+        "[default]\n",
+        "^1=include sub\n",
+        "^1=after-include\n",
+        "^2=goto other\n",
+        "^2=never\n",
+        "^3=match 1999\n",
+        "^1999=matched-new\n",
+        "[sub]\n",
+        "^11=from-sub\n",
+        "^1=return\n",
+        "[other]\n",
+        "^2=from-other\n"
+    ));
+    assert_eq!(route(&t, "11", &[]).1, "from-sub");
+    assert_eq!(route(&t, "12", &[]).1, "after-include", "a sub-context returning false continues here");
+    assert_eq!(route(&t, "2", &[]).1, "from-other");
+    assert!(!route(&t, "29", &[("x", "y")]).0 || route(&t, "29", &[]).1 == "from-other");
+    assert_eq!(route(&t, "3", &[]).1, "matched-new");
+    // return true ends routing as handled.
+    let t = table("[default]\n.*=include s\n.*=later\n[s]\n.*=return true\n");
+    assert!(route(&t, "1", &[]).0);
+}
+
+#[test]
+fn contexts_choose_the_section_from_the_caller() {
+    let t = table(concat!(
+        "[contexts]\n",
+        "^100=vip\n",
+        "^200=-;error=forbidden\n",
+        "[vip]\n",
+        ".*=vip-route\n",
+        "[default]\n",
+        ".*=default-route\n"
+    ));
+    assert_eq!(route(&t, "5", &[("caller", "1001")]).1, "vip-route");
+    assert_eq!(route(&t, "5", &[("caller", "3001")]).1, "default-route");
+    assert_eq!(route(&t, "5", &[("caller", "2001")]).1, "-");
+    assert_eq!(route(&t, "5", &[("caller", "1001"), ("context", "default")]).1, "default-route", "a given context wins");
+}
+
+#[test]
+fn functions_in_values() {
+    let t = table(concat!(
+        "[default]\n",
+        "^1=x;len=$(length,${called});up=$(upper,abc);sum=$(add,${n},1);eq=$(eq,${n},41);idx=$(index,2,a,b,c);rot=$(rotate,1,a,b,c);r=$(random,9??)\n"
+    ));
+    let (_, _, p) = route(&t, "1234", &[("n", "41")]);
+    assert_eq!(p.get("len"), Some("4"));
+    assert_eq!(p.get("up"), Some("ABC"));
+    assert_eq!(p.get("sum"), Some("42"));
+    assert_eq!(p.get("eq"), Some("true"));
+    assert_eq!(p.get("idx"), Some("c"));
+    assert_eq!(p.get("rot"), Some("b c a"));
+    assert_eq!(p.get("r"), Some("944"));
+}
+
+#[test]
+fn random_makes_a_decision_uncacheable() {
+    let t = table("[default]\n^1=x;r=$(random,??)\n^2=y\n");
+    let mut env = TestEnv::default();
+    assert!(!t.route(&params("1", &[]), &mut env, false).cacheable);
+    assert!(t.route(&params("2", &[]), &mut env, false).cacheable);
+}
+
+#[test]
+fn extended_and_insensitive_syntax() {
+    let t = table("[priorities]\nextended=yes\ninsensitive=yes\ndefaultrule=^(false|no|off|0*)$^\n[default]\n^(44|33)+$=pair\n${m}^SMPP=smpp\n");
+    assert_eq!(route(&t, "4433", &[]).1, "pair");
+    assert_eq!(route(&t, "9", &[("m", "smpp")]).1, "smpp");
+    // Basic syntax: the same characters are literals.
+    let t = table("[default]\n^(44|33)+$=literal\n");
+    assert_eq!(route(&t, "(44|33)+", &[]).1, "literal");
+}
+
+#[test]
+fn loader_errors_name_file_line_and_what_is_wrong() {
+    let cases = [
+        ("[default]\n^\\(a=x\n", "regexroute.conf:2: regex \"^\\\\(a\": "),
+        ("[default]\n^a\\1=x\n", "regexroute.conf:2: regex \"^a\\\\1\": back-reference \\1 is not supported"),
+        ("[default]\n${=x\n", "regexroute.conf:2: \"${\": ${ without its closing }"),
+        ("[default]\n${ }x=y\n", "regexroute.conf:2: \"${ }x\": empty parameter name in ${}"),
+        ("[default]\n^1=if ${a}x\n", "regexroute.conf:2: \"if\" condition without its `=`: \"if ${a}x\""),
+        ("[default]\n}\n", "regexroute.conf:2: `}` closes no open block"),
+        ("[default]\n^1={\n^2=x\n", "regexroute.conf:3: [default]: 1 block(s) opened with `{` are never closed"),
+        ("[default]\n^1=goto nowhere\n", "regexroute.conf:2: goto nowhere: there is no [nowhere] section"),
+        ("[default]\n^1=x;y=$(frobnicate,1)\n", "regexroute.conf:2: unknown function $(frobnicate,1)"),
+        ("^1=x\n[default]\n", "regexroute.conf:1: rule outside any [section]"),
+        ("[default]\n[abc=x\n", "regexroute.conf:2: regex \"[abc\": a bracket expression [ is never closed"),
+    ];
+    for (text, expected) in cases {
+        let errs = RouteTable::load("regexroute.conf", text, 1).expect_err(text);
+        let first = errs[0].to_string();
+        assert!(first.starts_with(expected), "{text:?}\n got: {first}\nwant: {expected}");
+    }
+    let deep = format!("[default]\n{}{}", "^1={\n".repeat(11), "}\n".repeat(11));
+    let errs = RouteTable::load("regexroute.conf", &deep, 1).unwrap_err();
+    assert!(errs[0].to_string().contains("blocks nested deeper than 10"), "{errs:?}");
+}
+
+/// A naive reference: lines in order, the first whose `^prefix` (or `^prefix$`) matches.
+/// A key that is `^` alone is Yate's negation of an empty regex and never matches.
+fn reference(rules: &[(String, bool, String)], called: &str) -> Option<String> {
+    rules
+        .iter()
+        .find(|(p, exact, _)| {
+            if *exact {
+                called == p
+            } else {
+                !p.is_empty() && called.starts_with(p.as_str())
+            }
+        })
+        .map(|r| r.2.clone())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_prefix_index_decides_like_a_naive_evaluator(
+        rules in proptest::collection::vec(("[0-9]{0,4}", any::<bool>(), "[a-z]{1,6}"), 1..60),
+        numbers in proptest::collection::vec("[0-9]{0,6}", 1..40),
+    ) {
+        let mut text = String::from("[default]\n");
+        for (p, exact, t) in &rules {
+            text.push_str(&format!("^{p}{}=smppclient/{t}\n", if *exact { "$" } else { "" }));
+        }
+        let t = RouteTable::load("r.conf", &text, 1).unwrap();
+        let reference_rules: Vec<(String, bool, String)> = rules.iter().map(|(p, e, t)| (p.clone(), *e, format!("smppclient/{t}"))).collect();
+        for n in &numbers {
+            if n.is_empty() { continue; }
+            let d = t.route(&params(n, &[]), &mut TestEnv::default(), false);
+            let want = reference(&reference_rules, n);
+            prop_assert_eq!(d.handled, want.is_some(), "{}", n);
+            prop_assert_eq!(d.target, want.unwrap_or_default(), "{}", n);
+        }
+    }
+}

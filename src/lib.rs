@@ -28,8 +28,8 @@
 pub mod config;
 pub mod control;
 pub mod logger;
-pub mod route;
 pub mod net;
+pub mod route;
 pub mod shard;
 pub mod smpp;
 pub mod text;

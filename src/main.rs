@@ -4,6 +4,8 @@
 //! smppgw                          run on the embedded default configuration
 //! smppgw run --config DIR         run with the configuration files in DIR
 //! smppgw check --config DIR       validate DIR and print a summary
+//! smppgw route --config DIR CALLED [name=value ...]
+//!                                 explain how DIR/regexroute.conf routes a message
 //! smppgw sim --listen ADDR        run an SMSC simulator (acks, receipts, errors, throttling)
 //! ```
 
@@ -22,6 +24,11 @@ const USAGE: &str = "usage:
   smppgw run --config DIR [--shards N]
                                       run with DIR/ysmpp.conf, regfile.conf, openssl.conf
   smppgw check --config DIR           validate the configuration and print a summary
+  smppgw route --config DIR CALLED [name=value ...]
+                                      explain how DIR/regexroute.conf routes a message:
+                                      the rules that match (file:line), parameters set, target
+                                      e.g. smppgw route --config /etc/smppgw 88229002 \
+                                             module=smsc_map submit_info=SMPP
   smppgw sim --listen ADDR [--shards N] [--receipt-delay DUR] [--temp-errors PCT]
              [--perm-errors PCT] [--throttle MSG_PER_S] [--throttle-every N]
              [--msgid hex|decimal|hex/decimal] [--tls CERT_AND_KEY.pem] [--record FILE]
@@ -164,11 +171,44 @@ fn main_inner(argv: Vec<String>) -> Result<(), String> {
             for t in &config.tls {
                 smppgw::net::tls::load_server(t, &dir)?;
             }
+            let routes = control::load_routes(&dir, 1)?;
+            for w in routes.iter().flat_map(|t| &t.warnings) {
+                eprintln!("warning: {w}");
+            }
             print!(
-                "{}: configuration is valid\n{}",
+                "{}: configuration is valid\n{}{}",
                 dir.display(),
-                config.summary()
+                config.summary(),
+                routes.map_or_else(
+                    || "routes: no regexroute.conf (default_route or terminating)\n".to_string(),
+                    |t| t.summary()
+                )
             );
+            Ok(())
+        }
+        Some("route") => {
+            args.rest.remove(0);
+            let dir = PathBuf::from(args.value("--config")?.ok_or("route needs --config DIR")?);
+            let mut rest = std::mem::take(&mut args.rest).into_iter();
+            let called = rest.next().ok_or(
+                "route needs the called number: smppgw route --config DIR CALLED [name=value ...]",
+            )?;
+            let table = control::load_routes(&dir, 1)?
+                .ok_or_else(|| format!("{}: no regexroute.conf", dir.display()))?;
+            for w in &table.warnings {
+                eprintln!("warning: {w}");
+            }
+            let mut params = smppgw::route::Params::default();
+            params.set("called", &called);
+            for a in rest {
+                let (n, v) = a
+                    .split_once('=')
+                    .filter(|(n, _)| !n.is_empty())
+                    .ok_or_else(|| format!("{a:?}: expected name=value"))?;
+                params.set(n, v);
+            }
+            let mut vars = smppgw::route::Vars::new(&table, std::process::id() as u64);
+            print!("{}", smppgw::route::explain(&table, &params, &mut vars));
             Ok(())
         }
         Some("sim") => {

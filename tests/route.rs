@@ -41,7 +41,11 @@ fn route(t: &RouteTable, called: &str, extra: &[(&str, &str)]) -> (bool, String,
     let d = t.route(&p, &mut TestEnv::default(), false);
     // The explain mode (no prefix index, full trail) must decide the same.
     let e = t.route(&p, &mut TestEnv::default(), true);
-    assert_eq!((d.handled, &d.target, &d.changes), (e.handled, &e.target, &e.changes), "explain differs for {called}");
+    assert_eq!(
+        (d.handled, &d.target, &d.changes),
+        (e.handled, &e.target, &e.changes),
+        "explain differs for {called}"
+    );
     d.apply(&mut p);
     (d.handled, d.target, p)
 }
@@ -56,11 +60,25 @@ fn the_seeds_examples_route_as_the_seed_describes() {
     let map = [("module", "smsc_map")];
     assert_eq!(route(&t, "88229009", &map).1, "http");
     assert_eq!(route(&t, "+88229009", &map).1, "http");
-    assert_eq!(route(&t, "88229002", &[("module", "smsc_map"), ("submit_info", "SMPP")]).1, "smppserver/client1_system_id");
+    assert_eq!(
+        route(
+            &t,
+            "88229002",
+            &[("module", "smsc_map"), ("submit_info", "SMPP")]
+        )
+        .1,
+        "smppserver/client1_system_id"
+    );
     let (_, target, _) = route(&t, "88229002", &map);
-    assert_ne!(target, "smppserver/client1_system_id", "without submit_info=SMPP it does not go to client1");
+    assert_ne!(
+        target, "smppserver/client1_system_id",
+        "without submit_info=SMPP it does not go to client1"
+    );
     assert_eq!(target, "http", "it falls to the 8822 rule");
-    assert_eq!(route(&t, "88229003", &map).1, "smppserver/client2_system_id");
+    assert_eq!(
+        route(&t, "88229003", &map).1,
+        "smppserver/client2_system_id"
+    );
     assert_eq!(route(&t, "88221234", &map).1, "http");
     assert_eq!(route(&t, "+88225555", &map).1, "http");
     assert_eq!(route(&t, "4477001", &map).1, "smsc_map");
@@ -83,12 +101,29 @@ fn the_seeds_status_report_for_http_goes_to_the_status_url() {
     let (handled, target, _) = route(
         &t,
         "88229002",
-        &[("module", "smsc_map"), ("sms_type", "status_report"), ("submit_info", "HTTP"), ("billid", "1234-5"), ("sms_stat", "DELIVRD")],
+        &[
+            ("module", "smsc_map"),
+            ("sms_type", "status_report"),
+            ("submit_info", "HTTP"),
+            ("billid", "1234-5"),
+            ("sms_stat", "DELIVRD"),
+        ],
     );
     assert!(handled);
-    assert_eq!(target, "http://10.10.1.120/status?billid=1234-5&status=DELIVRD");
+    assert_eq!(
+        target,
+        "http://10.10.1.120/status?billid=1234-5&status=DELIVRD"
+    );
     // A status report for an SMPP-submitted message follows the module rules.
-    let (_, target, _) = route(&t, "88229002", &[("module", "smsc_map"), ("sms_type", "status_report"), ("submit_info", "SMPP")]);
+    let (_, target, _) = route(
+        &t,
+        "88229002",
+        &[
+            ("module", "smsc_map"),
+            ("sms_type", "status_report"),
+            ("submit_info", "SMPP"),
+        ],
+    );
     assert_eq!(target, "smppserver/client1_system_id");
 }
 
@@ -97,7 +132,10 @@ fn first_match_wins_and_repeated_sections_join_in_file_order() {
     let t = table("[default]\n^1=a\n[other]\n.*=x\n[default]\n^1=b\n^2=c\n");
     assert_eq!(route(&t, "123", &[]).1, "a");
     assert_eq!(route(&t, "234", &[]).1, "c");
-    assert!(!route(&t, "345", &[]).0, "falling off the end is not handled");
+    assert!(
+        !route(&t, "345", &[]).0,
+        "falling off the end is not handled"
+    );
 }
 
 #[test]
@@ -105,10 +143,10 @@ fn param_and_function_keys_negation_and_the_default_rule() {
     let t = table(concat!(
         "[default]\n",
         "${kind}^vip$=v\n",
-        "${flag}=flagged\n",            // default rule: true-ish
-        "${off}^=falsy\n",              // default rule minus ^: false-ish
+        "${flag}=flagged\n", // default rule: true-ish
+        "${off}^=falsy\n",   // default rule minus ^: false-ish
         "$(length,${called})^3$=three\n",
-        "${zone}^eu^=not_eu\n",         // trailing ^ negates
+        "${zone}^eu^=not_eu\n", // trailing ^ negates
         ".*=rest\n"
     ));
     assert_eq!(route(&t, "1", &[("kind", "vip")]).1, "v");
@@ -117,7 +155,10 @@ fn param_and_function_keys_negation_and_the_default_rule() {
     // An absent parameter is false-ish, so `${off}^` matches it.
     assert_eq!(route(&t, "1", &[]).1, "falsy");
     assert_eq!(route(&t, "123", &[("zone", "eu"), ("off", "1")]).1, "three");
-    assert_eq!(route(&t, "1234", &[("zone", "us"), ("off", "1")]).1, "not_eu");
+    assert_eq!(
+        route(&t, "1234", &[("zone", "us"), ("off", "1")]).1,
+        "not_eu"
+    );
     assert_eq!(route(&t, "1234", &[("zone", "eu"), ("off", "1")]).1, "rest");
 }
 
@@ -154,7 +195,11 @@ fn blocks_with_chained_else_if_and_else() {
         ".*=after\n"
     ));
     assert_eq!(route(&t, "12", &[]).1, "one-two");
-    assert_eq!(route(&t, "13", &[]).1, "after", "block taken but nothing routed: falls through");
+    assert_eq!(
+        route(&t, "13", &[]).1,
+        "after",
+        "block taken but nothing routed: falls through"
+    );
     assert_eq!(route(&t, "2", &[]).1, "two");
     assert_eq!(route(&t, "3", &[("p", "x")]).1, "else-x");
     assert_eq!(route(&t, "3", &[]).1, "else");
@@ -216,7 +261,11 @@ fn include_return_goto_and_match() {
         "^2=from-other\n"
     ));
     assert_eq!(route(&t, "11", &[]).1, "from-sub");
-    assert_eq!(route(&t, "12", &[]).1, "after-include", "a sub-context returning false continues here");
+    assert_eq!(
+        route(&t, "12", &[]).1,
+        "after-include",
+        "a sub-context returning false continues here"
+    );
     assert_eq!(route(&t, "2", &[]).1, "from-other");
     assert!(!route(&t, "29", &[("x", "y")]).0 || route(&t, "29", &[]).1 == "from-other");
     assert_eq!(route(&t, "3", &[]).1, "matched-new");
@@ -239,7 +288,11 @@ fn contexts_choose_the_section_from_the_caller() {
     assert_eq!(route(&t, "5", &[("caller", "1001")]).1, "vip-route");
     assert_eq!(route(&t, "5", &[("caller", "3001")]).1, "default-route");
     assert_eq!(route(&t, "5", &[("caller", "2001")]).1, "-");
-    assert_eq!(route(&t, "5", &[("caller", "1001"), ("context", "default")]).1, "default-route", "a given context wins");
+    assert_eq!(
+        route(&t, "5", &[("caller", "1001"), ("context", "default")]).1,
+        "default-route",
+        "a given context wins"
+    );
 }
 
 #[test]
@@ -279,26 +332,65 @@ fn extended_and_insensitive_syntax() {
 #[test]
 fn loader_errors_name_file_line_and_what_is_wrong() {
     let cases = [
-        ("[default]\n^\\(a=x\n", "regexroute.conf:2: regex \"^\\\\(a\": "),
-        ("[default]\n^a\\1=x\n", "regexroute.conf:2: regex \"^a\\\\1\": back-reference \\1 is not supported"),
-        ("[default]\n${=x\n", "regexroute.conf:2: \"${\": ${ without its closing }"),
-        ("[default]\n${ }x=y\n", "regexroute.conf:2: \"${ }x\": empty parameter name in ${}"),
-        ("[default]\n^1=if ${a}x\n", "regexroute.conf:2: \"if\" condition without its `=`: \"if ${a}x\""),
-        ("[default]\n}\n", "regexroute.conf:2: `}` closes no open block"),
-        ("[default]\n^1={\n^2=x\n", "regexroute.conf:3: [default]: 1 block(s) opened with `{` are never closed"),
-        ("[default]\n^1=goto nowhere\n", "regexroute.conf:2: goto nowhere: there is no [nowhere] section"),
-        ("[default]\n^1=x;y=$(frobnicate,1)\n", "regexroute.conf:2: unknown function $(frobnicate,1)"),
-        ("^1=x\n[default]\n", "regexroute.conf:1: rule outside any [section]"),
-        ("[default]\n[abc=x\n", "regexroute.conf:2: regex \"[abc\": a bracket expression [ is never closed"),
+        (
+            "[default]\n^\\(a=x\n",
+            "regexroute.conf:2: regex \"^\\\\(a\": ",
+        ),
+        (
+            "[default]\n^a\\1=x\n",
+            "regexroute.conf:2: regex \"^a\\\\1\": back-reference \\1 is not supported",
+        ),
+        (
+            "[default]\n${=x\n",
+            "regexroute.conf:2: \"${\": ${ without its closing }",
+        ),
+        (
+            "[default]\n${ }x=y\n",
+            "regexroute.conf:2: \"${ }x\": empty parameter name in ${}",
+        ),
+        (
+            "[default]\n^1=if ${a}x\n",
+            "regexroute.conf:2: \"if\" condition without its `=`: \"if ${a}x\"",
+        ),
+        (
+            "[default]\n}\n",
+            "regexroute.conf:2: `}` closes no open block",
+        ),
+        (
+            "[default]\n^1={\n^2=x\n",
+            "regexroute.conf:3: [default]: 1 block(s) opened with `{` are never closed",
+        ),
+        (
+            "[default]\n^1=goto nowhere\n",
+            "regexroute.conf:2: goto nowhere: there is no [nowhere] section",
+        ),
+        (
+            "[default]\n^1=x;y=$(frobnicate,1)\n",
+            "regexroute.conf:2: unknown function $(frobnicate,1)",
+        ),
+        (
+            "^1=x\n[default]\n",
+            "regexroute.conf:1: rule outside any [section]",
+        ),
+        (
+            "[default]\n[abc=x\n",
+            "regexroute.conf:2: regex \"[abc\": a bracket expression [ is never closed",
+        ),
     ];
     for (text, expected) in cases {
         let errs = RouteTable::load("regexroute.conf", text, 1).expect_err(text);
         let first = errs[0].to_string();
-        assert!(first.starts_with(expected), "{text:?}\n got: {first}\nwant: {expected}");
+        assert!(
+            first.starts_with(expected),
+            "{text:?}\n got: {first}\nwant: {expected}"
+        );
     }
     let deep = format!("[default]\n{}{}", "^1={\n".repeat(11), "}\n".repeat(11));
     let errs = RouteTable::load("regexroute.conf", &deep, 1).unwrap_err();
-    assert!(errs[0].to_string().contains("blocks nested deeper than 10"), "{errs:?}");
+    assert!(
+        errs[0].to_string().contains("blocks nested deeper than 10"),
+        "{errs:?}"
+    );
 }
 
 /// A naive reference: lines in order, the first whose `^prefix` (or `^prefix$`) matches.
@@ -338,4 +430,146 @@ proptest! {
             prop_assert_eq!(d.target, want.unwrap_or_default(), "{}", n);
         }
     }
+}
+
+// ---- smppgw route: the explain tool, on real files ----
+
+fn cli(dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_smppgw"))
+        .args(args)
+        .env("SMPPGW_LOG", "error")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn conf_dir(name: &str, routes: Option<&str>) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("smppgw-route-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    if let Some(r) = routes {
+        std::fs::write(dir.join("regexroute.conf"), r).unwrap();
+    }
+    std::fs::write(
+        dir.join("ysmpp.conf"),
+        "[general]\n[listenerserver plain]\naddr=127.0.0.1\nport=2775\n",
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn route_cli_prints_the_trail_the_parameters_and_the_target() {
+    let dir = conf_dir("seed", Some(include_str!("fixtures/seed-regexroute.conf")));
+    let d = dir.to_str().unwrap();
+    let (ok, out, err) = cli(
+        &dir,
+        &[
+            "route",
+            "--config",
+            d,
+            "+88229002",
+            "module=smsc_map",
+            "submit_info=SMPP",
+        ],
+    );
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("route +88229002"), "{out}");
+    assert!(out.contains("context   [default]"), "{out}");
+    // The trail: both blocks entered, then the rule, with file:line.
+    let trail: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.trim_start().starts_with("regexroute.conf:"))
+        .copied()
+        .collect();
+    assert_eq!(trail.len(), 3, "{out}");
+    assert!(
+        trail[0].contains("regexroute.conf:8 ")
+            && trail[0].contains("${module}smsc_map={")
+            && trail[0].ends_with("enters the block"),
+        "{out}"
+    );
+    assert!(
+        trail[1].contains("regexroute.conf:12 ") && trail[1].contains("${submit_info}^SMPP={"),
+        "{out}"
+    );
+    assert!(
+        trail[2].contains("regexroute.conf:13 ")
+            && trail[2].ends_with("routes to smppserver/client1_system_id"),
+        "{out}"
+    );
+    assert!(
+        out.contains("target    smppserver/client1_system_id\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("action    deliver to a bound receiver of system_id client1_system_id"),
+        "{out}"
+    );
+
+    let (ok, out, _) = cli(
+        &dir,
+        &["route", "--config", d, "5551234", "module=smppclient"],
+    );
+    assert!(ok);
+    assert!(out.contains("regexroute.conf:5 "), "{out}");
+    assert!(out.contains("sets      retries=8\n"), "{out}");
+    assert!(out.contains("target    none\n"), "{out}");
+
+    let (ok, out, _) = cli(&dir, &["route", "--config", d, "4412", "module=smsc_map"]);
+    assert!(ok);
+    assert!(out.contains("target    smsc_map\n"), "{out}");
+    assert!(
+        out.contains("module smsc_map is not served by this gateway: an explicit no-route"),
+        "{out}"
+    );
+}
+
+#[test]
+fn route_cli_refuses_bad_files_and_arguments() {
+    let dir = conf_dir("bad", Some("[default]\n^1=x\n^\\(2=y\n^3=goto nowhere\n"));
+    let d = dir.to_str().unwrap();
+    let (ok, out, err) = cli(&dir, &["route", "--config", d, "1"]);
+    assert!(!ok);
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("2 error(s) in"), "{err}");
+    assert!(
+        err.contains("  regexroute.conf:3: regex \"^\\\\(2\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("  regexroute.conf:4: goto nowhere: there is no [nowhere] section"),
+        "{err}"
+    );
+    // check refuses the same directory.
+    let (ok, _, err) = cli(&dir, &["check", "--config", d]);
+    assert!(!ok);
+    assert!(err.contains("regexroute.conf:3"), "{err}");
+
+    let empty = conf_dir("none", None);
+    let e = empty.to_str().unwrap();
+    let (ok, _, err) = cli(&empty, &["route", "--config", e, "1"]);
+    assert!(!ok);
+    assert!(err.contains("no regexroute.conf"), "{err}");
+
+    let good = conf_dir("good", Some("[default]\n^1=smppclient/up\n"));
+    let g = good.to_str().unwrap();
+    let (ok, _, err) = cli(&good, &["route", "--config", g]);
+    assert!(!ok);
+    assert!(err.contains("route needs the called number"), "{err}");
+    let (ok, _, err) = cli(&good, &["route", "--config", g, "1", "module"]);
+    assert!(!ok);
+    assert!(err.contains("\"module\": expected name=value"), "{err}");
+    let (ok, out, err) = cli(&good, &["check", "--config", g]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("routes: regexroute.conf with 1 rule(s) in [default]"),
+        "{out}"
+    );
 }

@@ -6,7 +6,7 @@
 //! with their issues.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -18,6 +18,7 @@ use log::{error, info, warn};
 
 use crate::config::{default::DEFAULT_CERT_NAME, Config};
 use crate::net::{sys, tls};
+use crate::route::RouteTable;
 use crate::shard::{self, ListenerSpec, Mode, Shared};
 
 /// Locked memory each executor registers for IO; small, the hard limit is often 8 MiB.
@@ -139,6 +140,26 @@ fn client_tls(
                 .map_err(|e| format!("ysmpp.conf:{}: ca_file: {}: {e}", c.line, path.display()))
         })
         .collect()
+}
+
+/// Reads and compiles `DIR/regexroute.conf`. `Ok(None)` when the file does not exist; on
+/// errors, every one of them, each naming file and line.
+pub fn load_routes(dir: &Path, version: u64) -> Result<Option<RouteTable>, String> {
+    let path = dir.join("regexroute.conf");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    RouteTable::load("regexroute.conf", &text, version)
+        .map(Some)
+        .map_err(|errs| {
+            let mut s = format!("{} error(s) in {}:\n", errs.len(), path.display());
+            for e in errs {
+                s.push_str(&format!("  {e}\n"));
+            }
+            s.trim_end().to_string()
+        })
 }
 
 /// Runs the gateway (or the simulator) until SIGINT or SIGTERM.

@@ -93,7 +93,10 @@ impl Env for Watch<'_> {
 }
 
 fn to_bool(s: &str) -> bool {
-    matches!(s.trim().to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "enable" | "t")
+    matches!(
+        s.trim().to_ascii_lowercase().as_str(),
+        "true" | "yes" | "on" | "enable" | "t"
+    )
 }
 
 impl Run<'_, '_> {
@@ -104,7 +107,9 @@ impl Run<'_, '_> {
                 Some(v) => v.trim().to_string(),
                 None => default.clone().unwrap_or_default(),
             },
-            Subject::Func(t) => subst::functions(&subst::params(t, &self.params), self.env).trim().to_string(),
+            Subject::Func(t) => subst::functions(&subst::params(t, &self.params), self.env)
+                .trim()
+                .to_string(),
         }
     }
 
@@ -158,7 +163,8 @@ impl Run<'_, '_> {
             self.env.set_var(var, value);
         } else {
             self.params.set(name, value);
-            self.changes.push(ParamChange::Set(name.to_string(), value.to_string()));
+            self.changes
+                .push(ParamChange::Set(name.to_string(), value.to_string()));
         }
     }
 
@@ -175,7 +181,9 @@ impl Run<'_, '_> {
     fn set_message(&mut self, rest: &str) -> String {
         let mut pieces = rest.split(';');
         let target = pieces.next().unwrap_or("");
-        let target = subst::substitute(target, &self.caps, &self.params, self.env).trim().to_string();
+        let target = subst::substitute(target, &self.caps, &self.params, self.env)
+            .trim()
+            .to_string();
         for piece in pieces {
             let p = subst::substitute(piece, &self.caps, &self.params, self.env);
             let p = p.trim();
@@ -198,7 +206,9 @@ impl Run<'_, '_> {
         if depth > self.table.options.maxdepth {
             return false;
         }
-        let Some(ctx) = self.table.contexts.get(name) else { return false };
+        let Some(ctx) = self.table.contexts.get(name) else {
+            return false;
+        };
         let mut stack: Vec<Block> = Vec::new();
         let mut i = 0;
         while i < ctx.lines.len() {
@@ -241,7 +251,12 @@ impl Run<'_, '_> {
             if !evaluate {
                 continue;
             }
-            let Some(rest) = self.chain(line, match_str) else { continue };
+            let Some(rest) = self.chain(line, match_str) else {
+                continue;
+            };
+            if line.reads_unkeyed {
+                self.env.impure();
+            }
             if line.opens && rest == "{" {
                 if let Some(top) = stack.last_mut() {
                     *top = Block::Run;
@@ -312,7 +327,10 @@ impl RouteTable {
     /// trail records every line that matched (and the prefix index is bypassed, so that the
     /// trail is complete).
     pub fn route(&self, params: &Params, env: &mut dyn Env, explain: bool) -> Decision {
-        let mut watch = Watch { inner: env, impure: false };
+        let mut watch = Watch {
+            inner: env,
+            impure: false,
+        };
         let mut decision = {
             let run = Run {
                 table: self,
@@ -336,7 +354,8 @@ impl Run<'_, '_> {
         // [contexts]: choose the context from the caller, unless the message names one.
         let caller = self.params.get("caller").unwrap_or("").to_string();
         if self.table.contexts.contains_key("contexts")
-            && (self.table.options.prerouteall || (self.params.get("context").is_none() && !caller.is_empty()))
+            && (self.table.options.prerouteall
+                || (self.params.get("context").is_none() && !caller.is_empty()))
         {
             let mut m = caller;
             self.ret.clear();

@@ -33,7 +33,11 @@ pub fn translate(pattern: &str, extended: bool, insensitive: bool) -> Result<Str
                         at_start = matches!(e, '(' | '|');
                         continue;
                     }
-                    '1'..='9' => return Err(format!("back-reference \\{e} is not supported (no linear-time matching)")),
+                    '1'..='9' => {
+                        return Err(format!(
+                            "back-reference \\{e} is not supported (no linear-time matching)"
+                        ))
+                    }
                     '<' => out.push_str(r"\b{start}"),
                     '>' => out.push_str(r"\b{end}"),
                     '`' => out.push_str(r"\A"),
@@ -60,7 +64,9 @@ pub fn translate(pattern: &str, extended: bool, insensitive: bool) -> Result<Str
                 i += 1;
                 continue;
             }
-            '$' if extended || next.is_none() || ends_group(&chars, i + 1, extended) => out.push('$'),
+            '$' if extended || next.is_none() || ends_group(&chars, i + 1, extended) => {
+                out.push('$')
+            }
             '*' if at_start => out.push_str(r"\*"),
             '*' | '.' => out.push(c),
             '+' | '?' | '{' | '}' | '|' | '(' | ')' if extended => {
@@ -110,7 +116,8 @@ fn bracket(chars: &[char], start: usize, out: &mut String) -> Result<usize, Stri
             }
             '[' if matches!(chars.get(i + 1), Some(':' | '=' | '.')) => {
                 let kind = chars[i + 1];
-                let close = (i + 2..chars.len().saturating_sub(1)).find(|&j| chars[j] == kind && chars[j + 1] == ']');
+                let close = (i + 2..chars.len().saturating_sub(1))
+                    .find(|&j| chars[j] == kind && chars[j + 1] == ']');
                 let Some(end) = close else {
                     return Err(format!("[{kind} is never closed by {kind}]"));
                 };
@@ -146,7 +153,9 @@ mod tests {
     use super::*;
 
     fn m(pattern: &str, text: &str) -> bool {
-        regex::Regex::new(&translate(pattern, false, false).unwrap()).unwrap().is_match(text)
+        regex::Regex::new(&translate(pattern, false, false).unwrap())
+            .unwrap()
+            .is_match(text)
     }
 
     #[test]
@@ -188,8 +197,14 @@ mod tests {
 
     #[test]
     fn unsupported_constructs_are_refused_with_a_reason() {
-        assert!(translate(r"\(a\)\1", false, false).unwrap_err().contains("back-reference"));
-        assert!(translate(r"[abc", false, false).unwrap_err().contains("never closed"));
-        assert!(translate("abc\\", false, false).unwrap_err().contains("lone backslash"));
+        assert!(translate(r"\(a\)\1", false, false)
+            .unwrap_err()
+            .contains("back-reference"));
+        assert!(translate(r"[abc", false, false)
+            .unwrap_err()
+            .contains("never closed"));
+        assert!(translate("abc\\", false, false)
+            .unwrap_err()
+            .contains("lone backslash"));
     }
 }

@@ -61,7 +61,10 @@ impl PrefixIndex {
             let next = self.nodes.len() as u32;
             node = *self.edges.entry((node, c)).or_insert_with(|| next);
             if node == next {
-                self.nodes.push(Node { prefix: NONE, exact: NONE });
+                self.nodes.push(Node {
+                    prefix: NONE,
+                    exact: NONE,
+                });
             }
         }
         let n = &mut self.nodes[node as usize];
@@ -81,7 +84,10 @@ fn literal_prefixes(pattern: &str) -> Option<(Vec<String>, bool)> {
         Some(l) => (l, true),
         None => (rest, false),
     };
-    if !lit.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '#' | '_' | '@' | '%' | '/' | ':')) {
+    if !lit
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '#' | '_' | '@' | '%' | '/' | ':'))
+    {
         return None;
     }
     let mut v = vec![lit.to_string()];
@@ -100,7 +106,12 @@ fn terminal(line: &Line) -> bool {
 }
 
 fn qualifies(line: &Line) -> Option<(Vec<String>, bool)> {
-    if line.closes || line.opens || !line.chain.is_empty() || line.cond.negate || line.cond.subject != Subject::Match {
+    if line.closes
+        || line.opens
+        || !line.chain.is_empty()
+        || line.cond.negate
+        || line.cond.subject != Subject::Match
+    {
         return None;
     }
     if !terminal(line) {
@@ -110,7 +121,10 @@ fn qualifies(line: &Line) -> Option<(Vec<String>, bool)> {
 }
 
 /// The indexes of every long enough run of qualifying lines, by first line.
-pub fn segments(lines: &[Line], insensitive: bool) -> std::collections::HashMap<usize, PrefixIndex> {
+pub fn segments(
+    lines: &[Line],
+    insensitive: bool,
+) -> std::collections::HashMap<usize, PrefixIndex> {
     let mut out = std::collections::HashMap::new();
     if insensitive {
         return out;
@@ -121,11 +135,16 @@ pub fn segments(lines: &[Line], insensitive: bool) -> std::collections::HashMap<
         let mut index = PrefixIndex {
             start: i,
             end: i,
-            nodes: vec![Node { prefix: NONE, exact: NONE }],
+            nodes: vec![Node {
+                prefix: NONE,
+                exact: NONE,
+            }],
             edges: HashMap::new(),
         };
         while j < lines.len() {
-            let Some((prefixes, exact)) = qualifies(&lines[j]) else { break };
+            let Some((prefixes, exact)) = qualifies(&lines[j]) else {
+                break;
+            };
             for p in prefixes {
                 index.insert(&p, exact, j);
             }

@@ -18,7 +18,11 @@ pub struct Captures {
 
 impl Captures {
     pub fn from_regex(c: &regex::Captures<'_>) -> Captures {
-        let mut groups: Vec<Option<String>> = c.iter().take(9).map(|m| m.map(|m| m.as_str().to_string())).collect();
+        let mut groups: Vec<Option<String>> = c
+            .iter()
+            .take(9)
+            .map(|m| m.map(|m| m.as_str().to_string()))
+            .collect();
         // Groups after the last one that took part are reported empty as well.
         while groups.len() > 1 && groups.last().is_some_and(Option::is_none) {
             groups.pop();
@@ -31,7 +35,11 @@ impl Captures {
             return "";
         }
         // With no groups at all, `\1` is the whole match (a regexec quirk Yate keeps).
-        let n = if n == 1 && self.groups.len() == 1 { 0 } else { n };
+        let n = if n == 1 && self.groups.len() == 1 {
+            0
+        } else {
+            n
+        };
         self.groups.get(n).and_then(|g| g.as_deref()).unwrap_or("")
     }
 }
@@ -44,7 +52,10 @@ pub struct Params {
 
 impl Params {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.list.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.list
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Replaces the first parameter with this name, or appends one.
@@ -64,7 +75,10 @@ impl Params {
 impl<S: Into<String>, T: Into<String>> FromIterator<(S, T)> for Params {
     fn from_iter<I: IntoIterator<Item = (S, T)>>(iter: I) -> Self {
         Params {
-            list: iter.into_iter().map(|(a, b)| (a.into(), b.into())).collect(),
+            list: iter
+                .into_iter()
+                .map(|(a, b)| (a.into(), b.into()))
+                .collect(),
         }
     }
 }
@@ -144,7 +158,9 @@ pub fn functions(s: &str, env: &mut dyn Env) -> String {
     // A result may form a new call; bound the rescans so that no text loops forever.
     for _ in 0..256 {
         let Some(at) = s.find("$(") else { break };
-        let Some(len) = s[at + 2..].find(')') else { break };
+        let Some(len) = s[at + 2..].find(')') else {
+            break;
+        };
         let call = s[at + 2..at + 2 + len].trim().to_string();
         let result = eval_function(&call, env);
         s.replace_range(at..at + 2 + len + 1, &result);
@@ -159,8 +175,9 @@ pub fn substitute(s: &str, caps: &Captures, p: &Params, env: &mut dyn Env) -> St
 
 /// The functions regexroute knows (the ones that make sense outside Yate's engine).
 pub const FUNCTIONS: &[&str] = &[
-    "", "$", "length", "upper", "lower", "chr", "add", "+", "sub", "-", "mul", "*", "div", "/", "mod", "%", "eq",
-    "ne", "lt", "<", "gt", ">", "le", "ge", "streq", "strne", "strpos", "random", "hex", "index", "rotate",
+    "", "$", "length", "upper", "lower", "chr", "add", "+", "sub", "-", "mul", "*", "div", "/",
+    "mod", "%", "eq", "ne", "lt", "<", "gt", ">", "le", "ge", "streq", "strne", "strpos", "random",
+    "hex", "index", "rotate",
 ];
 
 /// Splits a call into its name and the rest (after the first comma at position > 0).
@@ -219,7 +236,11 @@ fn eval_function(call: &str, env: &mut dyn Env) -> String {
         (n, None) if n.starts_with("++") || n.starts_with("--") => {
             let target = &n[2..];
             let cur = dec(&va(env, target));
-            let next = if n.starts_with("++") { cur + 1 } else { cur - 1 };
+            let next = if n.starts_with("++") {
+                cur + 1
+            } else {
+                cur - 1
+            };
             if let Some(var) = target.strip_prefix('$') {
                 env.set_var(var, &next.to_string());
             }
@@ -327,7 +348,12 @@ fn eval_function(call: &str, env: &mut dyn Env) -> String {
             if name == "index" {
                 items[n].clone()
             } else {
-                let rotated: Vec<&str> = items[n..].iter().chain(items[..n].iter()).map(String::as_str).filter(|s| !s.is_empty()).collect();
+                let rotated: Vec<&str> = items[n..]
+                    .iter()
+                    .chain(items[..n].iter())
+                    .map(String::as_str)
+                    .filter(|s| !s.is_empty())
+                    .collect();
                 rotated.join(" ")
             }
         }
@@ -400,7 +426,10 @@ mod tests {
         assert!(env.impure);
         let mut env = TestEnv::default();
         assert_eq!(functions("$(++$c)$(++$c)", &mut env), "12");
-        assert_eq!(functions("$(index,$rr,x,y,z)$(index,$rr,x,y,z)", &mut env), "xy");
+        assert_eq!(
+            functions("$(index,$rr,x,y,z)$(index,$rr,x,y,z)", &mut env),
+            "xy"
+        );
         assert_eq!(functions("$(c)", &mut env), "2");
     }
 

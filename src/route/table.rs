@@ -53,7 +53,10 @@ pub enum Subject {
     /// The match string (normally `called`).
     Match,
     /// `${name}` or `${name$default}`.
-    Param { name: String, default: Option<String> },
+    Param {
+        name: String,
+        default: Option<String>,
+    },
     /// `$(...)`, expanded (parameters, then functions) before matching.
     Func(String),
 }
@@ -92,6 +95,9 @@ pub struct Line {
     pub rest: String,
     /// The value is `{` or `...={`: opens a block.
     pub opens: bool,
+    /// `rest` substitutes a parameter that no condition reads (`billid` in a URL): a decision
+    /// through this line depends on more than the cache key and is not cached.
+    pub reads_unkeyed: bool,
 }
 
 /// A named section of rules.
@@ -112,16 +118,17 @@ pub struct RouteTable {
     pub contexts: HashMap<String, Context>,
     /// `[$init]` and `[$once]`: global variables to start with.
     pub init_vars: Vec<(String, String)>,
-    /// Every message parameter the table reads (`${name}`), besides called and caller: the
-    /// key of a cached decision.
+    /// Every message parameter the table's conditions read (`${name}` in keys and in
+    /// `if`/`and`/`or`), besides called and caller: with them, the key of a cached decision.
     pub reads: Vec<String>,
     pub warnings: Vec<RouteError>,
 }
 
 /// Words the action of a line may start with (after substitution).
 pub const KEYWORDS: &[&str] = &[
-    "return", "goto", "jump", "@goto", "@jump", "include", "call", "@include", "@call", "match", "newmatch", "noop",
-    "rename", "retval", "msleep", "echo", "output", "debug", "dispatch", "enqueue",
+    "return", "goto", "jump", "@goto", "@jump", "include", "call", "@include", "@call", "match",
+    "newmatch", "noop", "rename", "retval", "msleep", "echo", "output", "debug", "dispatch",
+    "enqueue",
 ];
 
 struct Loader<'a> {
@@ -182,7 +189,10 @@ impl Loader<'_> {
                 return None;
             };
             self.check_functions(line, &text[..end + 3]);
-            (Subject::Func(format!("$({})", &r[..end])), r[end + 1..].trim().to_string())
+            (
+                Subject::Func(format!("$({})", &r[..end])),
+                r[end + 1..].trim().to_string(),
+            )
         } else {
             (Subject::Match, text.to_string())
         };
@@ -194,7 +204,11 @@ impl Loader<'_> {
             }
         }
         let negate = pattern.ends_with('^') && !pattern.ends_with("\\^");
-        let body = if negate { &pattern[..pattern.len() - 1] } else { &pattern[..] };
+        let body = if negate {
+            &pattern[..pattern.len() - 1]
+        } else {
+            &pattern[..]
+        };
         let regex = self.regex(line, body, "regex")?;
         Some(Cond {
             subject,
@@ -215,7 +229,8 @@ impl Loader<'_> {
             let call = rest[at + 2..at + 2 + end].trim();
             let (name, args) = super::subst::split_call(call);
             let known = super::subst::FUNCTIONS.contains(&name)
-                || (args.is_none() && (name.starts_with("++") || name.starts_with("--") || !name.contains(' ')));
+                || (args.is_none()
+                    && (name.starts_with("++") || name.starts_with("--") || !name.contains(' ')));
             if !known {
                 self.err(line, format!("unknown function $({call})"));
             }
@@ -237,11 +252,17 @@ impl Loader<'_> {
         loop {
             let word = [("if", Word::If), ("and", Word::And), ("or", Word::Or)]
                 .into_iter()
-                .find(|(w, _)| rest.strip_prefix(w).is_some_and(|r| r.starts_with([' ', '\t'])));
+                .find(|(w, _)| {
+                    rest.strip_prefix(w)
+                        .is_some_and(|r| r.starts_with([' ', '\t']))
+                });
             let Some((w, word)) = word else { break };
             let after = rest[w.len()..].trim_start();
             let Some(eq) = after.find('=') else {
-                self.err(file_line, format!("{w:?} condition without its `=`: {value:?}"));
+                self.err(
+                    file_line,
+                    format!("{w:?} condition without its `=`: {value:?}"),
+                );
                 return None;
             };
             let text = after[..eq].trim();
@@ -252,7 +273,8 @@ impl Loader<'_> {
             chain.push((word, self.cond(file_line, text)?));
             rest = after[eq + 1..].trim_start();
         }
-        let opens = value == "{" || (value.ends_with('{') && value[..value.len() - 1].trim_end().ends_with('='));
+        let opens = value == "{"
+            || (value.ends_with('{') && value[..value.len() - 1].trim_end().ends_with('='));
         let opens = opens || rest == "{";
         for kw in ["dispatch", "enqueue", "rename", "msleep"] {
             if first_word(rest) == kw {
@@ -273,6 +295,7 @@ impl Loader<'_> {
             chain,
             rest: rest.to_string(),
             opens,
+            reads_unkeyed: false,
         })
     }
 }
@@ -309,15 +332,29 @@ impl RouteTable {
     /// Compiles a route file's text. `file` names it in messages; `version` is the table's.
     pub fn load(file: &str, text: &str, version: u64) -> Result<RouteTable, Vec<RouteError>> {
         let ini = Ini::parse(text);
-        let prio = ini.sections_named("priorities").flat_map(|s| s.entries.iter()).collect::<Vec<_>>();
-        let get = |k: &str| prio.iter().find(|e| e.key == k).and_then(|e| e.value.clone());
+        let prio = ini
+            .sections_named("priorities")
+            .flat_map(|s| s.entries.iter())
+            .collect::<Vec<_>>();
+        let get = |k: &str| {
+            prio.iter()
+                .find(|e| e.key == k)
+                .and_then(|e| e.value.clone())
+        };
         let mut l = Loader {
             file,
             options: Options {
                 extended: get("extended").and_then(|v| boolean(&v)).unwrap_or(false),
-                insensitive: get("insensitive").and_then(|v| boolean(&v)).unwrap_or(false),
-                prerouteall: get("prerouteall").and_then(|v| boolean(&v)).unwrap_or(false),
-                maxdepth: get("maxdepth").and_then(|v| v.trim().parse().ok()).unwrap_or(5usize).clamp(5, 100),
+                insensitive: get("insensitive")
+                    .and_then(|v| boolean(&v))
+                    .unwrap_or(false),
+                prerouteall: get("prerouteall")
+                    .and_then(|v| boolean(&v))
+                    .unwrap_or(false),
+                maxdepth: get("maxdepth")
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(5usize)
+                    .clamp(5, 100),
                 default_rule: get("defaultrule").unwrap_or_else(|| DEFAULT_RULE.to_string()),
             },
             errors: Vec::new(),
@@ -369,9 +406,13 @@ impl RouteTable {
                 if e.key.is_empty() {
                     continue;
                 }
-                param_names(&e.key, &mut reads);
-                param_names(&value, &mut reads);
-                let Some(line) = l.line(e.line, &e.key, &value) else { continue };
+                let Some(line) = l.line(e.line, &e.key, &value) else {
+                    continue;
+                };
+                param_names(&line.cond.source, &mut reads);
+                for (_, c) in &line.chain {
+                    param_names(&c.source, &mut reads);
+                }
                 if line.closes {
                     if depth == 0 {
                         l.err(e.line, "`}` closes no open block");
@@ -389,7 +430,13 @@ impl RouteTable {
             }
             if depth > 0 {
                 let last = s.entries.last().map_or(s.line, |e| e.line);
-                l.err(last, format!("[{}]: {depth} block(s) opened with `{{` are never closed", s.name));
+                l.err(
+                    last,
+                    format!(
+                        "[{}]: {depth} block(s) opened with `{{` are never closed",
+                        s.name
+                    ),
+                );
             }
             ctx.lines.extend(lines);
         }
@@ -399,8 +446,13 @@ impl RouteTable {
             for line in &ctx.lines {
                 let target = line.rest.split(';').next().unwrap_or("").trim();
                 let mut words = target.split_whitespace();
-                let (Some(kw), Some(arg)) = (words.next(), words.next()) else { continue };
-                if matches!(kw, "goto" | "jump" | "include" | "call") && !arg.contains(['$', '\\']) && !names.iter().any(|n| n == arg) {
+                let (Some(kw), Some(arg)) = (words.next(), words.next()) else {
+                    continue;
+                };
+                if matches!(kw, "goto" | "jump" | "include" | "call")
+                    && !arg.contains(['$', '\\'])
+                    && !names.iter().any(|n| n == arg)
+                {
                     l.errors.push(RouteError {
                         file: file.to_string(),
                         line: line.file_line,
@@ -414,8 +466,16 @@ impl RouteTable {
             return Err(l.errors);
         }
         for ctx in contexts.values_mut() {
+            for line in &mut ctx.lines {
+                let mut names = Vec::new();
+                param_names(&line.rest, &mut names);
+                line.reads_unkeyed = names
+                    .iter()
+                    .any(|n| n != "called" && n != "caller" && !reads.contains(n));
+            }
             ctx.segments = super::prefix::segments(&ctx.lines, l.options.insensitive);
         }
+        reads.retain(|n| n != "called" && n != "caller");
         Ok(RouteTable {
             version,
             file: file.to_string(),
@@ -425,5 +485,36 @@ impl RouteTable {
             reads,
             warnings: l.warnings,
         })
+    }
+}
+
+impl RouteTable {
+    /// One line for `smppgw check`: contexts, rules, indexed prefix rules, parameters read.
+    pub fn summary(&self) -> String {
+        let mut names: Vec<&str> = self.contexts.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        let rules: usize = self.contexts.values().map(|c| c.lines.len()).sum();
+        let indexed: usize = self
+            .contexts
+            .values()
+            .flat_map(|c| c.segments.values())
+            .map(|s| s.end - s.start)
+            .sum();
+        let mut reads = self.reads.clone();
+        reads.sort_unstable();
+        format!(
+            "routes: {} with {rules} rule(s) in {} ({indexed} in prefix indexes); rules read {}\n",
+            self.file,
+            names
+                .iter()
+                .map(|n| format!("[{n}]"))
+                .collect::<Vec<_>>()
+                .join(" "),
+            if reads.is_empty() {
+                "called and caller only".to_string()
+            } else {
+                format!("called, caller, {}", reads.join(", "))
+            }
+        )
     }
 }

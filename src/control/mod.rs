@@ -162,6 +162,54 @@ pub fn load_routes(dir: &Path, version: u64) -> Result<Option<RouteTable>, Strin
         })
 }
 
+/// SIGHUP: compiles regexroute.conf again and installs it under a new version. A file that
+/// does not compile leaves the running table in place.
+fn reload_routes(shared: &Shared, dir: Option<&Path>) {
+    let Some(dir) = dir else {
+        info!("SIGHUP: no configuration directory, nothing to reload");
+        return;
+    };
+    let running = shared.routes.version();
+    match load_routes(dir, running + 1) {
+        Ok(Some(table)) => {
+            log_route_table(&table, &shared.config);
+            info!(
+                "SIGHUP: regexroute.conf version {} replaces version {running}",
+                table.version
+            );
+            shared.routes.install(table);
+        }
+        Ok(None) => warn!(
+            "SIGHUP: {}/regexroute.conf is gone; keeping version {running}",
+            dir.display()
+        ),
+        Err(e) => error!("SIGHUP: {e}\nkeeping regexroute.conf version {running}"),
+    }
+}
+
+/// Logs a table's summary, its warnings, and targets that name links or accounts the
+/// configuration does not have.
+fn log_route_table(table: &RouteTable, config: &Config) {
+    info!("{}", table.summary().trim_end());
+    for w in &table.warnings {
+        warn!("{w}");
+    }
+    for (line, target) in table.literal_targets() {
+        let known = match target.split_once('/') {
+            Some(("smppclient", id)) => config.clients.iter().any(|c| c.name == id),
+            Some(("smppserver", id)) => config.accounts.iter().any(|a| a.system_id == id),
+            _ => true,
+        };
+        if !known {
+            warn!(
+                "{}:{line}: {target}: no such {} in the configuration; messages routed there are refused",
+                table.file,
+                if target.starts_with("smppclient/") { "client link in ysmpp.conf" } else { "account in regfile.conf" }
+            );
+        }
+    }
+}
+
 /// Runs the gateway (or the simulator) until SIGINT or SIGTERM.
 pub fn run(opts: RunOptions) -> Result<RunReport, String> {
     check_machine()?;
@@ -217,14 +265,42 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
         }
     }
 
+    // regexroute.conf: only a gateway run on a configuration directory routes by it.
+    let route_dir = match (&opts.mode, &opts.config_dir) {
+        (Mode::Terminating, Some(dir)) => Some(dir.clone()),
+        _ => None,
+    };
+    if let Some(dir) = &route_dir {
+        match load_routes(dir, 1)? {
+            Some(table) => {
+                log_route_table(&table, &config);
+                shared.routes.install(table);
+            }
+            None => info!(
+                "no regexroute.conf in {}: messages go to default_route{}",
+                dir.display(),
+                if shared.default_link.is_some() {
+                    ""
+                } else {
+                    " (none: terminating)"
+                }
+            ),
+        }
+    }
+
     let wait_for_signal = sys::block_stop_signals();
     let stop = shared.clone();
     std::thread::Builder::new()
         .name("signals".into())
-        .spawn(move || {
+        .spawn(move || loop {
             let sig = wait_for_signal();
+            if sig == sys::SIGHUP {
+                reload_routes(&stop, route_dir.as_deref());
+                continue;
+            }
             info!("signal {sig} received: unbinding sessions and stopping");
             stop.stopping.store(true, Ordering::Relaxed);
+            return;
         })
         .map_err(|e| format!("cannot start the signal thread: {e}"))?;
 

@@ -72,9 +72,12 @@ pub fn probe_io_uring() -> Result<(), String> {
     Ok(())
 }
 
-/// Blocks SIGINT and SIGTERM in this thread and the threads it starts afterwards, and returns
-/// a function that waits for one of them (call it on a dedicated thread).
-pub fn block_stop_signals() -> impl FnOnce() -> i32 + Send {
+/// The reload signal.
+pub const SIGHUP: i32 = libc::SIGHUP;
+
+/// Blocks SIGINT, SIGTERM and SIGHUP in this thread and the threads it starts afterwards, and
+/// returns a function that waits for one of them (call it on a dedicated thread).
+pub fn block_stop_signals() -> impl Fn() -> i32 + Send {
     // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it; pthread_sigmask
     // changes only this thread's mask.
     let set = unsafe {
@@ -82,6 +85,7 @@ pub fn block_stop_signals() -> impl FnOnce() -> i32 + Send {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGHUP);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         set
     };

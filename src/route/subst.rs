@@ -61,7 +61,11 @@ impl Params {
     /// Replaces the first parameter with this name, or appends one.
     pub fn set(&mut self, name: &str, value: &str) {
         match self.list.iter_mut().find(|(n, _)| n == name) {
-            Some(p) => p.1 = value.to_string(),
+            Some(p) => {
+                // Reuses the value's allocation: a shard refills one list per message.
+                p.1.clear();
+                p.1.push_str(value);
+            }
             None => self.list.push((name.to_string(), value.to_string())),
         }
     }

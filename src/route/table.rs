@@ -489,6 +489,24 @@ impl RouteTable {
 }
 
 impl RouteTable {
+    /// Targets written literally (`smppclient/ID`, `smppserver/ID`), with their file lines:
+    /// for checking against the configured links and accounts.
+    pub fn literal_targets(&self) -> Vec<(usize, String)> {
+        let mut out = Vec::new();
+        for ctx in self.contexts.values() {
+            for line in &ctx.lines {
+                let target = line.rest.split(';').next().unwrap_or("").trim();
+                if (target.starts_with("smppclient/") || target.starts_with("smppserver/"))
+                    && !target.contains(['$', '\\', ' '])
+                {
+                    out.push((line.file_line, target.to_string()));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
     /// One line for `smppgw check`: contexts, rules, indexed prefix rules, parameters read.
     pub fn summary(&self) -> String {
         let mut names: Vec<&str> = self.contexts.keys().map(String::as_str).collect();

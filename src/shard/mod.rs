@@ -5,11 +5,13 @@
 //! | file | job |
 //! |---|---|
 //! | `state` | what shards share: configuration, accounts and their atomic counters, stop flag |
-//! | `server` | the per-connection handler: bind, limits, terminating mode and simulator |
+//! | `server` | the per-connection handler: bind, limits, routing, terminating mode and simulator |
+//! | `routing` | the shard's route table, decision cache and what a decision means |
 //!
 //! Every shard accepts on every listener (glommio sets SO_REUSEPORT, so the kernel spreads
 //! connections). Nothing here takes a lock on the data path.
 
+pub mod routing;
 pub mod server;
 pub mod state;
 
@@ -170,6 +172,9 @@ pub struct ShardState {
     rng: Cell<u64>,
     submits: Cell<u64>,
     recorder: RefCell<Option<std::io::BufWriter<std::fs::File>>>,
+    pub router: RefCell<routing::Router>,
+    /// Refusal log lines: the last one written, and how many were held back since.
+    refusals: Cell<(Option<Instant>, u64)>,
 }
 
 /// Takes a message back out of a channel error.
@@ -286,6 +291,23 @@ impl ShardState {
         }
         arena.put_slice(&digits);
         COctet::from_bytes_unchecked(arena.split_to(MESSAGE_ID_LEN).freeze())
+    }
+
+    /// Logs why a message was refused: at most one line a second per shard, saying how many
+    /// were held back (a misrouted ESME must not flood the log).
+    pub fn log_refusal(&self, why: &str) {
+        let now = Instant::now();
+        let (last, held) = self.refusals.get();
+        if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+            self.refusals.set((last, held + 1));
+            return;
+        }
+        if held > 0 {
+            info!("refused: {why} (and {held} more refusals in the last second)");
+        } else {
+            info!("refused: {why}");
+        }
+        self.refusals.set((Some(now), 0));
     }
 
     /// Counts a submit (the simulator's every-Nth throttling); returns the count.
@@ -645,9 +667,62 @@ impl ShardState {
                 }
                 CommandStatus::ROK
             }
-            _ => {
-                warn!("link {}: a mobile-originated message arrived; MO has no route yet, answered ESME_RX_T_APPN", cfg.name);
+            _ => self.route_mo(link, pdu),
+        }
+    }
+
+    /// A mobile-originated message from a link: routed like a submit with module=smppclient;
+    /// only `smppserver/ID` targets can take it.
+    fn route_mo(&self, link: usize, pdu: &Pdu) -> CommandStatus {
+        let cfg = &self.links[link].shared.config;
+        let (source, dest) = match &pdu.body {
+            Body::DeliverSm(d) => (&d.source, &d.dest),
+            Body::DataSm(d) => (&d.source, &d.dest),
+            _ => return CommandStatus::RINVCMDID,
+        };
+        let route = {
+            let mut r = self.router.borrow_mut();
+            server::fill_params_from(
+                &mut r.params,
+                pdu,
+                source,
+                &[dest],
+                &cfg.system_id,
+                "smppclient",
+            );
+            r.decide(&self.shared, self.id)
+        };
+        match route {
+            routing::Route::Deliver(account) => match server::as_deliver_sm(&pdu.body) {
+                Some(body) => {
+                    self.route(Delivery {
+                        account,
+                        body,
+                        tlvs: pdu.tlvs.clone(),
+                        attempts: 0,
+                    });
+                    CommandStatus::ROK
+                }
+                None => CommandStatus::RINVCMDID,
+            },
+            routing::Route::NoTable => {
+                warn!("link {}: a mobile-originated message arrived and there is no regexroute.conf to route it; answered ESME_RX_T_APPN", cfg.name);
                 CommandStatus::RX_T_APPN
+            }
+            routing::Route::Forward(to) => {
+                self.log_refusal(&format!(
+                    "link {}: MO routed to smppclient/{}; MO goes to ESMEs (smppserver/ID) only",
+                    cfg.name, self.shared.links[to].config.name
+                ));
+                CommandStatus::RINVDSTADR
+            }
+            routing::Route::Refuse { status, why } => {
+                self.log_refusal(&format!("link {} MO: {why}", cfg.name));
+                self.shared
+                    .counters
+                    .unrouted
+                    .fetch_add(1, Ordering::Relaxed);
+                status
             }
         }
     }
@@ -772,6 +847,8 @@ pub async fn run(
         rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)),
         submits: Cell::new(0),
         recorder: RefCell::new(None),
+        router: RefCell::new(routing::Router::new(0x2545_F491_4F6C_DD1D ^ id as u64)),
+        refusals: Cell::new((None, 0)),
     });
 
     SHARD.with(|s| *s.borrow_mut() = Some(shard.clone()));

@@ -20,9 +20,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bytes::BytesMut;
 use log::{debug, info, warn};
 
+use super::routing::Route;
 use super::state::{constant_time_eq, AccountState, Mode, RateLimiter};
 use super::{ConnInbox, Delivery, Outbound, ShardState};
 use crate::net::conn::{Handler, IoCounts};
+use crate::route::Params;
 use crate::smpp::receipt::{MessageState, Receipt, ReceiptDate};
 use crate::smpp::session::RequestFailure;
 use crate::smpp::tlv::tag;
@@ -221,31 +223,50 @@ impl ServerHandler {
             }
             delay = sim.receipt_delay;
         }
-        if let (Mode::Terminating, Some(link)) = (&shared.mode, shared.default_link) {
-            if matches!(pdu.body, Body::SubmitMulti(_)) {
-                info!(
-                    "submit_multi from {} is not forwarded to upstream links",
-                    account.system_id
-                );
-                return fail(s, CommandStatus::RSUBMITFAIL);
-            }
-            // Forwarded: the ESME's answer waits for the upstream's (Outbound::Respond).
-            self.shard.forward(
-                link,
-                Submission {
-                    body: pdu.body.clone(),
-                    tlvs: pdu.tlvs.clone(),
-                    ctx: ForwardCtx {
-                        link,
-                        shard: self.shard.id,
-                        conn: self.conn,
-                        seq,
-                        request: id,
-                        account,
+        if let Mode::Terminating = &shared.mode {
+            let route = {
+                let mut r = self.shard.router.borrow_mut();
+                fill_params(&mut r.params, pdu, source, dests, &account.system_id);
+                r.decide(&shared, self.shard.id)
+            };
+            let link = match route {
+                Route::NoTable => shared.default_link,
+                Route::Forward(link) => Some(link),
+                Route::Deliver(to) => return self.deliver_local(s, pdu, to),
+                Route::Refuse { status, why } => {
+                    self.shard
+                        .log_refusal(&format!("{}: {why}", account.system_id));
+                    shared.counters.unrouted.fetch_add(1, Ordering::Relaxed);
+                    shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                    return fail(s, status);
+                }
+            };
+            if let Some(link) = link {
+                if matches!(pdu.body, Body::SubmitMulti(_)) {
+                    info!(
+                        "submit_multi from {} is not forwarded to upstream links",
+                        account.system_id
+                    );
+                    return fail(s, CommandStatus::RSUBMITFAIL);
+                }
+                // Forwarded: the ESME's answer waits for the upstream's (Outbound::Respond).
+                self.shard.forward(
+                    link,
+                    Submission {
+                        body: pdu.body.clone(),
+                        tlvs: pdu.tlvs.clone(),
+                        ctx: ForwardCtx {
+                            link,
+                            shard: self.shard.id,
+                            conn: self.conn,
+                            seq,
+                            request: id,
+                            account,
+                        },
                     },
-                },
-            );
-            return;
+                );
+                return;
+            }
         }
         let message_id = self.shard.next_message_id();
         // The simulator writes ids as asked; the receipt may use another form (3.3 style).
@@ -288,6 +309,40 @@ impl ServerHandler {
                 }
             }
         }
+    }
+
+    /// A message routed to `smppserver/ID`: acknowledged with a gateway id and delivered as
+    /// deliver_sm to a receiver of that account (on any shard; held while none is bound).
+    fn deliver_local(&mut self, s: &mut Session, pdu: &Pdu, to: Arc<AccountState>) {
+        let seq = pdu.sequence_number;
+        let Some(body) = as_deliver_sm(&pdu.body) else {
+            info!(
+                "submit_multi to smppserver/{} is not delivered; use submit_sm",
+                to.system_id
+            );
+            if let Some(reply) = Pdu::error_reply(pdu.command_id(), seq, CommandStatus::RSUBMITFAIL)
+            {
+                s.respond(seq, CommandStatus::RSUBMITFAIL, reply.body, Tlvs::new());
+            }
+            return;
+        };
+        let message_id = self.shard.next_message_id();
+        let reply = match pdu.body {
+            Body::DataSm(_) => Body::DataSmResp(Some(message_id)),
+            _ => Body::SubmitSmResp(Some(message_id)),
+        };
+        s.respond(seq, CommandStatus::ROK, reply, Tlvs::new());
+        self.shard
+            .shared
+            .counters
+            .accepted
+            .fetch_add(1, Ordering::Relaxed);
+        self.shard.route(Delivery {
+            account: to,
+            body,
+            tlvs: pdu.tlvs.clone(),
+            attempts: 0,
+        });
     }
 
     /// An upstream called in with outbind: when it names a client link by that link's
@@ -674,5 +729,103 @@ pub fn receipt_date(t: SystemTime) -> ReceiptDate {
         hour: (s / 3600) as u8,
         minute: (s / 60 % 60) as u8,
         second: None,
+    }
+}
+
+/// The parameters route rules see for a message from an ESME (Yate's names).
+pub fn fill_params(
+    p: &mut Params,
+    pdu: &Pdu,
+    source: &Address,
+    dests: &[&Address],
+    system_id: &str,
+) {
+    fill_params_from(p, pdu, source, dests, system_id, "smppserver");
+}
+
+/// The parameters for a message that came in through `module` (`smppserver` from an ESME,
+/// `smppclient` for MO from an upstream link).
+pub fn fill_params_from(
+    p: &mut Params,
+    pdu: &Pdu,
+    source: &Address,
+    dests: &[&Address],
+    system_id: &str,
+    module: &str,
+) {
+    let (service_type, esm_class, data_coding) = match &pdu.body {
+        Body::SubmitSm(m) => (m.service_type.as_bytes(), m.esm_class, m.data_coding),
+        Body::DataSm(m) => (m.service_type.as_bytes(), m.esm_class, m.data_coding),
+        Body::SubmitMulti(m) => (m.service_type.as_bytes(), m.esm_class, m.data_coding),
+        Body::DeliverSm(m) => (m.service_type.as_bytes(), m.esm_class, m.data_coding),
+        _ => (&[][..], 0, 0),
+    };
+    let called = dests.first().map(|d| d.addr.as_bytes()).unwrap_or_default();
+    p.set("called", &String::from_utf8_lossy(called));
+    p.set("caller", &String::from_utf8_lossy(source.addr.as_bytes()));
+    p.set("module", module);
+    p.set("submit_info", "SMPP");
+    p.set(
+        "sms_type",
+        if esm_class & 0x3C == 0x04 || esm_class & 0x3C == 0x20 {
+            "status_report"
+        } else {
+            "sms"
+        },
+    );
+    p.set("system_id", system_id);
+    p.set("service_type", &String::from_utf8_lossy(service_type));
+    let mut num = itoa(esm_class);
+    p.set("esm_class", num.as_str());
+    num = itoa(data_coding);
+    p.set("data_coding", num.as_str());
+}
+
+/// A small number as text without allocating.
+struct Num([u8; 3], u8);
+
+impl Num {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0[3 - self.1 as usize..]).unwrap_or("0")
+    }
+}
+
+fn itoa(v: u8) -> Num {
+    let mut out = [b'0'; 3];
+    let mut v = v;
+    let mut i = 3;
+    loop {
+        i -= 1;
+        out[i] = b'0' + v % 10;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    Num(out, (3 - i) as u8)
+}
+
+/// A submit_sm or data_sm as the deliver_sm that carries it to an ESME (`None` for other
+/// requests). Scheduling, validity and receipt requests stay with the gateway; the UDHI and
+/// reply-path bits of esm_class travel with the message.
+pub fn as_deliver_sm(body: &Body) -> Option<DeliverSm> {
+    match body {
+        Body::SubmitSm(m) | Body::DeliverSm(m) => Some(DeliverSm {
+            esm_class: m.esm_class & 0xC0,
+            schedule_delivery_time: COctet::default(),
+            validity_period: COctet::default(),
+            registered_delivery: 0,
+            replace_if_present_flag: 0,
+            ..m.clone()
+        }),
+        Body::DataSm(m) => Some(DeliverSm {
+            service_type: m.service_type.clone(),
+            source: m.source.clone(),
+            dest: m.dest.clone(),
+            esm_class: m.esm_class & 0xC0,
+            data_coding: m.data_coding,
+            ..DeliverSm::default()
+        }),
+        _ => None,
     }
 }

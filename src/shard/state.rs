@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::{Account, Config};
+use crate::route::RouteTable;
 
 /// How the server treats messages.
 #[derive(Clone, Debug)]
@@ -147,6 +148,31 @@ impl AccountState {
     }
 }
 
+/// The running route table. Shards compare `version` (one relaxed load per message) with the
+/// version they cache and take the lock only when it changed, which is once per reload.
+#[derive(Default)]
+pub struct RouteSlot {
+    version: AtomicU64,
+    table: Mutex<Option<Arc<RouteTable>>>,
+}
+
+impl RouteSlot {
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    pub fn current(&self) -> Option<Arc<RouteTable>> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Installs a compiled table (its version must be new).
+    pub fn install(&self, table: RouteTable) {
+        let version = table.version;
+        *self.table.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(table));
+        self.version.store(version, Ordering::Release);
+    }
+}
+
 /// Totals kept across shards, for the log and the exit summary.
 #[derive(Default)]
 pub struct Counters {
@@ -155,6 +181,8 @@ pub struct Counters {
     pub receipts_sent: AtomicU64,
     pub receipts_acked: AtomicU64,
     pub receipts_dropped: AtomicU64,
+    /// Messages refused because the route file sent them nowhere the gateway serves.
+    pub unrouted: AtomicU64,
     pub binds: AtomicU64,
     pub bind_failures: AtomicU64,
     /// Socket reads and writes of closed connections, and the PDUs those reads carried.
@@ -178,6 +206,8 @@ pub struct Shared {
     pub links: Vec<Arc<crate::upstream::LinkShared>>,
     /// The link `default_route` names.
     pub default_link: Option<usize>,
+    /// regexroute.conf, when the configuration directory has one.
+    pub routes: RouteSlot,
     accounts: Mutex<HashMap<String, Arc<AccountState>>>,
     configured: Vec<Arc<AccountState>>,
 }
@@ -235,6 +265,7 @@ impl Shared {
             counters: Counters::default(),
             links,
             default_link,
+            routes: RouteSlot::default(),
             accounts: Mutex::new(HashMap::new()),
             configured,
         }

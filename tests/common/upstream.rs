@@ -23,6 +23,10 @@ pub struct State {
     pub binds: AtomicUsize,
     /// Texts of the submit_sm received, in order.
     pub received: Mutex<Vec<Vec<u8>>>,
+    /// Mobile-originated messages to send (source, destination, text) once a receiver or
+    /// transceiver is bound, and the statuses of their deliver_sm_resp.
+    pub mo: Mutex<Vec<(String, String, Vec<u8>)>>,
+    pub mo_status: Mutex<Vec<CommandStatus>>,
     pub stop: AtomicBool,
 }
 
@@ -63,6 +67,19 @@ impl FakeUpstream {
         self.state.silent.store(silent, Ordering::SeqCst);
     }
 
+    /// Queues a mobile-originated deliver_sm.
+    pub fn send_mo(&self, from: &str, to: &str, text: &[u8]) {
+        self.state
+            .mo
+            .lock()
+            .unwrap()
+            .push((from.into(), to.into(), text.to_vec()));
+    }
+
+    pub fn mo_status(&self) -> Vec<CommandStatus> {
+        self.state.mo_status.lock().unwrap().clone()
+    }
+
     pub fn received(&self) -> Vec<Vec<u8>> {
         self.state.received.lock().unwrap().clone()
     }
@@ -84,6 +101,7 @@ fn serve(mut s: TcpStream, st: &State) {
     let mut session = Session::new(Role::Smsc, cfg, Instant::now());
     let mut rbuf = BytesMut::new();
     let mut n = 0u64;
+    let mut receives = false;
     loop {
         if st.stop.load(Ordering::SeqCst) {
             return;
@@ -109,9 +127,12 @@ fn serve(mut s: TcpStream, st: &State) {
         while let Some(e) = session.poll_event() {
             match e {
                 Event::BindRequest {
-                    sequence_number, ..
+                    sequence_number,
+                    bind_type,
+                    ..
                 } if st.answer_binds.load(Ordering::SeqCst) => {
                     st.binds.fetch_add(1, Ordering::SeqCst);
+                    receives = bind_type != BindType::Transmitter;
                     let _ = session.accept_bind(sequence_number, "fake".into());
                 }
                 Event::Request(p) => {
@@ -127,8 +148,23 @@ fn serve(mut s: TcpStream, st: &State) {
                         );
                     }
                 }
+                Event::Response { request, pdu, .. } if request == CommandId::DELIVER_SM => {
+                    st.mo_status.lock().unwrap().push(pdu.command_status);
+                }
                 Event::Closed(_) => {}
                 _ => {}
+            }
+        }
+        if receives {
+            let queued: Vec<_> = std::mem::take(&mut *st.mo.lock().unwrap());
+            for (from, to, text) in queued {
+                let body = Body::DeliverSm(DeliverSm {
+                    source: Address::new(1, 1, from.as_str()),
+                    dest: Address::new(1, 1, to.as_str()),
+                    short_message: text.into(),
+                    ..DeliverSm::default()
+                });
+                let _ = session.send_request(body, Tlvs::new(), 0, Instant::now());
             }
         }
         let mut out = BytesMut::new();

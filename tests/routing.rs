@@ -1,0 +1,241 @@
+//! The gateway routing by regexroute.conf: real sockets, a real upstream link, real files, and
+//! SIGHUP reloads. ESME `alice` submits; `bob` receives what routes to `smppserver/bob`.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::esme::{sm, Esme};
+use common::gateway::Gateway;
+use common::upstream::FakeUpstream;
+use smppgw::smpp::*;
+
+const REGFILE: &str = "[alice]\npassword=a1\n\n[bob]\npassword=b2\n";
+
+const ROUTES: &str = "\
+[default]
+${module}^smppclient$=smppserver/bob
+^+\\?4411=smppclient/up
+^+\\?4422=smppserver/bob
+^4433=smsc_map
+^4434=http://10.0.0.1/sms?to=${called}
+^4444=-;error=forbidden;reason=barred prefix
+^4455=smppclient/nosuchlink
+";
+
+fn client(port: u16) -> String {
+    format!(
+        "[smpp-client]\nclients=up\n\n[up]\nserver=127.0.0.1\nport={port}\nsystem_id=gw\nsystem_password=pw\nbind=transceiver\nreconnect=100ms,1s\n"
+    )
+}
+
+fn start(up: &FakeUpstream, general: &str, routes: &str) -> Gateway {
+    let gw = Gateway::start_with(
+        general,
+        &client(up.port),
+        REGFILE,
+        &[("regexroute.conf", routes)],
+    );
+    let t0 = Instant::now();
+    while gw.count_log("): bound") < 1 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "link not bound:\n{}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    gw
+}
+
+fn bind(gw: &Gateway, who: &str, pw: &str, t: BindType) -> Esme {
+    let mut e = Esme::plain(gw.plain);
+    e.bind(t, who, pw).expect("bind");
+    e
+}
+
+fn submit(e: &mut Esme, to: &str, text: &str) -> (CommandStatus, Option<String>) {
+    let seq = e.submit_sm(sm("15550001", to, text.as_bytes(), 0));
+    e.response(seq).expect("an answer")
+}
+
+#[test]
+fn messages_go_where_the_route_file_says_and_refusals_say_why() {
+    let up = FakeUpstream::start(true);
+    let gw = start(&up, "", ROUTES);
+    let mut alice = bind(&gw, "alice", "a1", BindType::Transmitter);
+    let mut bob = bind(&gw, "bob", "b2", BindType::Receiver);
+
+    // smppclient/up: forwarded; the answer carries the gateway's id, the upstream got the text.
+    let (st, id) = submit(&mut alice, "+441100", "to the link");
+    assert_eq!(st, CommandStatus::ROK);
+    assert!(id.is_some_and(|i| i.len() == 20));
+    assert_eq!(up.received(), vec![b"to the link".to_vec()]);
+
+    // smppserver/bob: acknowledged and delivered to bob as deliver_sm.
+    let (st, _) = submit(&mut alice, "442200", "hello bob");
+    assert_eq!(st, CommandStatus::ROK);
+    assert!(
+        bob.wait_delivered(1, Duration::from_secs(5)),
+        "{}",
+        gw.log()
+    );
+    match &bob.delivered[0].body {
+        Body::DeliverSm(d) => {
+            assert_eq!(&d.short_message[..], b"hello bob");
+            assert_eq!(d.dest.addr.as_bytes(), b"442200");
+            assert_eq!(d.source.addr.as_bytes(), b"15550001");
+            assert_eq!(d.esm_class & 0x3C, 0, "a message, not a receipt");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Targets the gateway does not serve, rejects and unknown links: refused, each with its
+    // reason in the log, nothing sent anywhere.
+    for (to, why) in [
+        ("443300", "module smsc_map is not served by this gateway"),
+        ("443400", "an HTTP request to http://10.0.0.1/sms?to=443400"),
+        (
+            "444400",
+            "rejected by the rules: error=forbidden reason=barred prefix",
+        ),
+        (
+            "445500",
+            "route to smppclient/nosuchlink, but ysmpp.conf has no such client link",
+        ),
+        (
+            "999999",
+            "no rule in regexroute.conf routes it and there is no default_route",
+        ),
+    ] {
+        let (st, id) = submit(&mut alice, to, "nowhere");
+        assert_eq!(st, CommandStatus::RINVDSTADR, "{to}");
+        assert!(id.is_none());
+        assert!(
+            gw.wait_log(why, Duration::from_secs(3)),
+            "{to}: {why}\n{}",
+            gw.log()
+        );
+        // One refusal line a second per shard at most.
+        std::thread::sleep(Duration::from_millis(1100));
+    }
+    assert_eq!(up.received().len(), 1);
+    assert_eq!(bob.delivered.len(), 1);
+    assert!(
+        gw.log().contains(
+            "regexroute.conf:8: smppclient/nosuchlink: no such client link in ysmpp.conf"
+        ),
+        "{}",
+        gw.log()
+    );
+}
+
+#[test]
+fn unrouted_messages_take_default_route_and_mo_is_routed_to_an_esme() {
+    let up = FakeUpstream::start(true);
+    let gw = start(&up, "default_route=up", ROUTES);
+    let mut alice = bind(&gw, "alice", "a1", BindType::Transmitter);
+    let mut bob = bind(&gw, "bob", "b2", BindType::Receiver);
+    let (st, _) = submit(&mut alice, "999999", "by default");
+    assert_eq!(st, CommandStatus::ROK);
+    assert_eq!(up.received(), vec![b"by default".to_vec()]);
+
+    // A mobile-originated deliver_sm from the link: module=smppclient, routed to bob.
+    up.send_mo("447700", "1234", b"MO text");
+    assert!(
+        bob.wait_delivered(1, Duration::from_secs(5)),
+        "{}",
+        gw.log()
+    );
+    match &bob.delivered[0].body {
+        Body::DeliverSm(d) => assert_eq!(&d.short_message[..], b"MO text"),
+        other => panic!("{other:?}"),
+    }
+    let t0 = Instant::now();
+    while up.mo_status().is_empty() && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(up.mo_status(), vec![CommandStatus::ROK]);
+}
+
+#[test]
+fn sighup_installs_a_new_table_and_keeps_the_running_one_when_the_new_one_is_broken() {
+    let up = FakeUpstream::start(true);
+    let gw = start(&up, "", "[default]\n^4411=smppclient/up\n");
+    let mut alice = bind(&gw, "alice", "a1", BindType::Transmitter);
+    let _bob = bind(&gw, "bob", "b2", BindType::Receiver);
+    assert_eq!(
+        submit(&mut alice, "550000", "x").0,
+        CommandStatus::RINVDSTADR
+    );
+
+    let hup = |gw: &Gateway| {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(gw.pid() as i32, libc::SIGHUP) };
+    };
+    std::fs::write(
+        gw.dir.join("regexroute.conf"),
+        "[default]\n^55=smppserver/bob\n",
+    )
+    .unwrap();
+    hup(&gw);
+    assert!(
+        gw.wait_log(
+            "regexroute.conf version 2 replaces version 1",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        gw.log()
+    );
+    assert_eq!(submit(&mut alice, "550000", "x").0, CommandStatus::ROK);
+
+    std::fs::write(
+        gw.dir.join("regexroute.conf"),
+        "[default]\n^55=smppserver/bob\n^\\(66=x\n",
+    )
+    .unwrap();
+    hup(&gw);
+    assert!(
+        gw.wait_log("keeping regexroute.conf version 2", Duration::from_secs(5)),
+        "{}",
+        gw.log()
+    );
+    assert!(
+        gw.log().contains("regexroute.conf:3: regex"),
+        "{}",
+        gw.log()
+    );
+    assert_eq!(
+        submit(&mut alice, "550001", "x").0,
+        CommandStatus::ROK,
+        "the running table stays"
+    );
+}
+
+#[test]
+fn a_broken_route_file_stops_the_gateway_from_starting() {
+    let dir = common::gateway::temp_dir("broken-routes");
+    let port = common::gateway::free_port();
+    std::fs::write(
+        dir.join("ysmpp.conf"),
+        format!("[general]\nshards=1\n[listenerserver plain]\naddr=127.0.0.1\nport={port}\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("regfile.conf"), REGFILE).unwrap();
+    std::fs::write(dir.join("regexroute.conf"), "[default]\n^1=goto nowhere\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_smppgw"))
+        .args(["run", "--config"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("regexroute.conf:2: goto nowhere: there is no [nowhere] section"),
+        "{err}"
+    );
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "nothing listens"
+    );
+}

@@ -55,11 +55,12 @@ fn route(c: &mut Criterion) {
     let msgs = messages();
     let mut vars = Vars::new(&table, 1);
     // Sanity: the index and the full scan agree, and every message is routed to its rule.
-    for p in &msgs {
+    for (i, p) in msgs.iter().enumerate() {
         let d = table.route(p, &mut vars, false);
-        let e = table.route(p, &mut vars, true);
-        assert_eq!(d.target, e.target);
         assert!(d.target.starts_with("smppclient/link"), "{:?}", d.target);
+        if i % 16 == 0 {
+            assert_eq!(d.target, table.route(p, &mut vars, true).target);
+        }
     }
 
     let mut g = c.benchmark_group("route_10000_prefix_rules");

@@ -99,14 +99,30 @@ def run_once(server, binds, receipts, count, cfgdir, perf):
     return row
 
 
-def run_client_case(receipts, count, runs):
-    """smpp-load -> smppgw -> `smppgw sim`: 4 ESME binds, 2 upstream binds, window 64."""
+def route_file(rules):
+    """The seed's parameter rules, `rules` distinct 7-digit prefix rules to the link (one of
+    them matches smpp-load's destination, 31612345678), and a catch-all refusal."""
+    lines = ["[default]",
+             "${sms_type}^status_report$=if ${submit_info}^HTTP=http://10.10.1.120/status?billid=${billid}&status=${sms_stat}",
+             "${module}smppserver=;retries=10",
+             "${module}smppclient=;retries=8"]
+    lines += [f"^+\\?{3160000 + i}=smppclient/up" for i in range(rules)]
+    lines.append(".*=-;error=noroute")
+    return "\n".join(lines) + "\n"
+
+
+def run_client_case(receipts, count, runs, routes=0):
+    """smpp-load -> smppgw -> `smppgw sim`: 4 ESME binds, 2 upstream binds, window 64. With
+    `routes`, a regexroute.conf of that many prefix rules decides instead of default_route."""
     rows = []
     for _ in range(runs):
         sim_port, port = free_port(), free_port()
         d = tempfile.mkdtemp(prefix="smppgw-client-")
+        if routes:
+            open(os.path.join(d, "regexroute.conf"), "w").write(route_file(routes))
+        default = "" if routes else "default_route=up\n"
         open(os.path.join(d, "ysmpp.conf"), "w").write(
-            f"[general]\nshards=auto\ndefault_route=up\n\n[listenerserver plain]\naddr=127.0.0.1\nport={port}\n\n"
+            f"[general]\nshards=auto\n{default}\n[listenerserver plain]\naddr=127.0.0.1\nport={port}\n\n"
             f"[smpp-client]\nclients=up\n\n[up]\nserver=127.0.0.1\nport={sim_port}\nsystem_id=gw\nsystem_password=pw\n"
             f"binds=2\nwindow=64\nmsgid_format=hex\n")
         open(os.path.join(d, "regfile.conf"), "w").write("[demo]\npassword=demo\n")
@@ -131,6 +147,8 @@ def run_client_case(receipts, count, runs):
                 p.kill(); p.wait()
         shutil.rmtree(d, ignore_errors=True)
         res = json.loads(out.stdout.strip().splitlines()[-1])
+        if res["acked"] < count:
+            sys.exit(f"client case: only {res['acked']} of {count} acknowledged (routes={routes})")
         res["gw_cpu_s_per_million"] = (cpu1 - cpu0) / max(res["acked"], 1) * 1e6
         rows.append(res)
     keys = ["msg_per_s", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "gw_cpu_s_per_million", "acked", "receipts"]
@@ -188,7 +206,9 @@ def main():
     client = {}
     for receipts in (False, True):
         client["receipts" if receipts else "plain"] = run_client_case(receipts, a.count, a.runs)
-    print(f"\nclient case: smpp-load (4 binds, window 64) -> smppgw (default_route) -> smppgw sim "
+    client["10k rules"] = run_client_case(False, a.count, a.runs, routes=10_000)
+    print(f"\nclient case: smpp-load (4 binds, window 64) -> smppgw (default_route, or a regexroute.conf "
+          f"of 10,000 prefix rules) -> smppgw sim "
           f"(2 upstream binds, window 64), {a.count} messages, median of {a.runs} runs")
     print(f"{'':10} {'msg/s':>10} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'gw CPU s/M':>11} {'receipts':>9}")
     for k, m in client.items():

@@ -2,6 +2,8 @@
 //! through `[contexts]`, lines top to bottom, block states, condition chains, actions, and a
 //! trail of what matched for the explain tool.
 
+use std::borrow::Cow;
+
 use super::subst::{self, Captures, Env, Params};
 use super::table::{first_word, Cond, Context, Line, RouteTable, Subject, Word, MAX_BLOCKS};
 
@@ -100,24 +102,41 @@ fn to_bool(s: &str) -> bool {
 }
 
 impl Run<'_, '_> {
-    fn subject(&mut self, c: &Cond, match_str: &str) -> String {
+    fn subject<'s>(&'s mut self, c: &'s Cond, match_str: &'s str) -> Cow<'s, str> {
         match &c.subject {
-            Subject::Match => match_str.trim().to_string(),
+            Subject::Match => Cow::Borrowed(match_str.trim()),
             Subject::Param { name, default } => match self.params.get(name) {
-                Some(v) => v.trim().to_string(),
-                None => default.clone().unwrap_or_default(),
+                Some(v) => Cow::Borrowed(v.trim()),
+                None => Cow::Borrowed(default.as_deref().unwrap_or("")),
             },
-            Subject::Func(t) => subst::functions(&subst::params(t, &self.params), self.env)
-                .trim()
-                .to_string(),
+            Subject::Func(t) => Cow::Owned(
+                subst::functions(&subst::params(t, &self.params), self.env)
+                    .trim()
+                    .to_string(),
+            ),
         }
     }
 
     fn test(&mut self, c: &Cond, match_str: &str) -> bool {
-        let s = self.subject(c, match_str);
-        match c.regex.captures(&s) {
+        if !c.captures {
+            // The line's value uses no capture: a plain match is enough.
+            let hit = {
+                let s = self.subject(c, match_str);
+                c.regex.is_match(&s)
+            };
+            if hit != c.negate {
+                self.caps = Captures::default();
+                return true;
+            }
+            return false;
+        }
+        let caps = {
+            let s = self.subject(c, match_str);
+            c.regex.captures(&s).map(|m| Captures::from_regex(&m))
+        };
+        match caps {
             Some(m) if !c.negate => {
-                self.caps = Captures::from_regex(&m);
+                self.caps = m;
                 true
             }
             Some(_) => {

@@ -27,21 +27,29 @@ pub enum Target<'a> {
 }
 
 impl Target<'_> {
-    /// Classifies a decision; `params` are the message's parameters after the decision's
-    /// changes (for the reject reason).
+    /// Classifies a decision; `params` are the message's parameters (the decision's changes
+    /// are looked at first, for the reject reason).
     pub fn of<'a>(d: &'a Decision, params: &Params) -> Target<'a> {
         if !d.handled {
             return Target::Unrouted;
         }
         let t = d.target.trim();
         if t == "-" || t == "error" {
+            let get = |name: &str| -> Option<String> {
+                for c in d.changes.iter().rev() {
+                    match c {
+                        ParamChange::Set(n, v) if n == name => return Some(v.clone()),
+                        ParamChange::Clear(n) if n == name => return None,
+                        _ => {}
+                    }
+                }
+                params.get(name).map(str::to_string)
+            };
             return Target::Reject {
-                error: params
-                    .get("error")
+                error: get("error")
                     .filter(|e| !e.is_empty())
-                    .unwrap_or("rejected")
-                    .to_string(),
-                reason: params.get("reason").unwrap_or("").to_string(),
+                    .unwrap_or_else(|| "rejected".into()),
+                reason: get("reason").unwrap_or_default(),
             };
         }
         if t == "http" {

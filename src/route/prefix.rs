@@ -121,11 +121,8 @@ fn qualifies(line: &Line) -> Option<(Vec<String>, bool)> {
 }
 
 /// The indexes of every long enough run of qualifying lines, by first line.
-pub fn segments(
-    lines: &[Line],
-    insensitive: bool,
-) -> std::collections::HashMap<usize, PrefixIndex> {
-    let mut out = std::collections::HashMap::new();
+pub fn segments(lines: &[Line], insensitive: bool) -> HashMap<usize, PrefixIndex> {
+    let mut out = HashMap::new();
     if insensitive {
         return out;
     }

@@ -69,6 +69,8 @@ pub struct Cond {
     pub negate: bool,
     /// As written, for the explain tool.
     pub source: String,
+    /// The line's value uses `\0`..`\9`: a match must record its groups.
+    pub captures: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -106,7 +108,7 @@ pub struct Context {
     pub name: String,
     pub lines: Vec<Line>,
     /// Runs of plain prefix rules, by the index of their first line.
-    pub segments: HashMap<usize, PrefixIndex>,
+    pub segments: hashbrown::HashMap<usize, PrefixIndex>,
 }
 
 /// A compiled route file. Immutable; a new file makes a new table with a new version.
@@ -215,6 +217,7 @@ impl Loader<'_> {
             regex,
             negate,
             source: text.to_string(),
+            captures: true,
         })
     }
 
@@ -314,6 +317,13 @@ fn boolean(v: &str) -> Option<bool> {
 }
 
 /// Collects the `${name}` names in a text.
+/// The text refers to a capture (`\0`..`\9`).
+fn uses_captures(text: &str) -> bool {
+    text.as_bytes()
+        .windows(2)
+        .any(|w| w[0] == b'\\' && w[1].is_ascii_digit())
+}
+
 fn param_names(text: &str, out: &mut Vec<String>) {
     let mut rest = text;
     while let Some(at) = rest.find("${") {
@@ -467,6 +477,11 @@ impl RouteTable {
         }
         for ctx in contexts.values_mut() {
             for line in &mut ctx.lines {
+                let captures = uses_captures(&line.rest);
+                line.cond.captures = captures;
+                for (_, c) in &mut line.chain {
+                    c.captures = captures;
+                }
                 let mut names = Vec::new();
                 param_names(&line.rest, &mut names);
                 line.reads_unkeyed = names

@@ -72,16 +72,7 @@ impl Router {
             why,
         };
         let called = self.params.get("called").unwrap_or("");
-        // The reject reason may come from the decision's own parameters.
-        let mut after;
-        let params = if decision.changes.is_empty() {
-            &self.params
-        } else {
-            after = self.params.clone();
-            decision.apply(&mut after);
-            &after
-        };
-        match Target::of(decision, params) {
+        match Target::of(decision, &self.params) {
             Target::SmppClient(id) => match shared.links.iter().position(|l| l.config.name == id) {
                 Some(i) => Route::Forward(i),
                 None => refuse(format!(

@@ -224,7 +224,9 @@ impl ServerHandler {
             delay = sim.receipt_delay;
         }
         if let Mode::Terminating = &shared.mode {
-            let route = {
+            let route = if shared.routes.version() == 0 {
+                Route::NoTable
+            } else {
                 let mut r = self.shard.router.borrow_mut();
                 fill_params(&mut r.params, pdu, source, dests, &account.system_id);
                 r.decide(&shared, self.shard.id)

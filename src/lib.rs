@@ -13,15 +13,15 @@
 //! | [`smpp`] | the SMPP 3.4/5.0 protocol core: codec, framing, receipts, session state machine (no IO, no clock) |
 //! | [`config`] | the YateSMSC-style configuration files: INI lexer, typed model, validation with `file:line` errors (no IO) |
 //! | [`text`] | message text: GSM 7-bit and national tables, UCS2, Latin-1, UTF-8, UDH, segmentation, reassembly (no IO) |
-//!
+//! | [`route`] | YateSMSC regexroute files compiled to versioned tables, prefix indexes, decision caches, the explain report (no IO) |
 //! | [`net`] | runtime glue: memlock and io_uring checks, TLS, the connection driver |
-//! | [`shard`] | one pinned executor per core: listeners, sessions, terminating mode and simulator, receipts across shards |
+//! | [`shard`] | one pinned executor per core: listeners, sessions, routing decisions, terminating mode and simulator, receipts across shards |
 //! | [`upstream`] | client links to upstream SMSCs: bind slots, reconnect, throttling, the forwarding API |
-//! | [`control`] | composition: starts the shards and the control executor, stops them on SIGINT/SIGTERM |
+//! | [`control`] | composition: starts the shards and the control executor, loads and reloads (SIGHUP) the route table, stops on SIGINT/SIGTERM |
 //! | [`logger`] | log lines on stderr |
 //!
-//! Modules still to come, in the order the issues bring them: `route` (regexroute rules),
-//! `store` (the message log) and `cdr`.
+//! Modules still to come, in the order the issues bring them: failover, `store` (the message
+//! log) and `cdr`.
 
 #![deny(unsafe_code)]
 

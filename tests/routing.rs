@@ -239,3 +239,45 @@ fn a_broken_route_file_stops_the_gateway_from_starting() {
         "nothing listens"
     );
 }
+
+#[test]
+fn rules_see_billid_and_the_state_of_a_status_report() {
+    let up = FakeUpstream::start(true);
+    let routes = "[default]\n\
+        ${sms_type}^status_report$=if ${sms_stat}^DELIVRD$=smppserver/bob\n\
+        ${sms_type}^status_report$=-;error=unexpected_state\n\
+        ^4466=if ${billid}^[0-9a-f]\\{20\\}$=smppserver/bob\n";
+    let gw = start(&up, "", routes);
+    let mut alice = bind(&gw, "alice", "a1", BindType::Transmitter);
+    let mut bob = bind(&gw, "bob", "b2", BindType::Receiver);
+    // The gateway's id is billid: 20 hex digits.
+    assert_eq!(
+        submit(&mut alice, "446600", "billed").0,
+        CommandStatus::ROK,
+        "{}",
+        gw.log()
+    );
+    assert!(bob.wait_delivered(1, Duration::from_secs(5)));
+    // A status report submitted by an ESME: sms_type and sms_stat come from esm_class and
+    // the receipt text.
+    let report = |stat: &str| {
+        let mut m = sm("15550001", "1234", format!("id:77 sub:001 dlvrd:001 submit date:2611291200 done date:2611291201 stat:{stat} err:000 text:").as_bytes(), 0);
+        m.esm_class = 0x04;
+        m
+    };
+    let seq = alice.submit_sm(report("DELIVRD"));
+    assert_eq!(
+        alice.response(seq).unwrap().0,
+        CommandStatus::ROK,
+        "{}",
+        gw.log()
+    );
+    assert!(bob.wait_delivered(2, Duration::from_secs(5)));
+    let seq = alice.submit_sm(report("UNDELIV"));
+    assert_eq!(alice.response(seq).unwrap().0, CommandStatus::RINVDSTADR);
+    assert!(
+        gw.wait_log("error=unexpected_state", Duration::from_secs(3)),
+        "{}",
+        gw.log()
+    );
+}

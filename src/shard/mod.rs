@@ -583,7 +583,7 @@ impl ShardState {
     fn on_outcome(&self, ctx: ForwardCtx, outcome: Outcome) {
         let (status, message_id) = match outcome {
             Outcome::Accepted(upstream_id) => {
-                let gateway_id = self.next_message_id();
+                let gateway_id = ctx.gateway_id.clone();
                 let link = &self.links[ctx.link].shared;
                 let key = MapKey {
                     link: ctx.link,

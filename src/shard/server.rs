@@ -223,18 +223,22 @@ impl ServerHandler {
             }
             delay = sim.receipt_delay;
         }
+        // The gateway's id for the message, from intake on: `billid` to the route rules, the
+        // id the ESME gets, the key of the receipt mapping.
+        let message_id = self.shard.next_message_id();
         if let Mode::Terminating = &shared.mode {
             let route = if shared.routes.version() == 0 {
                 Route::NoTable
             } else {
                 let mut r = self.shard.router.borrow_mut();
                 fill_params(&mut r.params, pdu, source, dests, &account.system_id);
+                r.params.set("billid", as_text(message_id.as_bytes()));
                 r.decide(&shared, self.shard.id)
             };
             let link = match route {
                 Route::NoTable => shared.default_link,
                 Route::Forward(link) => Some(link),
-                Route::Deliver(to) => return self.deliver_local(s, pdu, to),
+                Route::Deliver(to) => return self.deliver_local(s, pdu, to, message_id),
                 Route::Refuse { status, why } => {
                     self.shard
                         .log_refusal(&format!("{}: {why}", account.system_id));
@@ -264,13 +268,13 @@ impl ServerHandler {
                             seq,
                             request: id,
                             account,
+                            gateway_id: message_id,
                         },
                     },
                 );
                 return;
             }
         }
-        let message_id = self.shard.next_message_id();
         // The simulator writes ids as asked; the receipt may use another form (3.3 style).
         let (message_id, receipt_id) = match ids {
             Some((resp, receipt)) => (in_radix(&message_id, resp), in_radix(&message_id, receipt)),
@@ -315,7 +319,13 @@ impl ServerHandler {
 
     /// A message routed to `smppserver/ID`: acknowledged with a gateway id and delivered as
     /// deliver_sm to a receiver of that account (on any shard; held while none is bound).
-    fn deliver_local(&mut self, s: &mut Session, pdu: &Pdu, to: Arc<AccountState>) {
+    fn deliver_local(
+        &mut self,
+        s: &mut Session,
+        pdu: &Pdu,
+        to: Arc<AccountState>,
+        message_id: COctet,
+    ) {
         let seq = pdu.sequence_number;
         let Some(body) = as_deliver_sm(&pdu.body) else {
             info!(
@@ -328,7 +338,6 @@ impl ServerHandler {
             }
             return;
         };
-        let message_id = self.shard.next_message_id();
         let reply = match pdu.body {
             Body::DataSm(_) => Body::DataSmResp(Some(message_id)),
             _ => Body::SubmitSmResp(Some(message_id)),
@@ -767,20 +776,30 @@ pub fn fill_params_from(
     p.set("caller", &String::from_utf8_lossy(source.addr.as_bytes()));
     p.set("module", module);
     p.set("submit_info", "SMPP");
-    p.set(
-        "sms_type",
-        if esm_class & 0x3C == 0x04 || esm_class & 0x3C == 0x20 {
-            "status_report"
-        } else {
-            "sms"
-        },
-    );
+    let report = esm_class & 0x3C == 0x04 || esm_class & 0x3C == 0x20;
+    p.set("sms_type", if report { "status_report" } else { "sms" });
+    // A status report's state (DELIVRD, UNDELIV, ...), from its receipt text.
+    let stat = match (&pdu.body, report) {
+        (Body::SubmitSm(m) | Body::DeliverSm(m), true) => {
+            Receipt::parse(&m.short_message).map(|r| r.stat)
+        }
+        _ => None,
+    };
+    match stat {
+        Some(st) => p.set("sms_stat", as_text(st)),
+        None => p.clear("sms_stat"),
+    }
     p.set("system_id", system_id);
     p.set("service_type", &String::from_utf8_lossy(service_type));
     let mut num = itoa(esm_class);
     p.set("esm_class", num.as_str());
     num = itoa(data_coding);
     p.set("data_coding", num.as_str());
+}
+
+/// Bytes as text for the route rules (they are ASCII in practice; anything else is replaced).
+fn as_text(b: &[u8]) -> &str {
+    std::str::from_utf8(b).unwrap_or("?")
 }
 
 /// A small number as text without allocating.

@@ -185,6 +185,8 @@ pub struct ForwardCtx {
     pub seq: u32,
     pub request: CommandId,
     pub account: Arc<AccountState>,
+    /// The gateway's id for the message, given at intake.
+    pub gateway_id: COctet,
 }
 
 /// One message for a link.

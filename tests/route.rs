@@ -334,7 +334,7 @@ fn loader_errors_name_file_line_and_what_is_wrong() {
     let cases = [
         (
             "[default]\n^\\(a=x\n",
-            "regexroute.conf:2: regex \"^\\\\(a\": ",
+            "regexroute.conf:2: regex \"^\\\\(a\": unclosed group",
         ),
         (
             "[default]\n^a\\1=x\n",
@@ -375,6 +375,30 @@ fn loader_errors_name_file_line_and_what_is_wrong() {
         (
             "[default]\n[abc=x\n",
             "regexroute.conf:2: regex \"[abc\": a bracket expression [ is never closed",
+        ),
+        (
+            "[default]\nab\\=x\n",
+            "regexroute.conf:2: regex \"ab\\\\\": ends with a lone backslash",
+        ),
+        (
+            "[default]\n[[:digit]=x\n",
+            "regexroute.conf:2: regex \"[[:digit]\": [: is never closed by :]",
+        ),
+        (
+            "[default]\n$(length,1=x\n",
+            "regexroute.conf:2: \"$(length,1\": $( without its closing )",
+        ),
+        (
+            "[default]\n^1=x;y=$(length,1\n",
+            "regexroute.conf:2: $( without its closing )",
+        ),
+        (
+            "[default]\n^1=if =x\n",
+            "regexroute.conf:2: empty \"if\" condition",
+        ),
+        (
+            "[default]\n^1=if ${a}\\(=x\n",
+            "regexroute.conf:2: regex \"\\\\(\": unclosed group",
         ),
     ];
     for (text, expected) in cases {

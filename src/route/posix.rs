@@ -206,5 +206,9 @@ mod tests {
         assert!(translate("abc\\", false, false)
             .unwrap_err()
             .contains("lone backslash"));
+        // (A key is cut at its first `=`, so this one only arises from code, not a file.)
+        assert!(translate("[[=ab=]]", false, false)
+            .unwrap_err()
+            .contains("[=ab=] is not supported"));
     }
 }

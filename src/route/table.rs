@@ -151,7 +151,7 @@ impl Loader<'_> {
 
     fn regex(&mut self, line: usize, pattern: &str, what: &str) -> Option<Regex> {
         match posix::translate(pattern, self.options.extended, self.options.insensitive)
-            .and_then(|r| Regex::new(&r).map_err(|e| e.to_string()))
+            .and_then(|r| Regex::new(&r).map_err(|e| one_line(&e.to_string())))
         {
             Ok(r) => Some(r),
             Err(e) => {
@@ -317,6 +317,13 @@ fn boolean(v: &str) -> Option<bool> {
 }
 
 /// Collects the `${name}` names in a text.
+/// The regex crate's multi-line error (pattern, caret, `error: ...`) as its last line: the
+/// pattern is already in our message.
+fn one_line(e: &str) -> String {
+    let last = e.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(e);
+    last.trim().trim_start_matches("error: ").to_string()
+}
+
 /// The text refers to a capture (`\0`..`\9`).
 fn uses_captures(text: &str) -> bool {
     text.as_bytes()

@@ -414,7 +414,10 @@ mod tests {
         assert_eq!(f("$(lower,AbC)"), "abc");
         assert_eq!(f("$(mul,6,7)"), "42");
         assert_eq!(f("$(div,7,2)"), "3");
-        assert_eq!(f("$(ne,1,2)$(gt,2,1)$(le,2,2)$(ge,1,2)"), "truetruetruefalse");
+        assert_eq!(
+            f("$(ne,1,2)$(gt,2,1)$(le,2,2)$(ge,1,2)"),
+            "truetruetruefalse"
+        );
         assert_eq!(f("$(streq,a,a)$(strne,a,a)"), "truefalse");
         assert_eq!(f("$(index,1,a,b,c)$(index,4,a,b,c)"), "bb");
         assert_eq!(f("$(rotate,1,a,b,c)"), "b c a");

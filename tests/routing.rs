@@ -281,3 +281,115 @@ fn rules_see_billid_and_the_state_of_a_status_report() {
         gw.log()
     );
 }
+
+fn sm_text(p: &Pdu) -> String {
+    match &p.body {
+        Body::DeliverSm(d) => String::from_utf8_lossy(&d.short_message).into_owned(),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Polls `bob` (who answers deliveries) and `alice` until alice has `n` deliveries.
+fn receipts(alice: &mut Esme, bob: &mut Esme, n: usize) -> bool {
+    let t0 = Instant::now();
+    while alice.delivered.len() < n && t0.elapsed() < Duration::from_secs(5) {
+        bob.poll();
+        alice.poll();
+    }
+    alice.delivered.len() >= n
+}
+
+#[test]
+fn a_message_to_another_esme_gets_the_receipt_its_submitter_asked_for() {
+    let up = FakeUpstream::start(true);
+    let gw = start(&up, "", ROUTES);
+    let mut alice = bind(&gw, "alice", "a1", BindType::Transceiver);
+    let mut bob = bind(&gw, "bob", "b2", BindType::Receiver);
+    let send = |alice: &mut Esme, rd: u8, text: &str| -> String {
+        let seq = alice.submit_sm(sm("15550001", "442200", text.as_bytes(), rd));
+        let (st, id) = alice.response(seq).expect("an answer");
+        assert_eq!(st, CommandStatus::ROK);
+        id.expect("a message id")
+    };
+    let check = |p: &Pdu, id: &str, state: MessageState, tp: u8, words: &str| {
+        let Body::DeliverSm(d) = &p.body else {
+            panic!("{p:?}")
+        };
+        assert_eq!(d.esm_class, 0x04, "a receipt");
+        assert_eq!(d.source.addr.as_bytes(), b"442200");
+        assert_eq!(d.dest.addr.as_bytes(), b"15550001");
+        assert_eq!(
+            p.tlvs.get(tlv::tag::RECEIPTED_MESSAGE_ID),
+            Some(format!("{id}\0").as_bytes())
+        );
+        assert_eq!(p.tlvs.get(tlv::tag::MESSAGE_STATE), Some(&[state.0][..]));
+        assert_eq!(
+            p.tlvs.get(tlv::tag::NETWORK_ERROR_CODE),
+            Some(&[3, 0, tp][..])
+        );
+        let text = String::from_utf8_lossy(&d.short_message).into_owned();
+        assert!(text.starts_with(&format!("id:{id} ")), "{text}");
+        assert!(text.contains(words), "{text}");
+    };
+
+    // registered_delivery 1, bob accepts: DELIVRD, TP-Status 0 (received by the SME).
+    let id = send(&mut alice, 1, "hello bob");
+    assert!(receipts(&mut alice, &mut bob, 1), "{}", gw.log());
+    assert_eq!(bob.delivered.len(), 1);
+    check(
+        &alice.delivered[0],
+        &id,
+        MessageState::DELIVERED,
+        0x00,
+        "dlvrd:001 ",
+    );
+    assert!(sm_text(&alice.delivered[0]).contains("stat:DELIVRD err:000 text:hello bob"));
+
+    // Bob refuses for good from now on. Asked for success only (3): no receipt. Then, failure
+    // only (2): UNDELIV, TP-Status 0x42 (connection rejected by the SME).
+    bob.deliver_status = CommandStatus::RX_P_APPN;
+    send(&mut alice, 3, "success only");
+    let t0 = Instant::now();
+    while bob.delivered.len() < 2 && t0.elapsed() < Duration::from_secs(5) {
+        bob.poll();
+    }
+    assert_eq!(bob.delivered.len(), 2);
+    let id = send(&mut alice, 2, "failure only");
+    assert!(receipts(&mut alice, &mut bob, 2), "{}", gw.log());
+    check(
+        &alice.delivered[1],
+        &id,
+        MessageState::UNDELIVERABLE,
+        0x42,
+        "dlvrd:000 ",
+    );
+    assert!(sm_text(&alice.delivered[1]).contains("stat:UNDELIV err:066"));
+    assert!(
+        gw.wait_log(
+            "from alice to bob: UNDELIV (TP-Status 0x42, connection rejected by the SME)",
+            Duration::from_secs(3)
+        ),
+        "{}",
+        gw.log()
+    );
+
+    // Bob accepts again. Failure only (2): no receipt; none (0): none; the next receipt alice
+    // sees is the one for the message that asked for it.
+    bob.deliver_status = CommandStatus::ROK;
+    send(&mut alice, 2, "no receipt");
+    send(&mut alice, 0, "no receipt either");
+    let id = send(&mut alice, 1, "last");
+    assert!(receipts(&mut alice, &mut bob, 3), "{}", gw.log());
+    check(
+        &alice.delivered[2],
+        &id,
+        MessageState::DELIVERED,
+        0x00,
+        "text:last",
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    bob.poll();
+    alice.poll();
+    assert_eq!(alice.delivered.len(), 3, "{:?}", alice.delivered);
+    assert_eq!(bob.delivered.len(), 6);
+}

@@ -32,10 +32,11 @@ use glommio::{spawn_local, GlommioError, ResourceType};
 use log::{error, info, warn};
 
 use crate::net::conn::{self, DriverLimits};
-use crate::smpp::receipt::{IdKey, Receipt};
+use crate::smpp::receipt::{IdKey, MessageState, Receipt};
 use crate::smpp::tlv::tag;
 use crate::smpp::{
-    Body, COctet, CommandId, CommandStatus, DeliverSm, Pdu, Role, Session, SessionConfig, Tlvs,
+    Address, Body, COctet, CommandId, CommandStatus, DeliverSm, Pdu, Role, Session, SessionConfig,
+    Tlvs,
 };
 use crate::upstream::{self, ForwardCtx, LinkCmd, LocalLink, Outcome, Submission};
 use server::ServerHandler;
@@ -47,6 +48,84 @@ pub struct Delivery {
     pub body: DeliverSm,
     pub tlvs: Tlvs,
     pub attempts: u8,
+    /// For a message one ESME sent to another (`smppserver/ID`) with registered_delivery:
+    /// who gets the receipt once the delivery ends. `None` for receipts and MO.
+    pub origin: Option<Box<Origin>>,
+}
+
+/// The submitter of a message delivered to an ESME, for the receipt of its delivery.
+pub struct Origin {
+    pub account: Arc<AccountState>,
+    /// The id the submitter was given (the gateway message id).
+    pub gateway_id: COctet,
+    pub source: Address,
+    pub dest: Address,
+    pub data_coding: u8,
+    /// The start of the text, quoted in the receipt.
+    pub text: bytes::Bytes,
+    pub submitted: std::time::SystemTime,
+    /// The submit's registered_delivery (bits 1-0 decide which outcomes get a receipt).
+    pub registered_delivery: u8,
+}
+
+/// How a delivery ended: the receipt's message_state and the TS 23.040 TP-Status that goes
+/// into its `network_error_code` (type 3, GSM) and, in decimal, its `err:` field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fate {
+    pub state: MessageState,
+    pub tp_status: u8,
+}
+
+impl Fate {
+    /// Acknowledged by the receiving ESME: TP-Status 0x00, short message received by the SME.
+    pub const DELIVERED: Fate = Fate {
+        state: MessageState::DELIVERED,
+        tp_status: 0x00,
+    };
+    /// The receiving ESME refused it with a permanent error: 0x42, connection rejected by SME.
+    pub const REFUSED: Fate = Fate {
+        state: MessageState::UNDELIVERABLE,
+        tp_status: 0x42,
+    };
+    /// Temporary errors from the receiving ESME until the attempts ran out: 0x61, SME busy.
+    pub const BUSY: Fate = Fate {
+        state: MessageState::UNDELIVERABLE,
+        tp_status: 0x61,
+    };
+    /// No deliver_sm_resp until the attempts ran out: 0x62, no response from SME.
+    pub const NO_RESPONSE: Fate = Fate {
+        state: MessageState::UNDELIVERABLE,
+        tp_status: 0x62,
+    };
+    /// The queue for the receiving account was full: 0x60, congestion.
+    pub const CONGESTION: Fate = Fate {
+        state: MessageState::UNDELIVERABLE,
+        tp_status: 0x60,
+    };
+
+    /// TS 23.040's words for the TP-Status.
+    pub fn meaning(self) -> &'static str {
+        match self.tp_status {
+            0x00 => "received by the SME",
+            0x42 => "connection rejected by the SME",
+            0x60 => "congestion",
+            0x61 => "SME busy",
+            0x62 => "no response from the SME",
+            _ => "other",
+        }
+    }
+
+    /// Whether a submit's registered_delivery asks for a receipt of this fate: bits 1-0 are
+    /// 1 for success or failure, 2 for failure only, 3 for success only (5.0).
+    pub fn wanted_by(self, registered_delivery: u8) -> bool {
+        let delivered = self.state == MessageState::DELIVERED;
+        match registered_delivery & 0x03 {
+            1 => true,
+            2 => !delivered,
+            3 => delivered,
+            _ => false,
+        }
+    }
 }
 
 /// Work for one connection from elsewhere in the shard. (Deliveries are the traffic; `Stop`
@@ -111,7 +190,8 @@ pub struct MapEntry {
 /// Octets in a gateway message id.
 pub const MESSAGE_ID_LEN: usize = 20;
 
-/// Receipts held per account on one shard while no receiver is bound anywhere.
+/// Deliveries (receipts, messages for ESMEs) held per account on one shard while no receiver
+/// with room is bound anywhere.
 const MAX_PARKED_PER_ACCOUNT: usize = 20_000;
 /// Items a connection's inbox holds before senders look elsewhere. (The channel itself is
 /// unbounded so that an idle connection's inbox allocates nothing; senders check the bound.)
@@ -175,6 +255,25 @@ pub struct ShardState {
     pub router: RefCell<routing::Router>,
     /// Refusal log lines: the last one written, and how many were held back since.
     refusals: Cell<(Option<Instant>, u64)>,
+    /// Messages for ESMEs that ended undelivered, logged the same way.
+    undelivered: Cell<(Option<Instant>, u64)>,
+}
+
+/// Writes `"{label}: {line}"` at most once a second per `last` (the time of the last line
+/// written and how many were held back since); the next line says how many were held back.
+fn log_limited(last: &Cell<(Option<Instant>, u64)>, label: &str, plural: &str, line: &str) {
+    let now = Instant::now();
+    let (at, held) = last.get();
+    if at.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+        last.set((at, held + 1));
+        return;
+    }
+    if held > 0 {
+        info!("{label}: {line} (and {held} more {plural} in the last second)");
+    } else {
+        info!("{label}: {line}");
+    }
+    last.set((Some(now), 0));
 }
 
 /// Takes a message back out of a channel error.
@@ -296,18 +395,7 @@ impl ShardState {
     /// Logs why a message was refused: at most one line a second per shard, saying how many
     /// were held back (a misrouted ESME must not flood the log).
     pub fn log_refusal(&self, why: &str) {
-        let now = Instant::now();
-        let (last, held) = self.refusals.get();
-        if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
-            self.refusals.set((last, held + 1));
-            return;
-        }
-        if held > 0 {
-            info!("refused: {why} (and {held} more refusals in the last second)");
-        } else {
-            info!("refused: {why}");
-        }
-        self.refusals.set((Some(now), 0));
+        log_limited(&self.refusals, "refused", "refusals", why);
     }
 
     /// Counts a submit (the simulator's every-Nth throttling); returns the count.
@@ -439,6 +527,13 @@ impl ShardState {
     }
 
     fn park(&self, d: Delivery) {
+        if let Some(d) = self.park_or_refuse(d) {
+            self.settle(d, Fate::CONGESTION);
+        }
+    }
+
+    /// Queues a delivery for its account on this shard; gives it back when the queue is full.
+    fn park_or_refuse(&self, d: Delivery) -> Option<Delivery> {
         let mut parked = self.parked.borrow_mut();
         let p = parked.entry(key(&d.account)).or_insert_with(|| Parked {
             account: d.account.clone(),
@@ -453,13 +548,47 @@ impl ShardState {
             p.dropped += 1;
             if p.dropped.is_power_of_two() && p.dropped >= 1 {
                 warn!(
-                    "{}: {} receipts wait on shard {} for a receiver with room; {} dropped so far",
+                    "{}: {} deliveries wait on shard {} for a receiver with room; {} dropped so far",
                     d.account.system_id, MAX_PARKED_PER_ACCOUNT, self.id, p.dropped
                 );
             }
-            return;
+            return Some(d);
         }
         p.queue.push_back(d);
+        None
+    }
+
+    /// A delivery has ended (acknowledged, refused, or given up on): when it carried a
+    /// message from another ESME that asked for a receipt of this outcome, the receipt goes
+    /// to that ESME's receivers.
+    pub fn settle(&self, d: Delivery, fate: Fate) {
+        let Some(o) = d.origin else {
+            return;
+        };
+        if fate != Fate::DELIVERED {
+            let line = format!(
+                "message {} from {} to {}: {} (TP-Status 0x{:02X}, {})",
+                String::from_utf8_lossy(o.gateway_id.as_bytes()),
+                o.account.system_id,
+                d.account.system_id,
+                fate.state.stat(),
+                fate.tp_status,
+                fate.meaning()
+            );
+            log_limited(&self.undelivered, "undelivered", "undelivered", &line);
+        }
+        if fate.wanted_by(o.registered_delivery) {
+            self.route(server::receipt(
+                &o.account,
+                o.gateway_id.as_bytes(),
+                &o.source,
+                &o.dest,
+                o.data_coding,
+                &o.text,
+                o.submitted,
+                fate,
+            ));
+        }
     }
 
     /// Delivers parked deliveries of an account, oldest first, until a receiver has no
@@ -700,6 +829,7 @@ impl ShardState {
                         body,
                         tlvs: pdu.tlvs.clone(),
                         attempts: 0,
+                        origin: None,
                     });
                     CommandStatus::ROK
                 }
@@ -743,6 +873,7 @@ impl ShardState {
                     body,
                     tlvs,
                     attempts: 0,
+                    origin: None,
                 });
             }
             None => self
@@ -849,6 +980,7 @@ pub async fn run(
         recorder: RefCell::new(None),
         router: RefCell::new(routing::Router::new(0x2545_F491_4F6C_DD1D ^ id as u64)),
         refusals: Cell::new((None, 0)),
+        undelivered: Cell::new((None, 0)),
     });
 
     SHARD.with(|s| *s.borrow_mut() = Some(shard.clone()));

@@ -22,7 +22,7 @@ use log::{debug, info, warn};
 
 use super::routing::Route;
 use super::state::{constant_time_eq, AccountState, Mode, RateLimiter};
-use super::{ConnInbox, Delivery, Outbound, ShardState};
+use super::{ConnInbox, Delivery, Fate, Origin, Outbound, ShardState};
 use crate::net::conn::{Handler, IoCounts};
 use crate::route::Params;
 use crate::smpp::receipt::{MessageState, Receipt, ReceiptDate};
@@ -307,6 +307,7 @@ impl ServerHandler {
                     data_coding,
                     text,
                     submitted,
+                    Fate::DELIVERED,
                 );
                 if delay.is_zero() {
                     self.shard.route(d);
@@ -318,7 +319,8 @@ impl ServerHandler {
     }
 
     /// A message routed to `smppserver/ID`: acknowledged with a gateway id and delivered as
-    /// deliver_sm to a receiver of that account (on any shard; held while none is bound).
+    /// deliver_sm to a receiver of that account (on any shard; held while none is bound). The
+    /// receipt the submitter asked for goes out when the delivery ends (`ShardState::settle`).
     fn deliver_local(
         &mut self,
         s: &mut Session,
@@ -339,8 +341,8 @@ impl ServerHandler {
             return;
         };
         let reply = match pdu.body {
-            Body::DataSm(_) => Body::DataSmResp(Some(message_id)),
-            _ => Body::SubmitSmResp(Some(message_id)),
+            Body::DataSm(_) => Body::DataSmResp(Some(message_id.clone())),
+            _ => Body::SubmitSmResp(Some(message_id.clone())),
         };
         s.respond(seq, CommandStatus::ROK, reply, Tlvs::new());
         self.shard
@@ -348,11 +350,30 @@ impl ServerHandler {
             .counters
             .accepted
             .fetch_add(1, Ordering::Relaxed);
+        let registered_delivery = match &pdu.body {
+            Body::SubmitSm(m) => m.registered_delivery,
+            Body::DataSm(m) => m.registered_delivery,
+            _ => 0,
+        };
+        let origin = match (&self.account, registered_delivery & 0x03) {
+            (Some(from), 1..=3) => Some(Box::new(Origin {
+                account: from.clone(),
+                gateway_id: message_id,
+                source: body.source.clone(),
+                dest: body.dest.clone(),
+                data_coding: body.data_coding,
+                text: body.short_message.slice(..body.short_message.len().min(20)),
+                submitted: SystemTime::now(),
+                registered_delivery,
+            })),
+            _ => None,
+        };
         self.shard.route(Delivery {
             account: to,
             body,
             tlvs: pdu.tlvs.clone(),
             attempts: 0,
+            origin,
         });
     }
 
@@ -431,14 +452,15 @@ impl ServerHandler {
             .set(self.inbox.deliveries.get().saturating_sub(1));
     }
 
-    fn retry(&self, mut d: Delivery, now: Instant, why: &str) {
+    fn retry(&self, mut d: Delivery, now: Instant, why: &str, fate: Fate) {
         d.attempts += 1;
         if d.attempts >= MAX_ATTEMPTS {
             self.count(|c| &c.receipts_dropped);
             warn!(
-                "{}: receipt dropped after {} attempts ({why})",
+                "{}: deliver_sm dropped after {} attempts ({why})",
                 d.account.system_id, d.attempts
             );
+            self.shard.settle(d, fate);
         } else {
             self.shard.route_at(now + RETRY_DELAY, d);
         }
@@ -567,14 +589,16 @@ impl Handler for ServerHandler {
                     let status = pdu.command_status;
                     if status.is_ok() {
                         self.count(|c| &c.receipts_acked);
+                        self.shard.settle(d, Fate::DELIVERED);
                     } else if status.is_temporary() {
-                        self.retry(d, now, "temporary error from the ESME");
+                        self.retry(d, now, "temporary error from the ESME", Fate::BUSY);
                     } else {
                         self.count(|c| &c.receipts_dropped);
                         warn!(
-                            "{}: receipt refused by the ESME with {status}",
+                            "{}: deliver_sm refused by the ESME with {status}",
                             d.account.system_id
                         );
+                        self.shard.settle(d, Fate::REFUSED);
                     }
                 }
                 self.pump(s, now);
@@ -583,7 +607,9 @@ impl Handler for ServerHandler {
                 if let Some(d) = self.in_flight.remove(&tag) {
                     self.done_with_delivery();
                     match reason {
-                        RequestFailure::Timeout => self.retry(d, now, "no deliver_sm_resp in time"),
+                        RequestFailure::Timeout => {
+                            self.retry(d, now, "no deliver_sm_resp in time", Fate::NO_RESPONSE)
+                        }
                         RequestFailure::SessionClosed => self.shard.route_at(now, d),
                     }
                 }
@@ -674,9 +700,10 @@ impl Handler for ServerHandler {
     }
 }
 
-/// The receipt of a message accepted as delivered: a deliver_sm from the destination back
-/// to the source, esm_class 0x04, the canonical text, receipted_message_id and
-/// message_state.
+/// The receipt of a message: a deliver_sm from the destination back to the source,
+/// esm_class 0x04, the canonical text (`err:` is the TP-Status in decimal),
+/// receipted_message_id, message_state and network_error_code (type 3, GSM: the TP-Status).
+#[allow(clippy::too_many_arguments)] // the receipt's fields, each from a different place
 pub fn receipt(
     account: &Arc<AccountState>,
     message_id: &[u8],
@@ -685,25 +712,33 @@ pub fn receipt(
     data_coding: u8,
     text: &[u8],
     submitted: SystemTime,
+    fate: Fate,
 ) -> Delivery {
     let done = receipt_date(SystemTime::now());
     // Only ASCII-compatible text is quoted; other codings would be garbage in the receipt.
     let quoted = matches!(data_coding, 0 | 1).then(|| &text[..text.len().min(20)]);
+    let delivered = fate.state == MessageState::DELIVERED;
+    let err = [
+        b'0' + fate.tp_status / 100,
+        b'0' + fate.tp_status / 10 % 10,
+        b'0' + fate.tp_status % 10,
+    ];
     let r = Receipt {
         id: message_id,
         sub: Some(1),
-        dlvrd: Some(1),
+        dlvrd: Some(u32::from(delivered)),
         submit_date: Some(receipt_date(submitted)),
         done_date: Some(done),
-        stat: MessageState::DELIVERED.stat().as_bytes(),
-        err: b"000",
+        stat: fate.state.stat().as_bytes(),
+        err: &err,
         text: quoted,
     };
     let mut out = BytesMut::with_capacity(160);
     r.write(&mut out);
     let mut tlvs = Tlvs::new();
     tlvs.set_cstr(tag::RECEIPTED_MESSAGE_ID, message_id);
-    tlvs.set_u8(tag::MESSAGE_STATE, MessageState::DELIVERED.0);
+    tlvs.set_u8(tag::MESSAGE_STATE, fate.state.0);
+    tlvs.set(tag::NETWORK_ERROR_CODE, &[3, 0, fate.tp_status]);
     Delivery {
         account: account.clone(),
         body: DeliverSm {
@@ -715,6 +750,7 @@ pub fn receipt(
         },
         tlvs,
         attempts: 0,
+        origin: None,
     }
 }
 

@@ -393,3 +393,101 @@ fn a_message_to_another_esme_gets_the_receipt_its_submitter_asked_for() {
     assert_eq!(alice.delivered.len(), 3, "{:?}", alice.delivered);
     assert_eq!(bob.delivered.len(), 6);
 }
+
+/// Sends a submit_multi and waits for its answer: status, message id, and the destinations
+/// that failed (address, status).
+fn submit_multi(
+    e: &mut Esme,
+    dests: &[DestAddress],
+    text: &str,
+    registered_delivery: u8,
+) -> (CommandStatus, Option<String>, Vec<(String, CommandStatus)>) {
+    let m = SubmitMulti {
+        source: Address::new(1, 1, "15550001"),
+        dests: dests.to_vec(),
+        registered_delivery,
+        short_message: text.as_bytes().to_vec().into(),
+        ..SubmitMulti::default()
+    };
+    let seq = e
+        .session
+        .send_request(Body::SubmitMulti(m), Tlvs::new(), 99, Instant::now())
+        .expect("submit_multi allowed");
+    e.flush();
+    e.until(Duration::from_secs(10), |ev| match ev {
+        Event::Response { pdu, .. } if pdu.sequence_number == seq => Some(match &pdu.body {
+            Body::SubmitMultiResp(Some(r)) => (
+                pdu.command_status,
+                Some(r.message_id.to_string()),
+                r.unsuccess
+                    .iter()
+                    .map(|u| (u.dest.addr.to_string(), u.error_status_code))
+                    .collect(),
+            ),
+            _ => (pdu.command_status, None, Vec::new()),
+        }),
+        _ => None,
+    })
+    .expect("an answer")
+}
+
+#[test]
+fn submit_multi_routes_each_destination_and_lists_the_ones_that_failed() {
+    let up = FakeUpstream::start(true);
+    *up.state.refuse_prefix.lock().unwrap() = Some("441199".into());
+    let gw = start(&up, "", ROUTES);
+    let mut alice = bind(&gw, "alice", "a1", BindType::Transceiver);
+    let mut bob = bind(&gw, "bob", "b2", BindType::Receiver);
+    let sme = |a: &str| DestAddress::Sme(Address::new(1, 1, a));
+
+    // To the link (accepted), to bob, to a distribution list, to a module the gateway does not
+    // serve, and to the link again (which refuses it).
+    let (st, id, failed) = submit_multi(
+        &mut alice,
+        &[
+            sme("441100"),
+            sme("442200"),
+            DestAddress::DistributionList("friends".into()),
+            sme("443300"),
+            sme("44119900"),
+        ],
+        "to many",
+        1,
+    );
+    assert_eq!(st, CommandStatus::ROK, "{}", gw.log());
+    let id = id.expect("a message id");
+    assert_eq!(id.len(), 20);
+    assert_eq!(
+        failed,
+        vec![
+            ("friends".to_string(), CommandStatus::RINVDLNAME),
+            ("443300".to_string(), CommandStatus::RINVDSTADR),
+            ("44119900".to_string(), CommandStatus::RSUBMITFAIL),
+        ]
+    );
+    assert_eq!(up.received(), vec![b"to many".to_vec()]);
+    // Bob gets his copy; alice the receipt of it, under the submit_multi's id.
+    assert!(receipts(&mut alice, &mut bob, 1), "{}", gw.log());
+    let Body::DeliverSm(d) = &bob.delivered[0].body else {
+        panic!("{:?}", bob.delivered[0])
+    };
+    assert_eq!(d.dest.addr.as_bytes(), b"442200");
+    assert_eq!(&d.short_message[..], b"to many");
+    assert!(
+        sm_text(&alice.delivered[0]).starts_with(&format!("id:{id} ")),
+        "{}",
+        sm_text(&alice.delivered[0])
+    );
+    assert!(gw.wait_log(
+        "alice: submit_multi to distribution list \"friends\"",
+        Duration::from_secs(3)
+    ));
+
+    // Every destination failing: their common error, or ESME_RSUBMITFAIL when they differ.
+    std::thread::sleep(Duration::from_millis(1100));
+    let (st, id, _) = submit_multi(&mut alice, &[sme("443300"), sme("444400")], "x", 0);
+    assert_eq!((st, id), (CommandStatus::RINVDSTADR, None));
+    let (st, _, _) = submit_multi(&mut alice, &[sme("443300"), sme("44119901")], "x", 0);
+    assert_eq!(st, CommandStatus::RSUBMITFAIL);
+    assert_eq!(up.received().len(), 1);
+}

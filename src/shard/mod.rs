@@ -137,6 +137,8 @@ pub enum Outbound {
     Respond {
         seq: u32,
         request: CommandId,
+        /// For submit_multi: which destination this answer is for.
+        part: u16,
         status: CommandStatus,
         message_id: Option<COctet>,
     },
@@ -748,6 +750,7 @@ impl ShardState {
             let _ = tx.tx.try_send(Outbound::Respond {
                 seq: ctx.seq,
                 request: ctx.request,
+                part: ctx.part,
                 status,
                 message_id,
             });

@@ -29,8 +29,8 @@ use crate::smpp::receipt::{MessageState, Receipt, ReceiptDate};
 use crate::smpp::session::RequestFailure;
 use crate::smpp::tlv::tag;
 use crate::smpp::{
-    Address, BindType, Body, COctet, CommandId, CommandStatus, DeliverSm, Event, Pdu, Session,
-    SubmitMultiResp, Tlvs,
+    Address, BindType, Body, COctet, CommandId, CommandStatus, DeliverSm, DestAddress, Event, Pdu,
+    Session, SubmitMulti, SubmitMultiResp, SubmitSm, Tlvs, UnsuccessSme,
 };
 use crate::upstream::{ForwardCtx, Submission};
 
@@ -59,6 +59,23 @@ pub struct ServerHandler {
     outbind_link: Option<(usize, BindType, bool)>,
     /// This connection's inbox; its delivery count falls as deliveries are done with.
     inbox: Rc<ConnInbox>,
+    /// submit_multi requests waiting for their forwarded destinations' answers, by sequence
+    /// number (as many as the window lets the ESME have unanswered).
+    multis: HashMap<u32, Multi>,
+}
+
+/// A submit_multi whose answer waits for upstream links to answer its forwarded destinations.
+struct Multi {
+    message_id: COctet,
+    /// Destinations forwarded and not yet answered.
+    waiting: usize,
+    /// Destinations accepted (forwarded and answered, or delivered to an ESME).
+    accepted: usize,
+    /// Forwarded destinations, by index in the request, for their answers.
+    forwarded: Vec<(u16, Address)>,
+    /// Destinations that failed, with their index in the request (the answer lists them in
+    /// request order).
+    unsuccess: Vec<(u16, UnsuccessSme)>,
 }
 
 impl ServerHandler {
@@ -79,6 +96,7 @@ impl ServerHandler {
             window,
             backlog: VecDeque::new(),
             in_flight: HashMap::new(),
+            multis: HashMap::new(),
             next_tag: 0,
             throttle: None,
             outbind_link: None,
@@ -226,6 +244,11 @@ impl ServerHandler {
         // The gateway's id for the message, from intake on: `billid` to the route rules, the
         // id the ESME gets, the key of the receipt mapping.
         let message_id = self.shard.next_message_id();
+        if let (Mode::Terminating, Body::SubmitMulti(m)) = (&shared.mode, &pdu.body) {
+            if shared.routes.version() != 0 || shared.default_link.is_some() {
+                return self.submit_multi(s, pdu, m, account, message_id);
+            }
+        }
         if let Mode::Terminating = &shared.mode {
             let route = if shared.routes.version() == 0 {
                 Route::NoTable
@@ -248,13 +271,6 @@ impl ServerHandler {
                 }
             };
             if let Some(link) = link {
-                if matches!(pdu.body, Body::SubmitMulti(_)) {
-                    info!(
-                        "submit_multi from {} is not forwarded to upstream links",
-                        account.system_id
-                    );
-                    return fail(s, CommandStatus::RSUBMITFAIL);
-                }
                 // Forwarded: the ESME's answer waits for the upstream's (Outbound::Respond).
                 self.shard.forward(
                     link,
@@ -269,6 +285,7 @@ impl ServerHandler {
                             request: id,
                             account,
                             gateway_id: message_id,
+                            part: 0,
                         },
                     },
                 );
@@ -329,15 +346,7 @@ impl ServerHandler {
         message_id: COctet,
     ) {
         let seq = pdu.sequence_number;
-        let Some(body) = as_deliver_sm(&pdu.body) else {
-            info!(
-                "submit_multi to smppserver/{} is not delivered; use submit_sm",
-                to.system_id
-            );
-            if let Some(reply) = Pdu::error_reply(pdu.command_id(), seq, CommandStatus::RSUBMITFAIL)
-            {
-                s.respond(seq, CommandStatus::RSUBMITFAIL, reply.body, Tlvs::new());
-            }
+        let (Some(body), Some(from)) = (as_deliver_sm(&pdu.body), self.account.clone()) else {
             return;
         };
         let reply = match pdu.body {
@@ -345,18 +354,35 @@ impl ServerHandler {
             _ => Body::SubmitSmResp(Some(message_id.clone())),
         };
         s.respond(seq, CommandStatus::ROK, reply, Tlvs::new());
-        self.shard
-            .shared
-            .counters
-            .accepted
-            .fetch_add(1, Ordering::Relaxed);
         let registered_delivery = match &pdu.body {
             Body::SubmitSm(m) => m.registered_delivery,
             Body::DataSm(m) => m.registered_delivery,
             _ => 0,
         };
-        let origin = match (&self.account, registered_delivery & 0x03) {
-            (Some(from), 1..=3) => Some(Box::new(Origin {
+        self.hand_over(
+            &from,
+            to,
+            body,
+            pdu.tlvs.clone(),
+            registered_delivery,
+            message_id,
+        );
+    }
+
+    /// Sends a message from `from` to a receiver of `to`, with what its receipt needs when
+    /// `registered_delivery` asks for one.
+    fn hand_over(
+        &self,
+        from: &Arc<AccountState>,
+        to: Arc<AccountState>,
+        body: DeliverSm,
+        tlvs: Tlvs,
+        registered_delivery: u8,
+        message_id: COctet,
+    ) {
+        self.count(|c| &c.accepted);
+        let origin = (registered_delivery & 0x03 != 0).then(|| {
+            Box::new(Origin {
                 account: from.clone(),
                 gateway_id: message_id,
                 source: body.source.clone(),
@@ -365,16 +391,149 @@ impl ServerHandler {
                 text: body.short_message.slice(..body.short_message.len().min(20)),
                 submitted: SystemTime::now(),
                 registered_delivery,
-            })),
-            _ => None,
-        };
+            })
+        });
         self.shard.route(Delivery {
             account: to,
             body,
-            tlvs: pdu.tlvs.clone(),
+            tlvs,
             attempts: 0,
             origin,
         });
+    }
+
+    /// submit_multi with a route file or a default link: each destination is routed on its
+    /// own (`called` = that destination). Destinations for ESMEs are delivered at once;
+    /// destinations for links go as submit_sm, and the answer waits for every link's answer.
+    /// It carries one gateway id (every destination's receipt names it) and lists the
+    /// destinations that failed in unsuccess_sme, in request order. When none succeeds, the
+    /// answer is their common error (ESME_RSUBMITFAIL when they differ).
+    fn submit_multi(
+        &mut self,
+        s: &mut Session,
+        pdu: &Pdu,
+        m: &SubmitMulti,
+        account: Arc<AccountState>,
+        message_id: COctet,
+    ) {
+        let shared = self.shard.shared.clone();
+        let seq = pdu.sequence_number;
+        let mut multi = Multi {
+            message_id: message_id.clone(),
+            waiting: 0,
+            accepted: 0,
+            forwarded: Vec::new(),
+            unsuccess: Vec::new(),
+        };
+        for (i, d) in m.dests.iter().enumerate() {
+            let i = i as u16;
+            let addr = match d {
+                DestAddress::Sme(a) => a,
+                DestAddress::DistributionList(name) => {
+                    let dest = Address {
+                        addr: name.clone(),
+                        ..Address::default()
+                    };
+                    self.shard.log_refusal(&format!(
+                        "{}: submit_multi to distribution list {:?}: the gateway keeps no \
+                         distribution lists",
+                        account.system_id,
+                        String::from_utf8_lossy(name.as_bytes())
+                    ));
+                    multi
+                        .unsuccess
+                        .push((i, unsuccess(dest, CommandStatus::RINVDLNAME)));
+                    continue;
+                }
+            };
+            let route = if shared.routes.version() == 0 {
+                Route::NoTable
+            } else {
+                let mut r = self.shard.router.borrow_mut();
+                fill_params(&mut r.params, pdu, &m.source, &[addr], &account.system_id);
+                r.params.set("billid", as_text(message_id.as_bytes()));
+                r.decide(&shared, self.shard.id)
+            };
+            let link = match route {
+                Route::NoTable => shared.default_link,
+                Route::Forward(link) => Some(link),
+                Route::Deliver(to) => {
+                    let Some(body) = as_deliver_sm(&Body::SubmitSm(part_of(m, addr))) else {
+                        continue;
+                    };
+                    self.hand_over(
+                        &account,
+                        to,
+                        body,
+                        pdu.tlvs.clone(),
+                        m.registered_delivery,
+                        message_id.clone(),
+                    );
+                    multi.accepted += 1;
+                    continue;
+                }
+                Route::Refuse { status, why } => {
+                    self.shard
+                        .log_refusal(&format!("{}: {why}", account.system_id));
+                    shared.counters.unrouted.fetch_add(1, Ordering::Relaxed);
+                    shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                    multi.unsuccess.push((i, unsuccess(addr.clone(), status)));
+                    continue;
+                }
+            };
+            let Some(link) = link else {
+                // No table, no default link: not reached (the caller checks), but answer
+                // sensibly anyway.
+                multi
+                    .unsuccess
+                    .push((i, unsuccess(addr.clone(), CommandStatus::RINVDSTADR)));
+                continue;
+            };
+            multi.waiting += 1;
+            multi.forwarded.push((i, addr.clone()));
+            self.shard.forward(
+                link,
+                Submission {
+                    body: Body::SubmitSm(part_of(m, addr)),
+                    tlvs: pdu.tlvs.clone(),
+                    ctx: ForwardCtx {
+                        link,
+                        shard: self.shard.id,
+                        conn: self.conn,
+                        seq,
+                        request: CommandId::SUBMIT_MULTI,
+                        account: account.clone(),
+                        gateway_id: message_id.clone(),
+                        part: i,
+                    },
+                },
+            );
+        }
+        if multi.waiting == 0 {
+            answer_multi(s, seq, multi);
+        } else {
+            self.multis.insert(seq, multi);
+        }
+    }
+
+    /// A link's answer for one forwarded destination of a submit_multi.
+    fn multi_part(&mut self, s: &mut Session, seq: u32, part: u16, status: CommandStatus) {
+        let Some(multi) = self.multis.get_mut(&seq) else {
+            return;
+        };
+        multi.waiting = multi.waiting.saturating_sub(1);
+        if status.is_ok() {
+            multi.accepted += 1;
+        } else if let Some((_, addr)) = multi.forwarded.iter().find(|(i, _)| *i == part) {
+            multi
+                .unsuccess
+                .push((part, unsuccess(addr.clone(), status)));
+        }
+        if multi.waiting == 0 {
+            if let Some(multi) = self.multis.remove(&seq) {
+                answer_multi(s, seq, multi);
+            }
+        }
     }
 
     /// An upstream called in with outbind: when it names a client link by that link's
@@ -631,9 +790,17 @@ impl Handler for ServerHandler {
             }
             Outbound::Respond {
                 seq,
+                request: CommandId::SUBMIT_MULTI,
+                part,
+                status,
+                ..
+            } => self.multi_part(s, seq, part, status),
+            Outbound::Respond {
+                seq,
                 request,
                 status,
                 message_id,
+                ..
             } => {
                 let body = match (request, message_id) {
                     (CommandId::DATA_SM, Some(id)) if status.is_ok() => Body::DataSmResp(Some(id)),
@@ -865,6 +1032,61 @@ fn itoa(v: u8) -> Num {
 /// A submit_sm or data_sm as the deliver_sm that carries it to an ESME (`None` for other
 /// requests). Scheduling, validity and receipt requests stay with the gateway; the UDHI and
 /// reply-path bits of esm_class travel with the message.
+/// One destination of a submit_multi as a submit_sm.
+fn part_of(m: &SubmitMulti, dest: &Address) -> SubmitSm {
+    SubmitSm {
+        service_type: m.service_type.clone(),
+        source: m.source.clone(),
+        dest: dest.clone(),
+        esm_class: m.esm_class,
+        protocol_id: m.protocol_id,
+        priority_flag: m.priority_flag,
+        schedule_delivery_time: m.schedule_delivery_time.clone(),
+        validity_period: m.validity_period.clone(),
+        registered_delivery: m.registered_delivery,
+        replace_if_present_flag: m.replace_if_present_flag,
+        data_coding: m.data_coding,
+        sm_default_msg_id: m.sm_default_msg_id,
+        short_message: m.short_message.clone(),
+    }
+}
+
+fn unsuccess(dest: Address, error_status_code: CommandStatus) -> UnsuccessSme {
+    UnsuccessSme {
+        dest,
+        error_status_code,
+    }
+}
+
+/// The answer to a submit_multi once every destination is settled.
+fn answer_multi(s: &mut Session, seq: u32, mut multi: Multi) {
+    multi.unsuccess.sort_by_key(|(i, _)| *i);
+    if multi.accepted == 0 {
+        let first = multi
+            .unsuccess
+            .first()
+            .map_or(CommandStatus::RINVNUMDESTS, |(_, u)| u.error_status_code);
+        let status = if multi
+            .unsuccess
+            .iter()
+            .all(|(_, u)| u.error_status_code == first)
+        {
+            first
+        } else {
+            CommandStatus::RSUBMITFAIL
+        };
+        if let Some(reply) = Pdu::error_reply(CommandId::SUBMIT_MULTI, seq, status) {
+            s.respond(seq, status, reply.body, Tlvs::new());
+        }
+        return;
+    }
+    let body = Body::SubmitMultiResp(Some(SubmitMultiResp {
+        message_id: multi.message_id,
+        unsuccess: multi.unsuccess.into_iter().map(|(_, u)| u).collect(),
+    }));
+    s.respond(seq, CommandStatus::ROK, body, Tlvs::new());
+}
+
 pub fn as_deliver_sm(body: &Body) -> Option<DeliverSm> {
     match body {
         Body::SubmitSm(m) | Body::DeliverSm(m) => Some(DeliverSm {

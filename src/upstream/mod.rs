@@ -187,6 +187,8 @@ pub struct ForwardCtx {
     pub account: Arc<AccountState>,
     /// The gateway's id for the message, given at intake.
     pub gateway_id: COctet,
+    /// For one destination of a submit_multi: its index in the request's list (0 otherwise).
+    pub part: u16,
 }
 
 /// One message for a link.

@@ -27,6 +27,9 @@ pub struct State {
     /// transceiver is bound, and the statuses of their deliver_sm_resp.
     pub mo: Mutex<Vec<(String, String, Vec<u8>)>>,
     pub mo_status: Mutex<Vec<CommandStatus>>,
+    /// submit_sm to destinations starting with this are refused with ESME_RSUBMITFAIL (a
+    /// status the gateway's own route refusals never use).
+    pub refuse_prefix: Mutex<Option<String>>,
     pub stop: AtomicBool,
 }
 
@@ -137,6 +140,21 @@ fn serve(mut s: TcpStream, st: &State) {
                 }
                 Event::Request(p) => {
                     if let Body::SubmitSm(m) = &p.body {
+                        let refuse = st
+                            .refuse_prefix
+                            .lock()
+                            .unwrap()
+                            .as_ref()
+                            .is_some_and(|pre| m.dest.addr.as_bytes().starts_with(pre.as_bytes()));
+                        if refuse {
+                            session.respond(
+                                p.sequence_number,
+                                CommandStatus::RSUBMITFAIL,
+                                Body::SubmitSmResp(None),
+                                Tlvs::new(),
+                            );
+                            continue;
+                        }
                         st.received.lock().unwrap().push(m.short_message.to_vec());
                         n += 1;
                         let id = format!("F{n:08}");

@@ -28,6 +28,8 @@ use crate::smpp::{Event, Session};
 /// holds almost no buffer).
 const MIN_READ: usize = 512;
 const MAX_READ: usize = 64 * 1024;
+/// Inbox items handled per wake before the writes go out.
+const INBOX_BATCH: usize = 256;
 
 /// What a connection's owner does with the session's events.
 pub trait Handler {
@@ -95,6 +97,8 @@ pub async fn drive<S, H>(
     H: Handler,
 {
     let mut rbuf = BytesMut::new();
+    // Octets of input at the front of `rbuf` (the rest, if any, is zeroed read space).
+    let mut data = 0usize;
     let mut wbuf = BytesMut::new();
     let mut chunk = MIN_READ;
     let mut inbox_open = true;
@@ -127,12 +131,15 @@ pub async fn drive<S, H>(
         };
         let readable = handler.can_read(&session);
         let takes = inbox_open && handler.can_take(&session);
-        let filled = rbuf.len();
+        // `rbuf` holds `filled` octets of input, then (after a wake that was not a read) the
+        // zeroed space the last read was offered: kept, so that inbox and timer wakes do not
+        // zero a read's worth of buffer each time.
+        let filled = data;
         if filled == 0 && rbuf.capacity() > 4 * chunk {
             // Everything was consumed and the link has gone quiet: let the big buffer go.
             rbuf = BytesMut::new();
         }
-        if readable {
+        if readable && rbuf.len() < filled + chunk {
             rbuf.resize(filled + chunk, 0);
         }
         let wake = {
@@ -164,7 +171,6 @@ pub async fn drive<S, H>(
         let now = Instant::now();
         match wake {
             Wake::Read(Ok(0)) => {
-                rbuf.truncate(filled);
                 break "peer closed the connection".to_string();
             }
             Wake::Read(Ok(n)) => {
@@ -178,18 +184,29 @@ pub async fn drive<S, H>(
                     chunk
                 };
                 session.handle_input(&mut rbuf, now);
+                data = rbuf.len();
             }
             Wake::Read(Err(e)) => break format!("read failed: {e}"),
             Wake::Inbox(Some(item)) => {
-                rbuf.truncate(filled);
                 handler.on_outbound(&mut session, item, now);
+                // Whatever else already waits in the inbox is taken now, so that one write
+                // carries all of it (a link's read of 64 answers queues 64 of them here).
+                for _ in 1..INBOX_BATCH {
+                    if !handler.can_take(&session) {
+                        break;
+                    }
+                    match futures_lite::future::poll_once(inbox.recv()).await {
+                        Some(Some(item)) => handler.on_outbound(&mut session, item, now),
+                        Some(None) => {
+                            inbox_open = false;
+                            break;
+                        }
+                        None => break,
+                    }
+                }
             }
-            Wake::Inbox(None) => {
-                rbuf.truncate(filled);
-                inbox_open = false;
-            }
+            Wake::Inbox(None) => inbox_open = false,
             Wake::Timer => {
-                rbuf.truncate(filled);
                 session.handle_timeout(now);
                 if handler.next_wakeup().is_some_and(|t| t <= now) {
                     handler.on_wakeup(&mut session, now);

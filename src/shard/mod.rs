@@ -302,7 +302,9 @@ const RECEIPT_MAP_MAX: usize = 2_000_000;
 /// Upstream ids waiting for their receipts, with their age for expiry.
 #[derive(Default)]
 struct ReceiptMap {
-    entries: HashMap<MapKey, MapEntry>,
+    /// hashbrown with its default (foldhash, randomly seeded) hasher: about half the cost of
+    /// SipHash per insert, and upstream ids cannot pick their buckets.
+    entries: hashbrown::HashMap<MapKey, MapEntry>,
     order: VecDeque<(Instant, MapKey)>,
 }
 

@@ -276,7 +276,8 @@ pub struct LinkHandler {
     slot: usize,
     bind_type: BindType,
     /// Messages sent, by tag (send order), with when they were sent.
-    in_flight: BTreeMap<u64, (Instant, Submission)>,
+    /// By tag, in send order; boxed so that the tree moves pointers, not messages.
+    in_flight: BTreeMap<u64, Box<(Instant, Submission)>>,
     next_tag: u64,
     paused_until: Option<Instant>,
     pause: Duration,
@@ -328,7 +329,7 @@ impl LinkHandler {
                 Ok(_) => {
                     local.shared.queued.fetch_sub(1, Ordering::Relaxed);
                     local.shared.in_flight.fetch_add(1, Ordering::Relaxed);
-                    self.in_flight.insert(tag, (now, sub));
+                    self.in_flight.insert(tag, Box::new((now, sub)));
                 }
                 Err(_) => {
                     local.queue.borrow_mut().push_front(sub);
@@ -398,7 +399,8 @@ impl Handler for LinkHandler {
                 self.pump(s, now);
             }
             Event::Response { tag, pdu, .. } => {
-                if let Some((_, sub)) = self.in_flight.remove(&tag) {
+                if let Some(entry) = self.in_flight.remove(&tag) {
+                    let (_, sub) = *entry;
                     self.shared().in_flight.fetch_sub(1, Ordering::Relaxed);
                     let status = pdu.command_status;
                     let id = match &pdu.body {
@@ -442,7 +444,8 @@ impl Handler for LinkHandler {
                 ..
             } => {}
             Event::RequestFailed { tag, .. } => {
-                if let Some((sent, sub)) = self.in_flight.remove(&tag) {
+                if let Some(entry) = self.in_flight.remove(&tag) {
+                    let sent = entry.0;
                     if s.last_received() <= sent {
                         // Nothing at all came from the upstream since this was sent: the link
                         // is dead, not the message. It goes back with the others when the
@@ -452,10 +455,11 @@ impl Handler for LinkHandler {
                             self.name(),
                             now - sent
                         );
-                        self.in_flight.insert(tag, (sent, sub));
+                        self.in_flight.insert(tag, entry);
                         s.abort();
                     } else {
                         self.shared().in_flight.fetch_sub(1, Ordering::Relaxed);
+                        let (_, sub) = *entry;
                         self.shard
                             .link_outcome(sub.ctx, Outcome::Failed(Failure::Timeout));
                     }
@@ -531,7 +535,7 @@ impl Handler for LinkHandler {
         self.set_bound(false);
         let left: Vec<Submission> = std::mem::take(&mut self.in_flight)
             .into_values()
-            .map(|(_, s)| s)
+            .map(|entry| entry.1)
             .collect();
         if !left.is_empty() {
             warn!(

@@ -289,6 +289,29 @@ fn sm_text(p: &Pdu) -> String {
     }
 }
 
+/// Checks a receipt from 442200 to 15550001 for message `id`: its state, TP-Status, and
+/// words of its text.
+fn check_receipt(p: &Pdu, id: &str, state: MessageState, tp: u8, words: &str) {
+    let Body::DeliverSm(d) = &p.body else {
+        panic!("{p:?}")
+    };
+    assert_eq!(d.esm_class, 0x04, "a receipt");
+    assert_eq!(d.source.addr.as_bytes(), b"442200");
+    assert_eq!(d.dest.addr.as_bytes(), b"15550001");
+    assert_eq!(
+        p.tlvs.get(tlv::tag::RECEIPTED_MESSAGE_ID),
+        Some(format!("{id}\0").as_bytes())
+    );
+    assert_eq!(p.tlvs.get(tlv::tag::MESSAGE_STATE), Some(&[state.0][..]));
+    assert_eq!(
+        p.tlvs.get(tlv::tag::NETWORK_ERROR_CODE),
+        Some(&[3, 0, tp][..])
+    );
+    let text = sm_text(p);
+    assert!(text.starts_with(&format!("id:{id} ")), "{text}");
+    assert!(text.contains(words), "{text}");
+}
+
 /// Polls `bob` (who answers deliveries) and `alice` until alice has `n` deliveries.
 fn receipts(alice: &mut Esme, bob: &mut Esme, n: usize) -> bool {
     let t0 = Instant::now();
@@ -311,32 +334,12 @@ fn a_message_to_another_esme_gets_the_receipt_its_submitter_asked_for() {
         assert_eq!(st, CommandStatus::ROK);
         id.expect("a message id")
     };
-    let check = |p: &Pdu, id: &str, state: MessageState, tp: u8, words: &str| {
-        let Body::DeliverSm(d) = &p.body else {
-            panic!("{p:?}")
-        };
-        assert_eq!(d.esm_class, 0x04, "a receipt");
-        assert_eq!(d.source.addr.as_bytes(), b"442200");
-        assert_eq!(d.dest.addr.as_bytes(), b"15550001");
-        assert_eq!(
-            p.tlvs.get(tlv::tag::RECEIPTED_MESSAGE_ID),
-            Some(format!("{id}\0").as_bytes())
-        );
-        assert_eq!(p.tlvs.get(tlv::tag::MESSAGE_STATE), Some(&[state.0][..]));
-        assert_eq!(
-            p.tlvs.get(tlv::tag::NETWORK_ERROR_CODE),
-            Some(&[3, 0, tp][..])
-        );
-        let text = String::from_utf8_lossy(&d.short_message).into_owned();
-        assert!(text.starts_with(&format!("id:{id} ")), "{text}");
-        assert!(text.contains(words), "{text}");
-    };
 
     // registered_delivery 1, bob accepts: DELIVRD, TP-Status 0 (received by the SME).
     let id = send(&mut alice, 1, "hello bob");
     assert!(receipts(&mut alice, &mut bob, 1), "{}", gw.log());
     assert_eq!(bob.delivered.len(), 1);
-    check(
+    check_receipt(
         &alice.delivered[0],
         &id,
         MessageState::DELIVERED,
@@ -356,7 +359,7 @@ fn a_message_to_another_esme_gets_the_receipt_its_submitter_asked_for() {
     assert_eq!(bob.delivered.len(), 2);
     let id = send(&mut alice, 2, "failure only");
     assert!(receipts(&mut alice, &mut bob, 2), "{}", gw.log());
-    check(
+    check_receipt(
         &alice.delivered[1],
         &id,
         MessageState::UNDELIVERABLE,
@@ -380,7 +383,7 @@ fn a_message_to_another_esme_gets_the_receipt_its_submitter_asked_for() {
     send(&mut alice, 0, "no receipt either");
     let id = send(&mut alice, 1, "last");
     assert!(receipts(&mut alice, &mut bob, 3), "{}", gw.log());
-    check(
+    check_receipt(
         &alice.delivered[2],
         &id,
         MessageState::DELIVERED,
@@ -490,4 +493,54 @@ fn submit_multi_routes_each_destination_and_lists_the_ones_that_failed() {
     let (st, _, _) = submit_multi(&mut alice, &[sme("443300"), sme("44119901")], "x", 0);
     assert_eq!(st, CommandStatus::RSUBMITFAIL);
     assert_eq!(up.received().len(), 1);
+}
+
+#[test]
+fn a_message_an_esme_keeps_failing_or_never_answers_ends_in_an_undeliverable_receipt() {
+    let up = FakeUpstream::start(true);
+    let gw = start(
+        &up,
+        "delivery_attempts=2\ndelivery_retry=100ms\nresponse_timeout=500ms",
+        ROUTES,
+    );
+    let mut alice = bind(&gw, "alice", "a1", BindType::Transceiver);
+    let mut bob = bind(&gw, "bob", "b2", BindType::Receiver);
+    let send = |alice: &mut Esme, text: &str| -> String {
+        let seq = alice.submit_sm(sm("15550001", "442200", text.as_bytes(), 1));
+        let (st, id) = alice.response(seq).expect("an answer");
+        assert_eq!(st, CommandStatus::ROK);
+        id.expect("a message id")
+    };
+
+    // A temporary error on each of the two tries: UNDELIV, 0x61 (SME busy).
+    bob.deliver_status = CommandStatus::RX_T_APPN;
+    let id = send(&mut alice, "busy");
+    assert!(receipts(&mut alice, &mut bob, 1), "{}", gw.log());
+    assert_eq!(bob.delivered.len(), 2, "two tries");
+    check_receipt(
+        &alice.delivered[0],
+        &id,
+        MessageState::UNDELIVERABLE,
+        0x61,
+        "stat:UNDELIV err:097",
+    );
+
+    // Bob stops reading: no deliver_sm_resp within response_timeout, twice: UNDELIV, 0x62.
+    let id = send(&mut alice, "silent");
+    let t0 = Instant::now();
+    while alice.delivered.len() < 2 && t0.elapsed() < Duration::from_secs(10) {
+        alice.poll();
+    }
+    assert_eq!(alice.delivered.len(), 2, "{}", gw.log());
+    check_receipt(
+        &alice.delivered[1],
+        &id,
+        MessageState::UNDELIVERABLE,
+        0x62,
+        "stat:UNDELIV err:098",
+    );
+    assert!(t0.elapsed() >= Duration::from_millis(1000), "two timeouts");
+    assert!(gw
+        .log()
+        .contains("(TP-Status 0x62, no response from the SME)"));
 }

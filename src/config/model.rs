@@ -73,6 +73,11 @@ pub struct General {
     pub inactivity_timeout: Option<Duration>,
     /// Requests we send on one session (deliver_sm) without a response.
     pub window: usize,
+    /// Tries to deliver one deliver_sm to an ESME (temporary errors, no answer) before the
+    /// gateway gives up on it.
+    pub delivery_attempts: u8,
+    /// Pause between those tries.
+    pub delivery_retry: Duration,
     /// Connections accepted at most, over all listeners and shards.
     pub max_connections: usize,
     pub admin: Option<SocketAddr>,
@@ -93,6 +98,8 @@ impl Default for General {
             response_timeout: Duration::from_secs(60),
             inactivity_timeout: None,
             window: 64,
+            delivery_attempts: 10,
+            delivery_retry: Duration::from_secs(1),
             max_connections: 20_000,
             admin: None,
             default_route: None,
@@ -656,6 +663,11 @@ impl Config {
             "general: shards {shards}, max PDU {} octets, window {}, max connections {}",
             g.max_pdu_size, g.window, g.max_connections
         );
+        let _ = writeln!(
+            s,
+            "delivery to ESMEs: {} attempts, {:?} apart",
+            g.delivery_attempts, g.delivery_retry
+        );
         let timer = |d: Option<Duration>| d.map_or("off".to_string(), |d| format!("{d:?}"));
         let _ = writeln!(
             s,
@@ -799,6 +811,15 @@ fn parse_general<'a>(k: &mut Keys<'a>, p: &mut Problems, g: &mut General) {
     }
     if let Some(n) = k.get(p, "window", positive::<usize>("a window size")) {
         g.window = n;
+    }
+    if let Some(n) = k.get(p, "delivery_attempts", |v| match v.trim().parse::<u8>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{v:?} must be a number of attempts (1-255)")),
+    }) {
+        g.delivery_attempts = n;
+    }
+    if let Some(d) = k.get(p, "delivery_retry", nonzero_duration) {
+        g.delivery_retry = d;
     }
     if let Some(n) = k.get(
         p,

@@ -37,11 +37,6 @@ use crate::upstream::{ForwardCtx, Submission};
 /// The system_id the gateway gives in bind_resp.
 pub const SYSTEM_ID: &str = "smppgw";
 
-/// Attempts to deliver one receipt before it is dropped.
-const MAX_ATTEMPTS: u8 = 10;
-/// Pause before a receipt that met a temporary error is tried again.
-const RETRY_DELAY: Duration = Duration::from_secs(1);
-
 pub struct ServerHandler {
     shard: Rc<ShardState>,
     conn: u64,
@@ -592,7 +587,8 @@ impl ServerHandler {
                 Err(e) => {
                     debug!("deliver_sm not sent ({e:?}); rerouting");
                     self.done_with_delivery();
-                    self.shard.route_at(now + RETRY_DELAY, d);
+                    let retry = self.shard.shared.config.general.delivery_retry;
+                    self.shard.route_at(now + retry, d);
                     break;
                 }
             }
@@ -613,7 +609,8 @@ impl ServerHandler {
 
     fn retry(&self, mut d: Delivery, now: Instant, why: &str, fate: Fate) {
         d.attempts += 1;
-        if d.attempts >= MAX_ATTEMPTS {
+        let general = &self.shard.shared.config.general;
+        if d.attempts >= general.delivery_attempts {
             self.count(|c| &c.receipts_dropped);
             warn!(
                 "{}: deliver_sm dropped after {} attempts ({why})",
@@ -621,7 +618,7 @@ impl ServerHandler {
             );
             self.shard.settle(d, fate);
         } else {
-            self.shard.route_at(now + RETRY_DELAY, d);
+            self.shard.route_at(now + general.delivery_retry, d);
         }
     }
 }

@@ -105,7 +105,7 @@ fn every_error_names_file_line_and_key() {
         ("bad enable", "[listenerserver a]\nenable=perhaps\nport=1\n".into(), "", "ysmpp.conf:2: enable: \"perhaps\" is not a boolean (yes/no, true/false, on/off, 1/0)"),
         ("nameless listener", "[listenerserver]\nport=1\n".into(), "", "ysmpp.conf:1: listener section needs a name: [listenerserver NAME]"),
         ("bad shards", format!("[general]\nshards=many\n{LISTENER}"), "", "ysmpp.conf:2: shards: \"many\" must be auto or a number of shards (1-1024)"),
-        ("bad timer", format!("[general]\nresponse_timeout=10x\n{LISTENER}"), "", "ysmpp.conf:2: response_timeout: \"10x\": unknown unit \"x\" (use ms, s, m or h)"),
+        ("bad timer", format!("[general]\nresponse_timeout=10x\n{LISTENER}"), "", "ysmpp.conf:2: response_timeout: \"10x\": unknown unit \"x\" (use us, ms, s, m or h)"),
         ("zero timer", format!("[general]\nsession_init_timeout=0\n{LISTENER}"), "", "ysmpp.conf:2: session_init_timeout: \"0\" must be more than 0"),
         ("pdu size", format!("[general]\nmax_pdu_size=10\n{LISTENER}"), "", "ysmpp.conf:2: max_pdu_size: 10 is out of range (64 to 16m)"),
         ("window 0", format!("[general]\nwindow=0\n{LISTENER}"), "", "ysmpp.conf:2: window: \"0\" must be greater than 0"),

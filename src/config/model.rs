@@ -78,6 +78,9 @@ pub struct General {
     pub delivery_attempts: u8,
     /// Pause between those tries.
     pub delivery_retry: Duration,
+    /// How long a shard with nothing to do keeps polling before it sleeps (off: it sleeps at
+    /// once). Spinning trades CPU for the latency of waking up.
+    pub spin_before_park: Option<Duration>,
     /// Connections accepted at most, over all listeners and shards.
     pub max_connections: usize,
     pub admin: Option<SocketAddr>,
@@ -100,6 +103,7 @@ impl Default for General {
             window: 64,
             delivery_attempts: 10,
             delivery_retry: Duration::from_secs(1),
+            spin_before_park: None,
             max_connections: 20_000,
             admin: None,
             default_route: None,
@@ -820,6 +824,9 @@ fn parse_general<'a>(k: &mut Keys<'a>, p: &mut Problems, g: &mut General) {
     }
     if let Some(d) = k.get(p, "delivery_retry", nonzero_duration) {
         g.delivery_retry = d;
+    }
+    if let Some(d) = k.get(p, "spin_before_park", optional_timer) {
+        g.spin_before_park = d;
     }
     if let Some(n) = k.get(
         p,

@@ -34,10 +34,15 @@ pub fn duration(v: &str) -> Result<Duration, ValueError> {
         .map_err(|_| format!("{v:?} is not a duration (for example 500ms, 10s, 2m, 1h)"))?;
     let secs = match unit.trim() {
         "" | "s" | "sec" => n,
+        "us" | "µs" => n / 1_000_000.0,
         "ms" => n / 1000.0,
         "m" | "min" => n * 60.0,
         "h" => n * 3600.0,
-        other => return Err(format!("{v:?}: unknown unit {other:?} (use ms, s, m or h)")),
+        other => {
+            return Err(format!(
+                "{v:?}: unknown unit {other:?} (use us, ms, s, m or h)"
+            ))
+        }
     };
     if !(0.0..=86_400.0 * 365.0).contains(&secs) {
         return Err(format!("{v:?} is out of range"));
@@ -138,6 +143,7 @@ mod tests {
         assert_eq!(duration("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(duration("10"), Ok(Duration::from_secs(10)));
         assert_eq!(duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(duration("20us"), Ok(Duration::from_micros(20)));
         assert!(duration("10x").unwrap_err().contains("unknown unit"));
         assert_eq!(size("64k"), Ok(65536));
         assert!(size("lots").is_err());

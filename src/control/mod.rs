@@ -321,10 +321,14 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
 
     let mesh = MeshBuilder::full(shards, 4096);
     let pool_shared = shared.clone();
-    let pool = LocalExecutorPoolBuilder::new(PoolPlacement::MaxSpread(shards, None))
+    let mut builder = LocalExecutorPoolBuilder::new(PoolPlacement::MaxSpread(shards, None))
         .name("smppgw")
         .io_memory(IO_MEMORY)
-        .ring_depth(RING_DEPTH)
+        .ring_depth(RING_DEPTH);
+    if let Some(spin) = shared.config.general.spin_before_park {
+        builder = builder.spin_before_park(spin);
+    }
+    let pool = builder
         .on_all_shards(move || {
             let shared = pool_shared.clone();
             let mesh = mesh.clone();

@@ -342,6 +342,11 @@ impl ServerHandler {
     ) {
         let seq = pdu.sequence_number;
         let (Some(body), Some(from)) = (as_deliver_sm(&pdu.body), self.account.clone()) else {
+            // Not reached (only submit_sm and data_sm from a bound ESME come here); answered
+            // anyway, so that no request is left without a response.
+            if let Some(reply) = Pdu::error_reply(pdu.command_id(), seq, CommandStatus::RSYSERR) {
+                s.respond(seq, CommandStatus::RSYSERR, reply.body, Tlvs::new());
+            }
             return;
         };
         let reply = match pdu.body {
@@ -453,9 +458,7 @@ impl ServerHandler {
                 Route::NoTable => shared.default_link,
                 Route::Forward(link) => Some(link),
                 Route::Deliver(to) => {
-                    let Some(body) = as_deliver_sm(&Body::SubmitSm(part_of(m, addr))) else {
-                        continue;
-                    };
+                    let body = as_deliver_sm(&Body::SubmitSm(part_of(m, addr))).unwrap_or_default();
                     self.hand_over(
                         &account,
                         to,

@@ -83,25 +83,20 @@ impl Fate {
         tp_status: 0x00,
     };
     /// The receiving ESME refused it with a permanent error: 0x42, connection rejected by SME.
-    pub const REFUSED: Fate = Fate {
-        state: MessageState::UNDELIVERABLE,
-        tp_status: 0x42,
-    };
+    pub const REFUSED: Fate = Fate::undeliverable(0x42);
     /// Temporary errors from the receiving ESME until the attempts ran out: 0x61, SME busy.
-    pub const BUSY: Fate = Fate {
-        state: MessageState::UNDELIVERABLE,
-        tp_status: 0x61,
-    };
+    pub const BUSY: Fate = Fate::undeliverable(0x61);
     /// No deliver_sm_resp until the attempts ran out: 0x62, no response from SME.
-    pub const NO_RESPONSE: Fate = Fate {
-        state: MessageState::UNDELIVERABLE,
-        tp_status: 0x62,
-    };
+    pub const NO_RESPONSE: Fate = Fate::undeliverable(0x62);
     /// The queue for the receiving account was full: 0x60, congestion.
-    pub const CONGESTION: Fate = Fate {
-        state: MessageState::UNDELIVERABLE,
-        tp_status: 0x60,
-    };
+    pub const CONGESTION: Fate = Fate::undeliverable(0x60);
+
+    const fn undeliverable(tp_status: u8) -> Fate {
+        Fate {
+            state: MessageState::UNDELIVERABLE,
+            tp_status,
+        }
+    }
 
     /// TS 23.040's words for the TP-Status.
     pub fn meaning(self) -> &'static str {

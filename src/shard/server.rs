@@ -272,16 +272,7 @@ impl ServerHandler {
                     Submission {
                         body: pdu.body.clone(),
                         tlvs: pdu.tlvs.clone(),
-                        ctx: ForwardCtx {
-                            link,
-                            shard: self.shard.id,
-                            conn: self.conn,
-                            seq,
-                            request: id,
-                            account,
-                            gateway_id: message_id,
-                            part: 0,
-                        },
+                        ctx: self.forward_ctx(link, seq, id, account, message_id, 0),
                     },
                 );
                 return;
@@ -494,16 +485,14 @@ impl ServerHandler {
                 Submission {
                     body: Body::SubmitSm(part_of(m, addr)),
                     tlvs: pdu.tlvs.clone(),
-                    ctx: ForwardCtx {
+                    ctx: self.forward_ctx(
                         link,
-                        shard: self.shard.id,
-                        conn: self.conn,
                         seq,
-                        request: CommandId::SUBMIT_MULTI,
-                        account: account.clone(),
-                        gateway_id: message_id.clone(),
-                        part: i,
-                    },
+                        CommandId::SUBMIT_MULTI,
+                        account.clone(),
+                        message_id.clone(),
+                        i,
+                    ),
                 },
             );
         }
@@ -511,6 +500,28 @@ impl ServerHandler {
             answer_multi(s, seq, multi);
         } else {
             self.multis.insert(seq, multi);
+        }
+    }
+
+    /// Where a forwarded message's outcome goes: this connection, request `seq`.
+    fn forward_ctx(
+        &self,
+        link: usize,
+        seq: u32,
+        request: CommandId,
+        account: Arc<AccountState>,
+        gateway_id: COctet,
+        part: u16,
+    ) -> ForwardCtx {
+        ForwardCtx {
+            link,
+            shard: self.shard.id,
+            conn: self.conn,
+            seq,
+            request,
+            account,
+            gateway_id,
+            part,
         }
     }
 

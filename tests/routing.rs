@@ -21,6 +21,8 @@ ${module}^smppclient$=smppserver/bob
 ^4434=http://10.0.0.1/sms?to=${called}
 ^4444=-;error=forbidden;reason=barred prefix
 ^4455=smppclient/nosuchlink
+^4456=-;error=congestion
+^4457=-;error=ESME_RX_R_APPN
 ";
 
 fn client(port: u16) -> String {
@@ -119,6 +121,22 @@ fn messages_go_where_the_route_file_says_and_refusals_say_why() {
         // One refusal line a second per shard at most.
         std::thread::sleep(Duration::from_millis(1100));
     }
+    // A reject's error picks the status: Yate's names, or an SMPP status by name.
+    for (to, status) in [
+        ("445600", CommandStatus::RTHROTTLED),
+        ("445700", CommandStatus::RX_R_APPN),
+    ] {
+        let (st, _) = submit(&mut alice, to, "nowhere");
+        assert_eq!(st, status, "{to}");
+    }
+    assert!(
+        gw.wait_log(
+            "error=congestion; the ESME gets ESME_RTHROTTLED (0x00000058)",
+            Duration::from_secs(3)
+        ),
+        "{}",
+        gw.log()
+    );
     assert_eq!(up.received().len(), 1);
     assert_eq!(bob.delivered.len(), 1);
     assert!(

@@ -8,6 +8,7 @@ use hashbrown::HashMap;
 use super::eval::{Decision, ParamChange};
 use super::subst::{Env, Params};
 use super::table::RouteTable;
+use crate::smpp::CommandStatus;
 
 /// A decision's target as the gateway serves it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,10 +75,47 @@ impl Target<'_> {
             Target::SmppServer(id) => format!("deliver to a bound receiver of system_id {id}"),
             Target::Http(None) => "the http module: not served by this gateway, so an explicit no-route (ESME_RINVDSTADR)".into(),
             Target::Http(Some(url)) => format!("an HTTP request to {url}: not served by this gateway, so an explicit no-route (ESME_RINVDSTADR)"),
-            Target::Reject { error, reason } if reason.is_empty() => format!("rejected by the rules: error={error}"),
-            Target::Reject { error, reason } => format!("rejected by the rules: error={error} reason={reason}"),
+            Target::Reject { error, reason } => {
+                let status = reject_status(error);
+                let name = status.name().unwrap_or("a reserved status");
+                let reason = if reason.is_empty() { String::new() } else { format!(" reason={reason}") };
+                format!("rejected by the rules: error={error}{reason}; the ESME gets {name} (0x{:08X})", status.0)
+            }
             Target::Unsupported(m) => format!("module {m} is not served by this gateway: an explicit no-route (ESME_RINVDSTADR)"),
         }
+    }
+}
+
+/// The status an ESME gets for a rule's `-;error=NAME`: an SMPP status by name or number
+/// (`ESME_RTHROTTLED`, `RTHROTTLED`, `0x58`, `88`), or one of Yate's error names:
+///
+/// | error | status |
+/// |---|---|
+/// | `noroute`, `rejected`, `forbidden`, `unallocated`, `incomplete`, `invalid-number`, anything else | ESME_RINVDSTADR |
+/// | `congestion` | ESME_RTHROTTLED (the ESME slows down and retries) |
+/// | `busy` | ESME_RMSGQFUL (retried later) |
+/// | `noconn`, `offline`, `service-unavailable`, `timeout`, `unavailable` | ESME_RSYSERR (retried later) |
+/// | `failure` | ESME_RSUBMITFAIL |
+///
+/// A status of 0 (ESME_ROK) would tell the ESME the message was taken: it becomes
+/// ESME_RINVDSTADR.
+pub fn reject_status(error: &str) -> CommandStatus {
+    let e = error.trim().to_ascii_lowercase();
+    let named = match e.as_str() {
+        "congestion" => Some(CommandStatus::RTHROTTLED),
+        "busy" => Some(CommandStatus::RMSGQFUL),
+        "noconn" | "offline" | "service-unavailable" | "timeout" | "unavailable" => {
+            Some(CommandStatus::RSYSERR)
+        }
+        "failure" => Some(CommandStatus::RSUBMITFAIL),
+        "noroute" | "rejected" | "forbidden" | "unallocated" | "incomplete" | "invalid-number" => {
+            Some(CommandStatus::RINVDSTADR)
+        }
+        _ => None,
+    };
+    match named.or_else(|| CommandStatus::from_name(error)) {
+        Some(s) if !s.is_ok() => s,
+        _ => CommandStatus::RINVDSTADR,
     }
 }
 
@@ -226,6 +264,27 @@ mod tests {
         for (called, want) in cases {
             let (d, p) = decide(text, called);
             assert_eq!(Target::of(&d, &p), want, "{called}");
+        }
+    }
+
+    #[test]
+    fn reject_errors_become_smpp_statuses() {
+        for (error, want) in [
+            ("noroute", CommandStatus::RINVDSTADR),
+            ("Forbidden", CommandStatus::RINVDSTADR),
+            ("congestion", CommandStatus::RTHROTTLED),
+            ("busy", CommandStatus::RMSGQFUL),
+            ("offline", CommandStatus::RSYSERR),
+            ("failure", CommandStatus::RSUBMITFAIL),
+            ("ESME_RX_R_APPN", CommandStatus::RX_R_APPN),
+            ("rthrottled", CommandStatus::RTHROTTLED),
+            ("0x45", CommandStatus::RSUBMITFAIL),
+            ("0", CommandStatus::RINVDSTADR),
+            ("ESME_ROK", CommandStatus::RINVDSTADR),
+            ("whatever", CommandStatus::RINVDSTADR),
+            ("", CommandStatus::RINVDSTADR),
+        ] {
+            assert_eq!(reject_status(error), want, "{error}");
         }
     }
 

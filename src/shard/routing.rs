@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use log::info;
 
-use crate::route::{Params, RouteCache, RouteTable, Target, Vars};
+use crate::route::{reject_status, Params, RouteCache, RouteTable, Target, Vars};
 use crate::smpp::CommandStatus;
 
 use super::state::{AccountState, Shared};
@@ -91,7 +91,11 @@ impl Router {
                     "{called}: no rule in regexroute.conf routes it and there is no default_route"
                 )),
             },
-            t @ (Target::Http(_) | Target::Unsupported(_) | Target::Reject { .. }) => {
+            Target::Reject { error, reason } => Route::Refuse {
+                status: reject_status(&error),
+                why: format!("{called}: {}", Target::Reject { error, reason }.describe()),
+            },
+            t @ (Target::Http(_) | Target::Unsupported(_)) => {
                 refuse(format!("{called}: {}", t.describe()))
             }
         }

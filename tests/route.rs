@@ -320,6 +320,62 @@ fn random_makes_a_decision_uncacheable() {
 }
 
 #[test]
+fn loader_warnings_name_file_line_and_the_file_still_loads() {
+    let t = table(
+        "[priorities]\nextended=yes\n\
+         [extra]\nfoo=bar\n\
+         [default]\n\
+         ^1=goto nowhere\n\
+         ^2=x;y=$(frobnicate,1)\n\
+         ^3=dispatch something\n\
+         [1-9]\\+=smppclient/up\n\
+         .*=include other\n\
+         [other]\n\
+         .*=smppclient/up\n",
+    );
+    let warnings: Vec<String> = t.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(
+        warnings,
+        [
+            "regexroute.conf: extended=yes keeps the basic-syntax default rule; set defaultrule for ${param} keys without a regex",
+            "regexroute.conf:3: [extra] installs Yate message handlers; the gateway routes messages only, ignored",
+            "regexroute.conf:6: goto nowhere: there is no [nowhere] section; the line routes nowhere",
+            "regexroute.conf:7: unknown function $(frobnicate,1): the gateway does not have it; it gives an empty string",
+            "regexroute.conf:8: \"dispatch\" is a Yate engine action the gateway does not perform; the line does nothing",
+            "regexroute.conf:9: [1-9] is never used: no [contexts] rule, include or goto names it (a rule that starts with `[` is read as a section header: write ^[...] instead)",
+        ]
+    );
+    // The lines that only warn still behave as Yate's do: no route, an empty value.
+    let (handled, _, _) = route(&t, "1", &[]);
+    assert!(!handled);
+    let (_, target, p) = route(&t, "2", &[]);
+    assert_eq!((target.as_str(), p.get("y")), ("x", Some("")));
+}
+
+#[test]
+fn a_leading_backslash_plus_is_a_plus_sign_as_grep_reads_it() {
+    // `\+` with nothing before it is the character in GNU basic syntax; `+\?` is an optional
+    // plus. A run of such rules goes through the prefix index, which must read them the same.
+    let t = table(
+        "[default]\n^\\+44=smppclient/plus44\n^+\\?33=smppclient/any33\n^\\+49=smppclient/plus49\n\
+         ^\\+31=smppclient/plus31\n^\\+32=smppclient/plus32\n.*=smppclient/other\n",
+    );
+    for (called, want) in [
+        ("+447700", "smppclient/plus44"),
+        ("447700", "smppclient/other"),
+        ("+3312", "smppclient/any33"),
+        ("3312", "smppclient/any33"),
+        ("+491", "smppclient/plus49"),
+        ("491", "smppclient/other"),
+        ("++44", "smppclient/other"),
+    ] {
+        let (handled, target, _) = route(&t, called, &[]);
+        assert!(handled, "{called}");
+        assert_eq!(target, want, "{called}");
+    }
+}
+
+#[test]
 fn extended_and_insensitive_syntax() {
     let t = table("[priorities]\nextended=yes\ninsensitive=yes\ndefaultrule=^(false|no|off|0*)$^\n[default]\n^(44|33)+$=pair\n${m}^SMPP=smpp\n");
     assert_eq!(route(&t, "4433", &[]).1, "pair");
@@ -334,7 +390,7 @@ fn loader_errors_name_file_line_and_what_is_wrong() {
     let cases = [
         (
             "[default]\n^\\(a=x\n",
-            "regexroute.conf:2: regex \"^\\\\(a\": unclosed group",
+            "regexroute.conf:2: regex \"^\\\\(a\": \\( is never closed by \\)",
         ),
         (
             "[default]\n^a\\1=x\n",
@@ -361,28 +417,20 @@ fn loader_errors_name_file_line_and_what_is_wrong() {
             "regexroute.conf:3: [default]: 1 block(s) opened with `{` are never closed",
         ),
         (
-            "[default]\n^1=goto nowhere\n",
-            "regexroute.conf:2: goto nowhere: there is no [nowhere] section",
-        ),
-        (
-            "[default]\n^1=x;y=$(frobnicate,1)\n",
-            "regexroute.conf:2: unknown function $(frobnicate,1)",
-        ),
-        (
             "^1=x\n[default]\n",
             "regexroute.conf:1: rule outside any [section]",
         ),
         (
-            "[default]\n[abc=x\n",
-            "regexroute.conf:2: regex \"[abc\": a bracket expression [ is never closed",
+            "[default]\n^[abc=x\n",
+            "regexroute.conf:2: regex \"^[abc\": a bracket expression [ is never closed",
         ),
         (
             "[default]\nab\\=x\n",
             "regexroute.conf:2: regex \"ab\\\\\": ends with a lone backslash",
         ),
         (
-            "[default]\n[[:digit]=x\n",
-            "regexroute.conf:2: regex \"[[:digit]\": [: is never closed by :]",
+            "[default]\n^[[:digit]=x\n",
+            "regexroute.conf:2: regex \"^[[:digit]\": [: is never closed by :]",
         ),
         (
             "[default]\n$(length,1=x\n",
@@ -398,7 +446,27 @@ fn loader_errors_name_file_line_and_what_is_wrong() {
         ),
         (
             "[default]\n^1=if ${a}\\(=x\n",
-            "regexroute.conf:2: regex \"\\\\(\": unclosed group",
+            "regexroute.conf:2: regex \"\\\\(\": \\( is never closed by \\)",
+        ),
+        (
+            "[default]\n^a\\{x\\}=x\n",
+            "regexroute.conf:2: regex \"^a\\\\{x\\\\}\": \\{ must be followed by a count and \\}, as in \\{2,4\\}",
+        ),
+        (
+            "[default]\n^a\\}=x\n",
+            "regexroute.conf:2: regex \"^a\\\\}\": \\} without \\{",
+        ),
+        (
+            "[default]\n^a\\)=x\n",
+            "regexroute.conf:2: regex \"^a\\\\)\": a group is closed that was never opened",
+        ),
+        (
+            "[default]\n\\{2\\}a=x\n",
+            "regexroute.conf:2: regex \"\\\\{2\\\\}a\": \\{ has nothing to repeat",
+        ),
+        (
+            "[priorities]\nextended=yes\n[default]\n^(4=x\n",
+            "regexroute.conf:4: regex \"^(4\": ( is never closed",
         ),
     ];
     for (text, expected) in cases {
@@ -557,7 +625,7 @@ fn route_cli_prints_the_trail_the_parameters_and_the_target() {
 
 #[test]
 fn route_cli_refuses_bad_files_and_arguments() {
-    let dir = conf_dir("bad", Some("[default]\n^1=x\n^\\(2=y\n^3=goto nowhere\n"));
+    let dir = conf_dir("bad", Some("[default]\n^1=x\n^\\(2=y\n^3=z;$(a\n"));
     let d = dir.to_str().unwrap();
     let (ok, out, err) = cli(&dir, &["route", "--config", d, "1"]);
     assert!(!ok);
@@ -568,7 +636,7 @@ fn route_cli_refuses_bad_files_and_arguments() {
         "{err}"
     );
     assert!(
-        err.contains("  regexroute.conf:4: goto nowhere: there is no [nowhere] section"),
+        err.contains("  regexroute.conf:4: $( without its closing )"),
         "{err}"
     );
     // check refuses the same directory.

@@ -3,84 +3,201 @@
 //!
 //! Basic syntax (the default, `extended=no`) is GNU's: `\(..\)` groups, `\{n,m\}` intervals,
 //! `\|` alternation, `\?` and `\+`, while bare `+ ? ( ) { } |` are ordinary characters, so
-//! `^+\?8822` means "an optional plus, then 8822". `*` is literal where it cannot repeat
-//! anything (first, or after `\(`, `\|` or a leading `^`); `^` is an anchor only at the start
-//! (of the expression, a group or an alternative) and `$` only at the end. Extended syntax
-//! (`extended=yes`) is POSIX ERE. In both, a backslash inside a bracket expression is an
-//! ordinary character, and `[:digit:]` classes work. Back-references (`\1` in a pattern) have
-//! no linear-time implementation and are refused at load with a clear error.
+//! `^+\?8822` means "an optional plus, then 8822". `*`, `\+` and `\?` are literal where they
+//! cannot repeat anything (first, or after `\(`, `\|` or a leading `^`), so `^\+44` is
+//! "+44"; `^` is an anchor only at the start (of the expression, a group or an alternative)
+//! and `$` only at the end. Extended syntax (`extended=yes`) is POSIX ERE. In both, a
+//! backslash inside a bracket expression is an ordinary character, and `[:digit:]` classes
+//! work. Back-references (`\1` in a pattern) have no linear-time implementation and are
+//! refused at load with a clear error. `tests/posix_glibc.rs` checks the translation against
+//! glibc's own `regcomp`/`regexec` (what Yate uses).
 
 /// Translates a POSIX expression into `regex` crate syntax. `Err` says what is not supported.
 pub fn translate(pattern: &str, extended: bool, insensitive: bool) -> Result<String, String> {
     let chars: Vec<char> = pattern.chars().collect();
-    let mut out = String::with_capacity(pattern.len() + 8);
-    out.push_str(if insensitive { "(?si)" } else { "(?s)" });
-    // True where an operator has nothing to apply to (start, after a group opening or `|`).
-    let mut at_start = true;
+    let mut o = Out::new(if insensitive { "(?si)" } else { "(?s)" }, pattern.len());
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
         let next = chars.get(i + 1).copied();
+        i += 1;
         match c {
             '\\' => {
                 let Some(e) = next else {
                     return Err("ends with a lone backslash".into());
                 };
-                i += 2;
+                i += 1;
                 match e {
-                    '(' | ')' | '{' | '}' | '|' | '?' | '+' if !extended => {
-                        out.push(e);
-                        at_start = matches!(e, '(' | '|');
-                        continue;
+                    // Nothing to repeat (start, after `\(` or `\|`, or a leading `^`): GNU
+                    // takes `\+` and `\?` as the characters, so `^\+44` means "+44".
+                    '?' | '+' if !extended && o.at_start => o.atom(&format!("\\{e}")),
+                    '?' | '+' if !extended => o.repeat(&e.to_string()),
+                    '(' if !extended => o.open(),
+                    ')' if !extended => o.close()?,
+                    '|' if !extended => o.alternate(),
+                    '{' if !extended => {
+                        let (interval, after) = interval(&chars, i, r"\}")
+                            .ok_or("\\{ must be followed by a count and \\}, as in \\{2,4\\}")?;
+                        i = after;
+                        if o.at_start {
+                            return Err("\\{ has nothing to repeat".into());
+                        }
+                        o.repeat(&interval);
                     }
+                    '}' if !extended => return Err("\\} without \\{".into()),
                     '1'..='9' => {
                         return Err(format!(
                             "back-reference \\{e} is not supported (no linear-time matching)"
                         ))
                     }
-                    '<' => out.push_str(r"\b{start}"),
-                    '>' => out.push_str(r"\b{end}"),
-                    '`' => out.push_str(r"\A"),
-                    '\'' => out.push_str(r"\z"),
-                    'b' | 'B' | 'w' | 'W' | 's' | 'S' => {
-                        out.push('\\');
-                        out.push(e);
-                    }
-                    'n' => out.push_str(r"\n"),
-                    't' => out.push_str(r"\t"),
-                    other => out.push_str(&regex::escape(&other.to_string())),
+                    '<' => o.atom(r"\b{start}"),
+                    '>' => o.atom(r"\b{end}"),
+                    '`' => o.anchor(r"\A"),
+                    '\'' => o.anchor(r"\z"),
+                    'b' | 'B' => o.anchor(&format!("\\{e}")),
+                    'w' | 'W' | 's' | 'S' => o.atom(&format!("\\{e}")),
+                    'n' => o.atom(r"\n"),
+                    't' => o.atom(r"\t"),
+                    other => o.atom(&regex::escape(&other.to_string())),
                 }
-                at_start = false;
-                continue;
             }
             '[' => {
-                i = bracket(&chars, i, &mut out)?;
-                at_start = false;
-                continue;
+                let mut class = String::new();
+                i = bracket(&chars, i - 1, &mut class)?;
+                o.atom(&class);
             }
-            '^' if at_start || extended => {
-                out.push('^');
-                // `*` right after a leading `^` is still literal in basic syntax.
-                i += 1;
-                continue;
+            // `^^`: the second is the character.
+            '^' if (o.at_start && !o.out.ends_with('^')) || extended => o.anchor("^"),
+            '$' if extended || next.is_none() || ends_group(&chars, i, extended) => o.anchor("$"),
+            '*' | '+' | '?' if o.at_start || (extended && o.last.is_none()) => {
+                o.atom(&regex::escape(&c.to_string()))
             }
-            '$' if extended || next.is_none() || ends_group(&chars, i + 1, extended) => {
-                out.push('$')
-            }
-            '*' if at_start => out.push_str(r"\*"),
-            '*' | '.' => out.push(c),
-            '+' | '?' | '{' | '}' | '|' | '(' | ')' if extended => {
-                out.push(c);
-                at_start = matches!(c, '(' | '|');
-                i += 1;
-                continue;
-            }
-            _ => out.push_str(&regex::escape(&c.to_string())),
+            '*' => o.repeat("*"),
+            '+' | '?' if extended => o.repeat(&c.to_string()),
+            '{' if extended => match interval(&chars, i, "}") {
+                Some((interval, after)) if o.last.is_some() => {
+                    i = after;
+                    o.repeat(&interval);
+                }
+                _ => o.atom(r"\{"),
+            },
+            '(' if extended => o.open(),
+            ')' if extended && !o.groups.is_empty() => o.close()?,
+            '|' if extended => o.alternate(),
+            '.' => o.atom("."),
+            _ => o.atom(&regex::escape(&c.to_string())),
         }
-        at_start = false;
-        i += 1;
     }
-    Ok(out)
+    if !o.groups.is_empty() {
+        return Err(if extended {
+            "( is never closed".into()
+        } else {
+            "\\( is never closed by \\)".into()
+        });
+    }
+    Ok(o.out)
+}
+
+/// The translation as it is written, with what a repetition operator would apply to.
+struct Out {
+    out: String,
+    /// Where each open group starts in `out`.
+    groups: Vec<usize>,
+    /// Where the last atom (or group) starts, if a repetition can follow it.
+    last: Option<usize>,
+    /// The last thing written was a repetition operator.
+    repeated: bool,
+    /// Nothing to repeat yet: the start of the expression, of a group or of an alternative
+    /// (a leading `^` keeps it so).
+    at_start: bool,
+}
+
+impl Out {
+    fn new(flags: &str, len: usize) -> Out {
+        let mut out = String::with_capacity(len + 16);
+        out.push_str(flags);
+        Out {
+            out,
+            groups: Vec::new(),
+            last: None,
+            repeated: false,
+            at_start: true,
+        }
+    }
+
+    fn atom(&mut self, s: &str) {
+        self.last = Some(self.out.len());
+        self.out.push_str(s);
+        self.repeated = false;
+        self.at_start = false;
+    }
+
+    /// `^`, `$` and other zero-width assertions: nothing to repeat after them.
+    fn anchor(&mut self, s: &str) {
+        self.out.push_str(s);
+        self.last = None;
+        self.repeated = false;
+    }
+
+    /// A repetition operator. POSIX applies stacked operators one after the other (`a+?` is
+    /// "(a+)?"), where the regex crate would read a lazy `+?`: the repeated part is grouped.
+    fn repeat(&mut self, op: &str) {
+        let Some(start) = self.last else {
+            self.atom(&regex::escape(op));
+            return;
+        };
+        if self.repeated {
+            self.out.insert_str(start, "(?:");
+            self.out.push(')');
+        }
+        self.out.push_str(op);
+        self.repeated = true;
+        self.at_start = false;
+    }
+
+    fn open(&mut self) {
+        self.groups.push(self.out.len());
+        self.out.push('(');
+        self.last = None;
+        self.repeated = false;
+        self.at_start = true;
+    }
+
+    fn close(&mut self) -> Result<(), String> {
+        let start = self
+            .groups
+            .pop()
+            .ok_or("a group is closed that was never opened")?;
+        self.out.push(')');
+        self.last = Some(start);
+        self.repeated = false;
+        self.at_start = false;
+        Ok(())
+    }
+
+    fn alternate(&mut self) {
+        self.out.push('|');
+        self.last = None;
+        self.repeated = false;
+        self.at_start = true;
+    }
+}
+
+/// An interval's count after its opening brace (`chars[i..]`, up to `close`): `{n}`, `{n,}`
+/// or `{n,m}` in the regex crate's syntax, and the index after the closing brace.
+fn interval(chars: &[char], i: usize, close: &str) -> Option<(String, usize)> {
+    let close: Vec<char> = close.chars().collect();
+    let end = (i..chars.len()).find(|&j| chars[j..].starts_with(&close))?;
+    let body: String = chars[i..end].iter().collect();
+    let (lo, hi) = match body.split_once(',') {
+        Some((lo, hi)) => (lo, Some(hi)),
+        None => (body.as_str(), None),
+    };
+    let digits = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit());
+    if !digits(lo) || hi.is_some_and(|h| !h.is_empty() && !digits(h)) {
+        return None;
+    }
+    Some((format!("{{{body}}}"), end + close.len()))
 }
 
 /// True when position `i` closes a group or starts an alternative (so a `$` before it is an

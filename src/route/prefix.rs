@@ -76,9 +76,14 @@ impl PrefixIndex {
 /// The literal prefixes a key stands for, and whether it must match the whole string.
 fn literal_prefixes(pattern: &str) -> Option<(Vec<String>, bool)> {
     let rest = pattern.strip_prefix('^')?;
-    let (optional_plus, rest) = match rest.strip_prefix(r"+\?") {
-        Some(r) => (true, r),
-        None => (false, rest),
+    // `^+\?44`: an optional plus; `^\+44`: a plus (GNU reads `\+` with nothing to repeat as
+    // the character).
+    let (plus, optional, rest) = if let Some(r) = rest.strip_prefix(r"+\?") {
+        (true, true, r)
+    } else if let Some(r) = rest.strip_prefix(r"\+") {
+        (true, false, r)
+    } else {
+        (false, false, rest)
     };
     let (lit, exact) = match rest.strip_suffix('$') {
         Some(l) => (l, true),
@@ -90,10 +95,11 @@ fn literal_prefixes(pattern: &str) -> Option<(Vec<String>, bool)> {
     {
         return None;
     }
-    let mut v = vec![lit.to_string()];
-    if optional_plus {
-        v.push(format!("+{lit}"));
-    }
+    let v = match (plus, optional) {
+        (false, _) => vec![lit.to_string()],
+        (true, true) => vec![lit.to_string(), format!("+{lit}")],
+        (true, false) => vec![format!("+{lit}")],
+    };
     Some((v, exact))
 }
 

@@ -149,6 +149,14 @@ impl Loader<'_> {
         });
     }
 
+    fn warn(&mut self, line: usize, message: impl Into<String>) {
+        self.warnings.push(RouteError {
+            file: self.file.to_string(),
+            line,
+            message: message.into(),
+        });
+    }
+
     fn regex(&mut self, line: usize, pattern: &str, what: &str) -> Option<Regex> {
         match posix::translate(pattern, self.options.extended, self.options.insensitive)
             .and_then(|r| Regex::new(&r).map_err(|e| one_line(&e.to_string())))
@@ -235,7 +243,12 @@ impl Loader<'_> {
                 || (args.is_none()
                     && (name.starts_with("++") || name.starts_with("--") || !name.contains(' ')));
             if !known {
-                self.err(line, format!("unknown function $({call})"));
+                // Yate has engine functions ($(config,...), $(message,...)) the gateway does
+                // not: as in Yate for a function it lacks, the call gives an empty string.
+                self.warn(
+                    line,
+                    format!("unknown function $({call}): the gateway does not have it; it gives an empty string"),
+                );
             }
             rest = &rest[at + 2 + end + 1..];
         }
@@ -457,8 +470,18 @@ impl RouteTable {
             }
             ctx.lines.extend(lines);
         }
-        // goto/include to a context named literally must exist.
+        // goto/include to a context named literally should exist (Yate loads the file and
+        // the line does nothing: a warning, not an error).
         let names: Vec<String> = contexts.keys().cloned().collect();
+        let mut named: Vec<String> = vec!["default".into(), "contexts".into()];
+        let mut dynamic = false;
+        if let Some(c) = contexts.get("contexts") {
+            for line in &c.lines {
+                let target = line.rest.split(';').next().unwrap_or("").trim();
+                dynamic |= target.contains(['$', '\\']);
+                named.push(target.to_string());
+            }
+        }
         for ctx in contexts.values() {
             for line in &ctx.lines {
                 let target = line.rest.split(';').next().unwrap_or("").trim();
@@ -466,16 +489,43 @@ impl RouteTable {
                 let (Some(kw), Some(arg)) = (words.next(), words.next()) else {
                     continue;
                 };
-                if matches!(kw, "goto" | "jump" | "include" | "call")
-                    && !arg.contains(['$', '\\'])
-                    && !names.iter().any(|n| n == arg)
-                {
-                    l.errors.push(RouteError {
+                if !matches!(kw, "goto" | "jump" | "include" | "call") {
+                    continue;
+                }
+                if arg.contains(['$', '\\']) {
+                    dynamic = true;
+                } else if !names.iter().any(|n| n == arg) {
+                    l.warnings.push(RouteError {
                         file: file.to_string(),
                         line: line.file_line,
-                        message: format!("{kw} {arg}: there is no [{arg}] section"),
+                        message: format!(
+                            "{kw} {arg}: there is no [{arg}] section; the line routes nowhere"
+                        ),
                     });
                 }
+                named.push(arg.to_string());
+            }
+        }
+        // A section nothing can reach is most likely a rule that starts with `[`: Yate (and
+        // so the gateway) reads such a line as a section header.
+        if !dynamic {
+            for s in &ini.sections {
+                let n = s.name.as_str();
+                if matches!(n, "priorities" | "$init" | "$once" | "extra" | "")
+                    || named.iter().any(|m| m == n)
+                {
+                    continue;
+                }
+                named.push(n.to_string()); // one warning per name
+
+                l.warnings.push(RouteError {
+                    file: file.to_string(),
+                    line: s.line,
+                    message: format!(
+                        "[{n}] is never used: no [contexts] rule, include or goto names it (a rule \
+                         that starts with `[` is read as a section header: write ^[...] instead)"
+                    ),
+                });
             }
         }
         if !l.errors.is_empty() {
@@ -495,9 +545,13 @@ impl RouteTable {
                     .iter()
                     .any(|n| n != "called" && n != "caller" && !reads.contains(n));
             }
-            ctx.segments = super::prefix::segments(&ctx.lines, l.options.insensitive);
+            // The index reads keys as basic syntax (`^+\?44`): extended files are scanned.
+            if !l.options.extended {
+                ctx.segments = super::prefix::segments(&ctx.lines, l.options.insensitive);
+            }
         }
         reads.retain(|n| n != "called" && n != "caller");
+        l.warnings.sort_by_key(|w| w.line);
         Ok(RouteTable {
             version,
             file: file.to_string(),

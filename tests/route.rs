@@ -163,6 +163,17 @@ fn param_and_function_keys_negation_and_the_default_rule() {
 }
 
 #[test]
+fn a_bare_caret_key_flips_the_default_rule() {
+    // Yate's default rule ends in `^` (true unless false-ish); a `defaultrule` without one is
+    // a plain match, and `${x}^` its negation.
+    let t =
+        table("[priorities]\ndefaultrule=^yes$\n[default]\n${x}=plain\n${y}^=flipped\n.*=rest\n");
+    assert_eq!(route(&t, "1", &[("x", "yes")]).1, "plain");
+    assert_eq!(route(&t, "1", &[("x", "no"), ("y", "no")]).1, "flipped");
+    assert_eq!(route(&t, "1", &[("x", "no"), ("y", "yes")]).1, "rest");
+}
+
+#[test]
 fn condition_chains_group_from_the_right() {
     // A or B and C = A or (B and C)
     let t = table("[default]\n${a}^1$=or ${b}^1$=and ${c}^1$=yes\n.*=no\n");

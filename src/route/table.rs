@@ -210,7 +210,12 @@ impl Loader<'_> {
             if pattern.is_empty() {
                 pattern = self.options.default_rule.clone();
             } else if pattern == "^" {
-                pattern = self.options.default_rule.trim_end_matches('^').to_string();
+                // `${x}^`: the default rule with its negation flipped, as Yate does.
+                let d = &self.options.default_rule;
+                pattern = match d.strip_suffix('^') {
+                    Some(p) => p.to_string(),
+                    None => format!("{d}^"),
+                };
             }
         }
         let negate = pattern.ends_with('^') && !pattern.ends_with("\\^");

@@ -171,6 +171,9 @@ fn a_bare_caret_key_flips_the_default_rule() {
     assert_eq!(route(&t, "1", &[("x", "yes")]).1, "plain");
     assert_eq!(route(&t, "1", &[("x", "no"), ("y", "no")]).1, "flipped");
     assert_eq!(route(&t, "1", &[("x", "no"), ("y", "yes")]).1, "rest");
+    // A key's default is trimmed too.
+    let t = table("[default]\n${z$ def}^def$=default\n.*=rest\n");
+    assert_eq!(route(&t, "1", &[]).1, "default");
 }
 
 #[test]

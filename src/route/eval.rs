@@ -107,7 +107,7 @@ impl Run<'_, '_> {
             Subject::Match => Cow::Borrowed(match_str.trim()),
             Subject::Param { name, default } => match self.params.get(name) {
                 Some(v) => Cow::Borrowed(v.trim()),
-                None => Cow::Borrowed(default.as_deref().unwrap_or("")),
+                None => Cow::Borrowed(default.as_deref().unwrap_or("").trim()),
             },
             Subject::Func(t) => Cow::Owned(
                 subst::functions(&subst::params(t, &self.params), self.env)

@@ -143,7 +143,7 @@ pub fn params(s: &str, p: &Params) -> String {
         };
         let inner = after[..end].trim();
         let (name, dflt) = match inner.split_once('$') {
-            Some((n, d)) => (n.trim(), Some(d)),
+            Some((n, d)) => (n.trim(), Some(d.trim())),
             None => (inner, None),
         };
         match p.get(name) {
@@ -452,6 +452,8 @@ mod tests {
         assert_eq!(captures(r"\0|\1|\2|\9|\\", &caps), r"99|99|||\");
         let p: Params = [("a", "1"), ("b", "")].into_iter().collect();
         assert_eq!(params("${a}-${b}-${c}-${c$x}-${b$y}", &p), "1---x-");
+        // The default is trimmed, as Yate trims it.
+        assert_eq!(params("[${c$ x }]", &p), "[x]");
         assert_eq!(params("x${open", &p), "x${open");
     }
 }

@@ -134,11 +134,24 @@ def run_client_case(receipts, count, runs, routes=0):
         wait_port(port, gw)
         time.sleep(1.0)  # the link binds
         cpu0 = cpu_seconds(gw.pid)
+        perf_out = None
+        if have_perf():
+            perf_out = tempfile.NamedTemporaryFile(suffix=".txt", delete=False).name
+            pp = subprocess.Popen(["perf", "stat", "-e", "raw_syscalls:sys_enter", "-p", str(gw.pid), "-o", perf_out],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.2)
         args = [LOAD, "--target", f"127.0.0.1:{port}", "--binds", "4", "--window", "64", "--count", str(count), "--json"]
         if receipts:
             args.append("--receipts")
         out = subprocess.run(args, capture_output=True, text=True, timeout=600)
         cpu1 = cpu_seconds(gw.pid)
+        syscalls = None
+        if perf_out:
+            pp.send_signal(signal.SIGINT); pp.wait()
+            m = re.search(r"([\d,]+)\s+raw_syscalls:sys_enter", open(perf_out).read())
+            os.unlink(perf_out)
+            if m:
+                syscalls = int(m.group(1).replace(",", ""))
         for p in (gw, sim):
             p.send_signal(signal.SIGTERM)
             try:
@@ -150,8 +163,10 @@ def run_client_case(receipts, count, runs, routes=0):
         if res["acked"] < count:
             sys.exit(f"client case: only {res['acked']} of {count} acknowledged (routes={routes})")
         res["gw_cpu_s_per_million"] = (cpu1 - cpu0) / max(res["acked"], 1) * 1e6
+        res["gw_syscalls_per_msg"] = syscalls / max(res["acked"], 1) if syscalls is not None else float("nan")
         rows.append(res)
-    keys = ["msg_per_s", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "gw_cpu_s_per_million", "acked", "receipts"]
+    keys = ["msg_per_s", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "gw_cpu_s_per_million", "gw_syscalls_per_msg",
+            "acked", "receipts"]
     return {k: statistics.median([r[k] for r in rows]) for k in keys}
 
 
@@ -210,10 +225,12 @@ def main():
     print(f"\nclient case: smpp-load (4 binds, window 64) -> smppgw (default_route, or a regexroute.conf "
           f"of 10,000 prefix rules) -> smppgw sim "
           f"(2 upstream binds, window 64), {a.count} messages, median of {a.runs} runs")
-    print(f"{'':10} {'msg/s':>10} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'gw CPU s/M':>11} {'receipts':>9}")
+    print(f"{'':10} {'msg/s':>10} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'gw CPU s/M':>11} "
+          f"{'gw sysc/msg':>12} {'receipts':>9}")
     for k, m in client.items():
         print(f"{k:10} {m['msg_per_s']:>10.0f} {m['p50_ms']:>8.3f} {m['p90_ms']:>8.3f} {m['p99_ms']:>8.3f} "
-              f"{m['p999_ms']:>9.3f} {m['gw_cpu_s_per_million']:>11.2f} {m['receipts']:>9.0f}")
+              f"{m['p999_ms']:>9.3f} {m['gw_cpu_s_per_million']:>11.2f} {m['gw_syscalls_per_msg']:>12.3f} "
+              f"{m['receipts']:>9.0f}")
     if a.json:
         with open(a.json, "w") as f:
             json.dump({"servers": results, "client": client}, f, indent=1)

@@ -263,7 +263,11 @@ fn eval_function(call: &str, env: &mut dyn Env) -> String {
         }
         ("add" | "+" | "sub" | "-" | "mul" | "*" | "div" | "/" | "mod" | "%", Some(a)) => {
             let parts: Vec<&str> = a.splitn(3, ',').collect();
-            let raw_a = parts.first().copied().unwrap_or("");
+            if parts.len() < 2 {
+                // Two operands or nothing, as in Yate.
+                return String::new();
+            }
+            let raw_a = parts[0];
             let x = dec(&va(env, raw_a));
             let y = dec(&va(env, parts.get(1).copied().unwrap_or("")));
             let r = match name {
@@ -284,7 +288,9 @@ fn eval_function(call: &str, env: &mut dyn Env) -> String {
             format!("{sign}{}{digits}", "0".repeat(pad))
         }
         ("eq" | "ne" | "lt" | "<" | "gt" | ">" | "le" | "ge", Some(a)) => {
-            let (x, y) = a.split_once(',').unwrap_or((a, ""));
+            let Some((x, y)) = a.split_once(',') else {
+                return String::new();
+            };
             let (x, y) = (dec(&va(env, x)), dec(&va(env, y)));
             truth(match name {
                 "eq" => x == y,
@@ -296,11 +302,15 @@ fn eval_function(call: &str, env: &mut dyn Env) -> String {
             })
         }
         ("streq" | "strne", Some(a)) => {
-            let (x, y) = a.split_once(',').unwrap_or((a, ""));
+            let Some((x, y)) = a.split_once(',') else {
+                return String::new();
+            };
             truth((va(env, x) == va(env, y)) == (name == "streq"))
         }
         ("strpos", Some(a)) => {
-            let (needle, hay) = a.split_once(',').unwrap_or((a, ""));
+            let Some((needle, hay)) = a.split_once(',') else {
+                return String::new();
+            };
             let (needle, hay) = (va(env, needle), va(env, hay));
             hay.find(&needle).map_or(-1i64, |i| i as i64).to_string()
         }
@@ -428,6 +438,8 @@ mod tests {
         // No nesting: the call ends at the first `)`.
         assert_eq!(f("$(add,$(length,ab),1)"), "00000000,1)");
         assert_eq!(f("$(nosuch,1)"), "");
+        // Two-operand functions given one: nothing, as in Yate.
+        assert_eq!(f("[$(add,5)$(eq,5)$(streq,a)$(strpos,a)]"), "[]");
     }
 
     #[test]

@@ -307,6 +307,11 @@ fn contexts_choose_the_section_from_the_caller() {
         "default-route",
         "a given context wins"
     );
+    assert_eq!(
+        route(&t, "5", &[("caller", "1001"), ("context", "")]).1,
+        "vip-route",
+        "an empty context is none"
+    );
 }
 
 #[test]

@@ -374,7 +374,8 @@ impl Run<'_, '_> {
         let caller = self.params.get("caller").unwrap_or("").to_string();
         if self.table.contexts.contains_key("contexts")
             && (self.table.options.prerouteall
-                || (self.params.get("context").is_none() && !caller.is_empty()))
+                // An empty `context` counts as none (Yate's empty strings are null).
+                || (self.params.get("context").is_none_or(str::is_empty) && !caller.is_empty()))
         {
             let mut m = caller;
             self.ret.clear();

@@ -424,7 +424,7 @@ impl RouteTable {
                 }
                 "" => {
                     for e in &s.entries {
-                        l.err(e.line, "rule outside any [section]");
+                        l.warn(e.line, "rule outside any [section]: never used");
                     }
                     continue;
                 }
@@ -450,25 +450,28 @@ impl RouteTable {
                 }
                 if line.closes {
                     if depth == 0 {
-                        l.err(e.line, "`}` closes no open block");
-                        continue;
+                        // Yate loads it; at run time it closes nothing.
+                        l.warn(e.line, "`}` closes no open block");
                     }
-                    depth -= 1;
+                    depth = depth.saturating_sub(1);
                 }
                 if line.opens {
                     depth += 1;
-                    if depth > MAX_BLOCKS {
-                        l.err(e.line, format!("blocks nested deeper than {MAX_BLOCKS}"));
+                    if depth == MAX_BLOCKS + 1 {
+                        l.warn(
+                            e.line,
+                            format!("blocks nested deeper than {MAX_BLOCKS}: a message that reaches this line is not routed by this context (as in Yate)"),
+                        );
                     }
                 }
                 lines.push(line);
             }
             if depth > 0 {
                 let last = s.entries.last().map_or(s.line, |e| e.line);
-                l.err(
+                l.warn(
                     last,
                     format!(
-                        "[{}]: {depth} block(s) opened with `{{` are never closed",
+                        "[{}]: {depth} block(s) opened with `{{` are never closed (they end with the section)",
                         s.name
                     ),
                 );

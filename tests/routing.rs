@@ -10,7 +10,8 @@ use common::gateway::Gateway;
 use common::upstream::FakeUpstream;
 use smppgw::smpp::*;
 
-const REGFILE: &str = "[alice]\npassword=a1\n\n[bob]\npassword=b2\n";
+const REGFILE: &str =
+    "[alice]\npassword=a1\n\n[bob]\npassword=b2\n\n[carol]\npassword=c3\nrate=5\n";
 
 const ROUTES: &str = "\
 [default]
@@ -561,4 +562,25 @@ fn a_message_an_esme_keeps_failing_or_never_answers_ends_in_an_undeliverable_rec
     assert!(gw
         .log()
         .contains("(TP-Status 0x62, no response from the SME)"));
+}
+
+#[test]
+fn a_submit_multi_costs_the_account_one_message_per_destination() {
+    let up = FakeUpstream::start(true);
+    let gw = start(&up, "", ROUTES);
+    // carol may send 5 messages a second: a submit_multi to 5 ESME destinations takes them all.
+    let mut carol = bind(&gw, "carol", "c3", BindType::Transmitter);
+    let sme = |a: &str| DestAddress::Sme(Address::new(1, 1, a));
+    let dests: Vec<DestAddress> = (0..5).map(|i| sme(&format!("44220{i}"))).collect();
+    let (st, id, failed) = submit_multi(&mut carol, &dests, "five", 0);
+    assert_eq!((st, failed.len()), (CommandStatus::ROK, 0), "{}", gw.log());
+    assert!(id.is_some());
+    let (st, _) = submit(&mut carol, "442200", "one more");
+    assert_eq!(st, CommandStatus::RTHROTTLED);
+    // A submit_multi to more destinations than a second's worth still passes on a full
+    // bucket (it costs the whole bucket).
+    std::thread::sleep(Duration::from_millis(1100));
+    let many: Vec<DestAddress> = (0..20).map(|i| sme(&format!("4422{i:02}"))).collect();
+    let (st, _, failed) = submit_multi(&mut carol, &many, "twenty", 0);
+    assert_eq!((st, failed.len()), (CommandStatus::ROK, 0));
 }

@@ -210,7 +210,15 @@ impl ServerHandler {
         let Some(account) = self.account.clone() else {
             return;
         };
-        let throttled = account.rate.as_ref().is_some_and(|r| !r.try_take(1, now))
+        // The account's rate counts messages: a submit_multi costs one per destination.
+        let cost = match &pdu.body {
+            Body::SubmitMulti(m) => m.dests.len().clamp(1, 255) as u32,
+            _ => 1,
+        };
+        let throttled = account
+            .rate
+            .as_ref()
+            .is_some_and(|r| !r.try_take(cost, now))
             || self.throttle.as_ref().is_some_and(|r| !r.try_take(1, now));
         if throttled {
             shared.counters.rejected.fetch_add(1, Ordering::Relaxed);

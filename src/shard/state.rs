@@ -87,10 +87,11 @@ impl RateLimiter {
         self.epoch + Duration::from_nanos(ready_ns.max(now_ns))
     }
 
-    /// Takes `n` tokens if there are; false means throttle.
+    /// Takes `n` tokens if there are; false means throttle. More than a second's worth at
+    /// once costs a second's worth (a full bucket), so that it can pass at all.
     pub fn try_take(&self, n: u32, now: Instant) -> bool {
         let now_ns = now.saturating_duration_since(self.epoch).as_nanos() as u64;
-        let cost = self.interval_ns * n as u64;
+        let cost = (self.interval_ns * n as u64).min(self.burst_ns);
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
             let start = tat.max(now_ns);

@@ -258,7 +258,13 @@ pub struct ShardState {
 
 /// Writes `"{label}: {line}"` at most once a second per `last` (the time of the last line
 /// written and how many were held back since); the next line says how many were held back.
-fn log_limited(last: &Cell<(Option<Instant>, u64)>, label: &str, plural: &str, line: &str) {
+/// The line is only built when it is written.
+fn log_limited(
+    last: &Cell<(Option<Instant>, u64)>,
+    label: &str,
+    plural: &str,
+    line: impl FnOnce() -> String,
+) {
     let now = Instant::now();
     let (at, held) = last.get();
     if at.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
@@ -266,9 +272,12 @@ fn log_limited(last: &Cell<(Option<Instant>, u64)>, label: &str, plural: &str, l
         return;
     }
     if held > 0 {
-        info!("{label}: {line} (and {held} more {plural} in the last second)");
+        info!(
+            "{label}: {} (and {held} more {plural} in the last second)",
+            line()
+        );
     } else {
-        info!("{label}: {line}");
+        info!("{label}: {}", line());
     }
     last.set((Some(now), 0));
 }
@@ -393,7 +402,7 @@ impl ShardState {
 
     /// Logs why a message was refused: at most one line a second per shard, saying how many
     /// were held back (a misrouted ESME must not flood the log).
-    pub fn log_refusal(&self, why: &str) {
+    pub fn log_refusal(&self, why: impl FnOnce() -> String) {
         log_limited(&self.refusals, "refused", "refusals", why);
     }
 
@@ -565,16 +574,17 @@ impl ShardState {
             return;
         };
         if fate != Fate::DELIVERED {
-            let line = format!(
-                "message {} from {} to {}: {} (TP-Status 0x{:02X}, {})",
-                String::from_utf8_lossy(o.gateway_id.as_bytes()),
-                o.account.system_id,
-                d.account.system_id,
-                fate.state.stat(),
-                fate.tp_status,
-                fate.meaning()
-            );
-            log_limited(&self.undelivered, "undelivered", "undelivered", &line);
+            log_limited(&self.undelivered, "undelivered", "undelivered", || {
+                format!(
+                    "message {} from {} to {}: {} (TP-Status 0x{:02X}, {})",
+                    String::from_utf8_lossy(o.gateway_id.as_bytes()),
+                    o.account.system_id,
+                    d.account.system_id,
+                    fate.state.stat(),
+                    fate.tp_status,
+                    fate.meaning()
+                )
+            });
         }
         if fate.wanted_by(o.registered_delivery) {
             self.route(server::receipt(
@@ -840,14 +850,16 @@ impl ShardState {
                 CommandStatus::RX_T_APPN
             }
             routing::Route::Forward(to) => {
-                self.log_refusal(&format!(
+                self.log_refusal(|| {
+                    format!(
                     "link {}: MO routed to smppclient/{}; MO goes to ESMEs (smppserver/ID) only",
                     cfg.name, self.shared.links[to].config.name
-                ));
+                )
+                });
                 CommandStatus::RINVDSTADR
             }
             routing::Route::Refuse { status, why } => {
-                self.log_refusal(&format!("link {} MO: {why}", cfg.name));
+                self.log_refusal(|| format!("link {} MO: {why}", cfg.name));
                 self.shared
                     .counters
                     .unrouted

@@ -267,7 +267,7 @@ impl ServerHandler {
                 Route::Deliver(to) => return self.deliver_local(s, pdu, to, message_id),
                 Route::Refuse { status, why } => {
                     self.shard
-                        .log_refusal(&format!("{}: {why}", account.system_id));
+                        .log_refusal(|| format!("{}: {why}", account.system_id));
                     shared.counters.unrouted.fetch_add(1, Ordering::Relaxed);
                     shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
                     return fail(s, status);
@@ -433,12 +433,14 @@ impl ServerHandler {
                         addr: name.clone(),
                         ..Address::default()
                     };
-                    self.shard.log_refusal(&format!(
-                        "{}: submit_multi to distribution list {:?}: the gateway keeps no \
+                    self.shard.log_refusal(|| {
+                        format!(
+                            "{}: submit_multi to distribution list {:?}: the gateway keeps no \
                          distribution lists",
-                        account.system_id,
-                        String::from_utf8_lossy(name.as_bytes())
-                    ));
+                            account.system_id,
+                            String::from_utf8_lossy(name.as_bytes())
+                        )
+                    });
                     multi
                         .unsuccess
                         .push((i, unsuccess(dest, CommandStatus::RINVDLNAME)));
@@ -471,7 +473,7 @@ impl ServerHandler {
                 }
                 Route::Refuse { status, why } => {
                     self.shard
-                        .log_refusal(&format!("{}: {why}", account.system_id));
+                        .log_refusal(|| format!("{}: {why}", account.system_id));
                     shared.counters.unrouted.fetch_add(1, Ordering::Relaxed);
                     shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
                     multi.unsuccess.push((i, unsuccess(addr.clone(), status)));

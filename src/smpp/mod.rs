@@ -17,7 +17,7 @@
 //! | `window` | our requests in flight, with deadlines |
 //! | `session` | the state machine for both roles, timers, unbind handshake |
 //!
-//! Errors are grouped by consequence, as rustls groups them by fault: a [`FrameError`] means
+//! Errors are grouped by consequence, as TLS libraries group them by fault: a [`FrameError`] means
 //! the byte stream cannot be resynchronised (answer generic_nack `ESME_RINVCMDLEN`, close);
 //! a [`DecodeError`] means one PDU is bad but its length is known (answer with the status it
 //! names, read on).

@@ -10,9 +10,9 @@
 //! [`Config::parse`] collects every error and warning of all three files in one pass, so an
 //! operator fixes them all at once.
 
+use core::net::{IpAddr, SocketAddr}; // value types: no IO
 use std::collections::HashSet;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::ini::{Entry, Ini, Section};

@@ -7,7 +7,7 @@
 //! - lists: comma-separated, blanks trimmed, empty items dropped;
 //! - IP networks: an address, or `address/prefix`.
 
-use std::net::IpAddr;
+use core::net::IpAddr; // a value type: no IO
 use std::time::Duration;
 
 /// Why a value was refused; the caller adds file, line and key.

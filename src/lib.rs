@@ -27,11 +27,14 @@
 
 pub mod config;
 pub mod control;
+pub mod flow;
+pub mod ids;
 pub mod logger;
 pub mod net;
 pub mod route;
 pub mod shard;
 pub mod smpp;
+pub mod store;
 pub mod text;
 pub mod upstream;
 

@@ -96,3 +96,23 @@ pub fn block_stop_signals() -> impl Fn() -> i32 + Send {
         sig
     }
 }
+
+/// Whether `path` lies on tmpfs, which has no O_DIRECT (the message log says so at start).
+pub fn on_tmpfs(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: statfs is plain old data, for which all zeros is a valid value.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated path and `st` a writable statfs of libc's layout.
+    let r = unsafe { libc::statfs(c.as_ptr(), &mut st) };
+    r == 0 && st.f_type as i64 == libc::TMPFS_MAGIC
+}
+
+/// Ignores SIGXFSZ, so that a write past RLIMIT_FSIZE fails with EFBIG (which the message
+/// log reports and survives) instead of killing the process.
+pub fn ignore_sigxfsz() {
+    // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
+    unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
+}

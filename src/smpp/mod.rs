@@ -13,6 +13,7 @@
 //! | `tlv` | optional parameters: tags, allowed lengths, the zero-copy TLV list |
 //! | `pdu` | every PDU of 3.4 and 5.0: parsed form, decode, encode |
 //! | `frame` | splitting complete PDUs off a stream buffer; fatal length errors |
+//! | `message` | one view of submit_sm, deliver_sm and data_sm; esm_class and registered_delivery flags |
 //! | `receipt` | delivery receipt text and `message_state` |
 //! | `window` | our requests in flight, with deadlines |
 //! | `session` | the state machine for both roles, timers, unbind handshake |
@@ -26,6 +27,7 @@ mod codec;
 mod command;
 mod frame;
 mod header;
+mod message;
 mod pdu;
 pub mod receipt;
 pub mod session;
@@ -37,6 +39,7 @@ pub use codec::{Address, COctet, DecodeError, FieldError, FieldErrorKind};
 pub use command::{CommandId, COMMAND_TABLE, RESPONSE_BIT};
 pub use frame::{FrameError, Framer, DEFAULT_MAX_PDU_SIZE};
 pub use header::{Header, HEADER_LEN};
+pub use message::{as_deliver_sm, EsmClass, MessageView, RegisteredDelivery};
 pub use pdu::{
     AlertNotification, Bind, Body, BroadcastSm, CancelBroadcastSm, CancelSm, DataSm, DeliverSm,
     DestAddress, Outbind, Pdu, QueryBroadcastSm, QuerySm, QuerySmResp, ReplaceSm, SubmitMulti,

@@ -1,0 +1,860 @@
+//! A message's life in the gateway, sans-IO: from accepted to final, with retries, failover,
+//! validity, receipts, and the message log records that make each step durable.
+//!
+//! | file | job |
+//! |---|---|
+//! | `policy` | retry schedule, failover rules, how an end reads (message_state, TP-Status) |
+//! | `receipt` | receipts as PDUs: the gateway's own, and upstream ones read and relayed |
+//! | `time` | SMPP times and receipt dates without a clock |
+//! | this file | [`Flow`]: one record per message id, its state, its timers, per-target queues |
+//!
+//! [`Flow`] is driven like `smpp::Session`: the caller feeds events and the time (Unix
+//! milliseconds; the flow never reads a clock) and drains actions.
+//!
+//! - `accept` a message (appends its record; returns the LSN the originator's answer waits
+//!   for), `committed` when the log made LSNs durable (the message is dispatched only then);
+//! - `result` of each attempt (accepted by a link, delivered to an ESME, temporary or
+//!   permanent error, timeout, target unreachable, receiver without room);
+//! - `receipt` from an upstream (matched by the upstream's id, relayed to the originator);
+//! - `target_up` when a link binds or an ESME receiver binds (waiting messages go);
+//! - `handle_timeout` at `poll_timeout` (retries, scheduled deliveries, expiry, receipts
+//!   that never came);
+//! - `poll_action`: [`Action::Send`] an attempt, [`Action::Ended`] a message is final.
+//!
+//! Records are appended through the [`Log`] the caller passes: the message when accepted,
+//! each counted failure, the upstream id (the receipt map), the end. A receipt for the
+//! originator is itself a message (kind `Receipt`), logged and delivered like any other, so
+//! it survives restarts and waits while its ESME is not bound.
+//!
+//! Per target (a link, an ESME account) messages go in order: while a target is down or has
+//! `policy.batch` attempts outstanding, new ones queue behind the waiting ones.
+
+pub mod policy;
+pub mod receipt;
+pub mod time;
+
+#[cfg(test)]
+mod tests;
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+use bytes::{Bytes, BytesMut};
+use hashbrown::HashMap;
+
+pub use policy::{End, Policy};
+use receipt::{gateway_receipt, relay_receipt, Reported, UpstreamReceipt};
+
+use crate::ids::{AccountId, LinkId, MessageId};
+use crate::smpp::receipt::IdKey;
+use crate::smpp::{CommandStatus, Pdu, RegisteredDelivery};
+use crate::store::record::{Forwarded, Kind, Record, StoredMessage};
+use crate::store::replay::Live;
+use crate::text::Charset;
+
+/// Where a message goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Target {
+    Link(LinkId),
+    Esme(AccountId),
+}
+
+/// Where records go: the shard's message log, or a test's list.
+pub trait Log {
+    /// Appends a record; returns its LSN and the key of the segment it went to.
+    fn append(&self, record: &Record) -> (u64, u64);
+}
+
+/// How an attempt went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A link accepted it: the upstream's id as written, and as the receipt map keys it.
+    Accepted {
+        upstream_id: Bytes,
+        key: IdKey,
+    },
+    /// The ESME it was for acknowledged it.
+    Delivered,
+    Temporary(CommandStatus),
+    Permanent(CommandStatus),
+    /// No answer in time: it may or may not have arrived.
+    Timeout,
+    /// The target is down: no bound transmitter, no bound receiver.
+    Unreachable,
+    /// The target is up but has no room now (a receiver's inbox is full).
+    NoRoom,
+}
+
+/// What the flow asks of its caller.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Attempt a delivery: `pdu` is the stored request (a submit for a link, anything that
+    /// becomes a deliver_sm for an ESME). The result comes back through [`Flow::result`].
+    Send {
+        id: MessageId,
+        kind: Kind,
+        target: Target,
+        pdu: Bytes,
+    },
+    /// A message is final (for the log and counters; its record is appended already).
+    Ended {
+        id: MessageId,
+        billid: MessageId,
+        kind: Kind,
+        target: Option<Target>,
+        end: End,
+        /// The command_status that decided it (ROK when none did).
+        status: CommandStatus,
+        failures: u16,
+        on_backup: bool,
+    },
+}
+
+/// The shard's numbering of message ids.
+#[derive(Clone, Copy, Debug)]
+pub struct IdGen {
+    pub epoch_secs: u32,
+    pub shard: u8,
+    pub next: u64,
+}
+
+impl IdGen {
+    pub fn next_id(&mut self) -> MessageId {
+        let id = MessageId::new(self.epoch_secs, self.shard, self.next);
+        self.next += 1;
+        id
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum St {
+    /// Logged, not yet durable.
+    Uncommitted,
+    /// In its target's queue.
+    Queued,
+    InFlight,
+    /// Waiting for its next try (or its scheduled time).
+    Later,
+    /// Forwarded; the upstream's receipt is awaited.
+    AwaitingReceipt,
+}
+
+struct Entry {
+    msg: StoredMessage,
+    target: Target,
+    /// The ESME account receipts go to.
+    origin: Option<AccountId>,
+    /// What data_coding 0 means to the originator (for the receipt's quote).
+    zero: Charset,
+    st: St,
+    /// The segment holding the latest snapshot.
+    snap: u64,
+    /// When this entry's timer fires next (0: none).
+    wake: u64,
+    receipt_key: Option<(LinkId, IdKey)>,
+}
+
+#[derive(Default)]
+struct Queue {
+    ids: VecDeque<MessageId>,
+    down: bool,
+    in_flight: usize,
+    /// No room: offer again at this time.
+    blocked_until: u64,
+}
+
+/// A message as the caller hands it to [`Flow::accept`] or [`Flow::restore`].
+pub struct Incoming {
+    pub msg: StoredMessage,
+    /// `None`: no route (it ends at once with a receipt, when one was asked for).
+    pub target: Option<Target>,
+    pub origin: Option<AccountId>,
+    pub zero: Charset,
+}
+
+/// The lifecycle of every message of one shard.
+pub struct Flow {
+    policy: Policy,
+    /// The backup gateway and its name, as records write it.
+    backup: Option<(Target, Bytes)>,
+    ids: IdGen,
+    msgs: HashMap<MessageId, Entry>,
+    queues: HashMap<Target, Queue>,
+    timers: BinaryHeap<Reverse<(u64, MessageId)>>,
+    receipts: HashMap<(LinkId, IdKey), MessageId>,
+    uncommitted: VecDeque<(u64, MessageId)>,
+    seg_live: HashMap<u64, u32>,
+    actions: VecDeque<Action>,
+    /// The LSN of the latest record this flow appended.
+    last_lsn: u64,
+}
+
+impl Flow {
+    pub fn new(policy: Policy, backup: Option<(Target, Bytes)>, ids: IdGen) -> Flow {
+        Flow {
+            policy,
+            backup,
+            ids,
+            msgs: HashMap::new(),
+            queues: HashMap::new(),
+            timers: BinaryHeap::new(),
+            receipts: HashMap::new(),
+            uncommitted: VecDeque::new(),
+            seg_live: HashMap::new(),
+            actions: VecDeque::new(),
+            last_lsn: 0,
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// A new message id of this shard.
+    pub fn next_id(&mut self) -> MessageId {
+        self.ids.next_id()
+    }
+
+    /// Messages not final.
+    pub fn len(&self) -> usize {
+        self.msgs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.msgs.is_empty()
+    }
+
+    /// Messages queued for `target` (not yet attempted, or waiting for it to come up).
+    pub fn queued(&self, target: Target) -> usize {
+        self.queues.get(&target).map_or(0, |q| q.ids.len())
+    }
+
+    /// Messages whose latest snapshot is in segment `seg`.
+    pub fn live_in(&self, seg: u64) -> u32 {
+        self.seg_live.get(&seg).copied().unwrap_or(0)
+    }
+
+    /// Upstream ids waiting for their receipts.
+    pub fn awaiting_receipts(&self) -> usize {
+        self.receipts.len()
+    }
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The next time [`Flow::handle_timeout`] has work.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        let t = self.timers.peek().map(|Reverse((t, _))| *t);
+        let q = self
+            .queues
+            .values()
+            .filter(|q| q.blocked_until > 0)
+            .map(|q| q.blocked_until)
+            .min();
+        match (t, q) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// A message accepted: its record is appended; the LSN returned is the one its answer
+    /// waits for. It is attempted once [`Flow::committed`] reaches that LSN. Without a target
+    /// it ends at once as unroutable (with a receipt when asked).
+    pub fn accept(&mut self, log: &dyn Log, inc: Incoming, now: u64) -> u64 {
+        let (lsn, seg) = append(&mut self.last_lsn, log, &Record::Message(inc.msg.clone()));
+        let id = inc.msg.id;
+        let Some(target) = inc.target else {
+            self.end_unrouted(log, inc, now);
+            return self.last_lsn;
+        };
+        self.insert(id, inc, target, St::Uncommitted, seg);
+        self.uncommitted.push_back((lsn, id));
+        self.last_lsn
+    }
+
+    /// Brings back a message the log held at start (already durable).
+    pub fn restore(
+        &mut self,
+        log: &dyn Log,
+        live: Live,
+        inc: Incoming,
+        receipt_key: Option<(LinkId, IdKey)>,
+        now: u64,
+    ) {
+        let id = inc.msg.id;
+        let Some(primary) = inc.target else {
+            self.end_unrouted(log, inc, now);
+            return;
+        };
+        let target = match (&self.backup, inc.msg.on_backup) {
+            (Some((b, _)), true) => *b,
+            _ => primary,
+        };
+        let awaiting = inc.msg.forwarded.is_some();
+        let wants = RegisteredDelivery(inc.msg.registered_delivery).wants_receipt();
+        self.insert(id, inc, target, St::Later, live.snapshot_segment);
+        if awaiting {
+            match receipt_key.filter(|_| wants) {
+                Some(key) => {
+                    let wake = self.msgs.get(&id).map_or(now, |e| {
+                        e.msg
+                            .accepted_ms
+                            .saturating_add(self.policy.receipt_wait_ms)
+                    });
+                    if let Some(e) = self.msgs.get_mut(&id) {
+                        e.st = St::AwaitingReceipt;
+                        e.receipt_key = Some(key.clone());
+                    }
+                    self.receipts.insert(key, id);
+                    self.set_wake(id, wake.max(now));
+                }
+                None => self.finish(log, id, End::FORWARDED, CommandStatus::ROK, None, now),
+            }
+            return;
+        }
+        self.ready(id, now);
+    }
+
+    fn insert(&mut self, id: MessageId, inc: Incoming, target: Target, st: St, snap: u64) {
+        *self.seg_live.entry(snap).or_default() += 1;
+        self.msgs.insert(
+            id,
+            Entry {
+                msg: inc.msg,
+                target,
+                origin: inc.origin,
+                zero: inc.zero,
+                st,
+                snap,
+                wake: 0,
+                receipt_key: None,
+            },
+        );
+    }
+
+    /// A message with no route: final now, with the receipt its originator asked for.
+    fn end_unrouted(&mut self, log: &dyn Log, inc: Incoming, now: u64) {
+        let id = inc.msg.id;
+        append(
+            &mut self.last_lsn,
+            log,
+            &Record::Final {
+                id,
+                state: End::NO_ROUTE.state.0,
+                tp_status: End::NO_ROUTE.tp_status,
+                status: 0,
+            },
+        );
+        self.actions.push_back(Action::Ended {
+            id,
+            billid: inc.msg.billid,
+            kind: inc.msg.kind,
+            target: None,
+            end: End::NO_ROUTE,
+            status: CommandStatus::ROK,
+            failures: 0,
+            on_backup: false,
+        });
+        self.receipt_for(
+            log,
+            &inc.msg,
+            inc.origin,
+            inc.zero,
+            End::NO_ROUTE,
+            None,
+            now,
+        );
+    }
+
+    /// The log made everything up to `lsn` durable: those messages are attempted.
+    pub fn committed(&mut self, lsn: u64, now: u64) {
+        while let Some(&(l, id)) = self.uncommitted.front() {
+            if l > lsn {
+                break;
+            }
+            self.uncommitted.pop_front();
+            if self.msgs.get(&id).is_some_and(|e| e.st == St::Uncommitted) {
+                self.ready(id, now);
+            }
+        }
+    }
+
+    /// A message that may go now, or at its scheduled time, or never (expired).
+    fn ready(&mut self, id: MessageId, now: u64) {
+        let Some(e) = self.msgs.get_mut(&id) else {
+            return;
+        };
+        if e.msg.not_before_ms > now {
+            e.st = St::Later;
+            let at = e.msg.not_before_ms.min(e.msg.expires_ms);
+            self.set_wake(id, at);
+            return;
+        }
+        self.enqueue(id, false, now);
+    }
+
+    /// Puts a message in its target's queue (at the front when it was first in line before)
+    /// and offers the queue.
+    fn enqueue(&mut self, id: MessageId, front: bool, now: u64) {
+        let Some(e) = self.msgs.get_mut(&id) else {
+            return;
+        };
+        e.st = St::Queued;
+        let (target, expires) = (e.target, e.msg.expires_ms);
+        let q = self.queues.entry(target).or_default();
+        if front {
+            q.ids.push_front(id);
+        } else {
+            q.ids.push_back(id);
+        }
+        // While queued, only expiry can end it.
+        self.set_wake(id, expires);
+        self.pull(target, now);
+    }
+
+    /// Dispatches queued messages of `target` while it is up and has room.
+    fn pull(&mut self, target: Target, now: u64) {
+        let batch = self.policy.batch;
+        loop {
+            let Some(q) = self.queues.get_mut(&target) else {
+                return;
+            };
+            if q.down || q.in_flight >= batch || q.blocked_until > now {
+                return;
+            }
+            let Some(id) = q.ids.pop_front() else {
+                return;
+            };
+            let Some(e) = self.msgs.get_mut(&id) else {
+                continue;
+            };
+            if e.st != St::Queued || e.target != target {
+                continue;
+            }
+            q.in_flight += 1;
+            e.st = St::InFlight;
+            e.wake = 0;
+            self.actions.push_back(Action::Send {
+                id,
+                kind: e.msg.kind,
+                target,
+                pdu: e.msg.pdu.clone(),
+            });
+        }
+    }
+
+    /// How an attempt went.
+    pub fn result(&mut self, log: &dyn Log, id: MessageId, outcome: Outcome, now: u64) {
+        let Some(e) = self.msgs.get_mut(&id) else {
+            return;
+        };
+        if e.st != St::InFlight {
+            return;
+        }
+        let target = e.target;
+        if let Some(q) = self.queues.get_mut(&target) {
+            q.in_flight = q.in_flight.saturating_sub(1);
+        }
+        match outcome {
+            Outcome::Accepted { upstream_id, key } => {
+                let Target::Link(link) = target else {
+                    return self.finish(log, id, End::FORWARDED, CommandStatus::ROK, None, now);
+                };
+                let name = e.msg.target_name(&self.backup).clone();
+                append(
+                    &mut self.last_lsn,
+                    log,
+                    &Record::Forwarded {
+                        id,
+                        link: name.clone(),
+                        upstream_id: upstream_id.clone(),
+                    },
+                );
+                e.msg.forwarded = Some(Forwarded {
+                    link: name,
+                    upstream_id,
+                });
+                if RegisteredDelivery(e.msg.registered_delivery).wants_receipt() {
+                    e.st = St::AwaitingReceipt;
+                    e.receipt_key = Some((link, key.clone()));
+                    self.receipts.insert((link, key), id);
+                    self.set_wake(id, now.saturating_add(self.policy.receipt_wait_ms));
+                } else {
+                    self.finish(log, id, End::FORWARDED, CommandStatus::ROK, None, now);
+                }
+            }
+            Outcome::Delivered => {
+                self.finish(log, id, End::DELIVERED, CommandStatus::ROK, None, now)
+            }
+            Outcome::Temporary(s) => self.failed(log, id, s, End::BUSY, now),
+            Outcome::Timeout => self.failed(log, id, CommandStatus::ROK, End::NO_RESPONSE, now),
+            Outcome::Permanent(s) => {
+                if e.msg.on_backup && !self.policy.trusted {
+                    self.failed(log, id, s, End::refused_upstream(s), now);
+                } else {
+                    let end = match target {
+                        Target::Esme(_) => End::REFUSED,
+                        Target::Link(_) => End::refused_upstream(s),
+                    };
+                    self.finish(log, id, end, s, None, now);
+                }
+            }
+            Outcome::Unreachable => {
+                if self.can_fail_over(id) {
+                    self.fail_over(log, id, CommandStatus::ROK, now);
+                } else {
+                    self.queues.entry(target).or_default().down = true;
+                    self.enqueue(id, true, now);
+                }
+            }
+            Outcome::NoRoom => {
+                let q = self.queues.entry(target).or_default();
+                q.blocked_until = now.saturating_add(self.policy.busy_retry_ms).max(1);
+                self.enqueue(id, true, now);
+            }
+        }
+        self.pull(target, now);
+    }
+
+    fn can_fail_over(&self, id: MessageId) -> bool {
+        match (&self.backup, self.msgs.get(&id)) {
+            (Some((b, _)), Some(e)) => !e.msg.on_backup && *b != e.target,
+            _ => false,
+        }
+    }
+
+    /// Sends a message to the backup gateway, once.
+    fn fail_over(&mut self, log: &dyn Log, id: MessageId, status: CommandStatus, now: u64) {
+        let Some((backup, _)) = self.backup.clone() else {
+            return;
+        };
+        let Some(e) = self.msgs.get_mut(&id) else {
+            return;
+        };
+        e.msg.on_backup = true;
+        e.msg.failures = 0;
+        e.target = backup;
+        append(
+            &mut self.last_lsn,
+            log,
+            &Record::Attempt {
+                id,
+                failures: 0,
+                on_backup: true,
+                status: status.0,
+            },
+        );
+        self.enqueue(id, false, now);
+    }
+
+    /// A temporary failure counted: retry later, fail over when the retries are used up,
+    /// else end with `exhausted`.
+    fn failed(
+        &mut self,
+        log: &dyn Log,
+        id: MessageId,
+        status: CommandStatus,
+        exhausted: End,
+        now: u64,
+    ) {
+        let Some(e) = self.msgs.get_mut(&id) else {
+            return;
+        };
+        e.msg.failures = e.msg.failures.saturating_add(1);
+        if e.msg.failures > e.msg.retries {
+            if self.can_fail_over(id) {
+                return self.fail_over(log, id, status, now);
+            }
+            return self.finish(log, id, exhausted, status, None, now);
+        }
+        if now >= e.msg.expires_ms {
+            return self.finish(log, id, End::EXPIRED, status, None, now);
+        }
+        append(
+            &mut self.last_lsn,
+            log,
+            &Record::Attempt {
+                id,
+                failures: e.msg.failures,
+                on_backup: e.msg.on_backup,
+                status: status.0,
+            },
+        );
+        e.st = St::Later;
+        let at = now
+            .saturating_add(self.policy.retry_delay_ms(e.msg.failures))
+            .min(e.msg.expires_ms);
+        self.set_wake(id, at);
+    }
+
+    /// The message is final: its record, the `Ended` action, and the receipt its originator
+    /// asked for (`relayed`: the upstream's own, rewritten; else the gateway writes one).
+    fn finish(
+        &mut self,
+        log: &dyn Log,
+        id: MessageId,
+        end: End,
+        status: CommandStatus,
+        relayed: Option<Pdu>,
+        now: u64,
+    ) {
+        let Some(e) = self.msgs.remove(&id) else {
+            return;
+        };
+        if let Some(n) = self.seg_live.get_mut(&e.snap) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.seg_live.remove(&e.snap);
+            }
+        }
+        if let Some(k) = &e.receipt_key {
+            self.receipts.remove(k);
+        }
+        append(
+            &mut self.last_lsn,
+            log,
+            &Record::Final {
+                id,
+                state: end.state.0,
+                tp_status: end.tp_status,
+                status: status.0,
+            },
+        );
+        self.actions.push_back(Action::Ended {
+            id,
+            billid: e.msg.billid,
+            kind: e.msg.kind,
+            target: Some(e.target),
+            end,
+            status,
+            failures: e.msg.failures,
+            on_backup: e.msg.on_backup,
+        });
+        self.receipt_for(log, &e.msg, e.origin, e.zero, end, relayed, now);
+    }
+
+    /// Makes the receipt of `msg`'s end a message of its own, for the originator, when the
+    /// originator is an ESME and asked for it. Returns the LSN of its record.
+    #[allow(clippy::too_many_arguments)]
+    fn receipt_for(
+        &mut self,
+        log: &dyn Log,
+        msg: &StoredMessage,
+        origin: Option<AccountId>,
+        zero: Charset,
+        end: End,
+        relayed: Option<Pdu>,
+        now: u64,
+    ) -> Option<u64> {
+        let origin = origin?;
+        if msg.kind == Kind::Receipt || !end.wanted_by(msg.registered_delivery) {
+            return None;
+        }
+        let hex = msg.billid.to_hex();
+        let pdu = match relayed {
+            Some(p) => p,
+            None => {
+                let request = Pdu::decode(&msg.pdu).ok()?;
+                gateway_receipt(&Reported {
+                    request: &request,
+                    id: &hex,
+                    accepted_ms: msg.accepted_ms,
+                    done_ms: now,
+                    end,
+                    zero,
+                })
+            }
+        };
+        Some(self.new_receipt(log, msg, origin, pdu, now))
+    }
+
+    fn new_receipt(
+        &mut self,
+        log: &dyn Log,
+        msg: &StoredMessage,
+        origin: AccountId,
+        pdu: Pdu,
+        now: u64,
+    ) -> u64 {
+        let mut buf = BytesMut::with_capacity(256);
+        pdu.encode(&mut buf);
+        let id = self.ids.next_id();
+        let receipt = StoredMessage {
+            id,
+            billid: msg.billid,
+            kind: Kind::Receipt,
+            origin: msg.target.clone(),
+            target: msg.origin.clone(),
+            registered_delivery: 0,
+            accepted_ms: now,
+            not_before_ms: 0,
+            expires_ms: now.saturating_add(self.policy.validity_ms),
+            retries: self.policy.retries,
+            failures: 0,
+            on_backup: false,
+            forwarded: None,
+            pdu: buf.freeze(),
+        };
+        self.accept(
+            log,
+            Incoming {
+                msg: receipt,
+                target: Some(Target::Esme(origin)),
+                origin: None,
+                zero: Charset::Gsm7,
+            },
+            now,
+        )
+    }
+
+    /// A receipt from link `link` for upstream id `key`. Returns the LSN the link's answer
+    /// waits for, or `None` when no message of this shard waits for it.
+    pub fn receipt(
+        &mut self,
+        log: &dyn Log,
+        link: LinkId,
+        key: IdKey,
+        r: &UpstreamReceipt,
+        pdu: &Pdu,
+        now: u64,
+    ) -> Option<u64> {
+        let id = *self.receipts.get(&(link, key.clone()))?;
+        let e = self.msgs.get(&id)?;
+        let (billid, origin, rd) = (e.msg.billid, e.origin, e.msg.registered_delivery);
+        if r.intermediate {
+            // Progress: relayed when the originator asked for intermediate notifications.
+            if let (Some(origin), true) = (origin, RegisteredDelivery(rd).wants_intermediate()) {
+                let relayed = relay_receipt(pdu, &billid.to_hex());
+                let msg = e.msg.clone();
+                return Some(self.new_receipt(log, &msg, origin, relayed, now));
+            }
+            // Nothing to log: the link may be answered at once.
+            return Some(0);
+        }
+        let relayed = relay_receipt(pdu, &billid.to_hex());
+        self.finish(log, id, r.end, CommandStatus::ROK, Some(relayed), now);
+        Some(self.last_lsn)
+    }
+
+    /// A target is up (a link bound a transmitter, an ESME bound a receiver): its queue goes.
+    pub fn target_up(&mut self, target: Target, now: u64) {
+        if let Some(q) = self.queues.get_mut(&target) {
+            q.down = false;
+            q.blocked_until = 0;
+        }
+        self.pull(target, now);
+    }
+
+    /// Whether a target is known to be down (its messages wait for it).
+    pub fn is_down(&self, target: Target) -> bool {
+        self.queues.get(&target).is_some_and(|q| q.down)
+    }
+
+    /// Targets that are down with messages waiting (to be checked when links or receivers
+    /// come up).
+    pub fn waiting_targets(&self) -> Vec<Target> {
+        self.queues
+            .iter()
+            .filter(|(_, q)| q.down && !q.ids.is_empty())
+            .map(|(t, _)| *t)
+            .collect()
+    }
+
+    fn set_wake(&mut self, id: MessageId, at: u64) {
+        if let Some(e) = self.msgs.get_mut(&id) {
+            if e.wake != at {
+                e.wake = at;
+                self.timers.push(Reverse((at, id)));
+            }
+        }
+    }
+
+    /// Retries, scheduled messages, expiry, receipts that never came, receivers with room
+    /// again.
+    pub fn handle_timeout(&mut self, log: &dyn Log, now: u64) {
+        while let Some(&Reverse((at, id))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(e) = self.msgs.get(&id) else {
+                continue;
+            };
+            if e.wake != at {
+                continue;
+            }
+            let expired = now >= e.msg.expires_ms;
+            match e.st {
+                St::Queued | St::Later if expired => {
+                    self.finish(log, id, End::EXPIRED, CommandStatus::ROK, None, now)
+                }
+                St::Later => {
+                    if let Some(e) = self.msgs.get_mut(&id) {
+                        e.wake = 0;
+                    }
+                    self.enqueue(id, false, now);
+                }
+                St::AwaitingReceipt => {
+                    self.finish(log, id, End::RECEIPT_LOST, CommandStatus::ROK, None, now)
+                }
+                St::Queued | St::InFlight | St::Uncommitted => {}
+            }
+        }
+        let blocked: Vec<Target> = self
+            .queues
+            .iter()
+            .filter(|(_, q)| q.blocked_until > 0 && q.blocked_until <= now)
+            .map(|(t, _)| *t)
+            .collect();
+        for t in blocked {
+            if let Some(q) = self.queues.get_mut(&t) {
+                q.blocked_until = 0;
+            }
+            self.pull(t, now);
+        }
+    }
+
+    /// Writes the state of every message whose latest snapshot is in segment `seg` again, so
+    /// that `seg` holds nothing live and can be deleted.
+    pub fn compact(&mut self, log: &dyn Log, seg: u64) {
+        let ids: Vec<MessageId> = self
+            .msgs
+            .iter()
+            .filter(|(_, e)| e.snap == seg)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            let Some(e) = self.msgs.get_mut(&id) else {
+                continue;
+            };
+            let (_, new) = append(&mut self.last_lsn, log, &Record::Message(e.msg.clone()));
+            let old = std::mem::replace(&mut e.snap, new);
+            *self.seg_live.entry(new).or_default() += 1;
+            if let Some(n) = self.seg_live.get_mut(&old) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.seg_live.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+/// Appends a record, remembering the latest LSN (a free function, so that it can run while an
+/// entry of the flow is borrowed).
+fn append(last_lsn: &mut u64, log: &dyn Log, r: &Record) -> (u64, u64) {
+    let (lsn, seg) = log.append(r);
+    *last_lsn = (*last_lsn).max(lsn);
+    (lsn, seg)
+}
+
+impl StoredMessage {
+    /// The name of the target the message goes to now (the backup's after failover).
+    fn target_name<'a>(&'a self, backup: &'a Option<(Target, Bytes)>) -> &'a Bytes {
+        match (self.on_backup, backup) {
+            (true, Some((_, name))) => name,
+            _ => &self.target,
+        }
+    }
+}

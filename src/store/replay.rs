@@ -1,0 +1,73 @@
+//! Replay, as pure code: the records of a shard's segments, in write order, folded into the
+//! messages that are not final yet, each with its latest state and the segment that holds its
+//! latest snapshot.
+//!
+//! Records about a message whose snapshot is not (or no longer) in the log are expected: a
+//! compacted segment is deleted once its live messages have been written again further on,
+//! and records that stood between are superseded by that newer snapshot. They are counted as
+//! `superseded`, not reported as damage.
+
+use hashbrown::HashMap;
+
+use super::record::{Forwarded, Record, StoredMessage};
+use crate::ids::MessageId;
+
+/// A live message after replay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Live {
+    pub message: StoredMessage,
+    /// The segment (sequence number) holding its latest snapshot.
+    pub snapshot_segment: u64,
+}
+
+/// The fold of a shard's records.
+#[derive(Debug, Default)]
+pub struct Replay {
+    pub live: HashMap<MessageId, Live>,
+    /// Messages that reached their final record during the replayed history.
+    pub finals: u64,
+    /// Records about messages replay does not hold (see the module doc).
+    pub superseded: u64,
+    /// The latest numbering second of any id seen: new ids must start after it.
+    pub max_epoch_secs: u32,
+}
+
+impl Replay {
+    /// Applies one record of segment `segment` (records must come in write order).
+    pub fn apply(&mut self, segment: u64, record: Record) {
+        let id = record.id();
+        self.max_epoch_secs = self.max_epoch_secs.max(id.epoch_secs());
+        match record {
+            Record::Message(m) => {
+                self.live.insert(
+                    id,
+                    Live {
+                        message: m,
+                        snapshot_segment: segment,
+                    },
+                );
+            }
+            Record::Attempt {
+                failures,
+                on_backup,
+                ..
+            } => match self.live.get_mut(&id) {
+                Some(l) => {
+                    l.message.failures = failures;
+                    l.message.on_backup = on_backup;
+                }
+                None => self.superseded += 1,
+            },
+            Record::Forwarded {
+                link, upstream_id, ..
+            } => match self.live.get_mut(&id) {
+                Some(l) => l.message.forwarded = Some(Forwarded { link, upstream_id }),
+                None => self.superseded += 1,
+            },
+            Record::Final { .. } => match self.live.remove(&id) {
+                Some(_) => self.finals += 1,
+                None => self.superseded += 1,
+            },
+        }
+    }
+}

@@ -1,0 +1,168 @@
+//! What every configuration file's parser shares: [`Problems`] collects the errors and warnings
+//! of all files in one pass, [`Keys`] reads one section's keys and warns about those nobody
+//! asked for, and the small parsers that more than one key uses (ports, timers, intervals).
+//!
+//! Each file's module (`ysmpp`, `regfile`, `openssl`) reads its sections through these, so
+//! that every problem has the same `file:line: key: message` shape and an unknown key warns
+//! the same way in every file.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use super::ini::{Entry, Section};
+use super::model::{ConfigError, Warning};
+use super::value;
+
+/// Every error and warning found so far, over all files.
+#[derive(Default)]
+pub(super) struct Problems {
+    pub errors: Vec<ConfigError>,
+    pub warnings: Vec<Warning>,
+}
+
+impl Problems {
+    pub fn error(&mut self, file: &str, line: usize, key: &str, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            file: file.into(),
+            line,
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    pub fn warn(&mut self, file: &str, line: usize, key: &str, message: impl Into<String>) {
+        self.warnings.push(ConfigError {
+            file: file.into(),
+            line,
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+
+    /// Warns about each entry of a section that is not used at all (the entries before the
+    /// first header, an unknown section), with `why` as the message.
+    pub fn warn_entries(&mut self, file: &str, section: &Section, why: &str) {
+        for e in &section.entries {
+            self.warn(file, e.line, &e.key, why);
+        }
+    }
+}
+
+/// Reads one section's keys, recording errors and unknown keys.
+pub(super) struct Keys<'a> {
+    file: &'static str,
+    section: &'a Section,
+    used: HashSet<&'a str>,
+}
+
+impl<'a> Keys<'a> {
+    pub fn new(file: &'static str, section: &'a Section) -> Keys<'a> {
+        Keys {
+            file,
+            section,
+            used: HashSet::new(),
+        }
+    }
+
+    fn entry(&mut self, key: &'a str) -> Option<&'a Entry> {
+        self.used.insert(key);
+        self.section.get(key)
+    }
+
+    /// The value of `key` parsed by `parse`; on a bad value records the error and returns
+    /// `None`.
+    pub fn get<T>(
+        &mut self,
+        p: &mut Problems,
+        key: &'a str,
+        parse: impl Fn(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let e = self.entry(key)?;
+        let Some(v) = e.value.as_deref() else {
+            p.error(self.file, e.line, key, "has no value (write key=value)");
+            return None;
+        };
+        match parse(v) {
+            Ok(t) => Some(t),
+            Err(msg) => {
+                p.error(self.file, e.line, key, msg);
+                None
+            }
+        }
+    }
+
+    pub fn line_of(&self, key: &str) -> usize {
+        self.section.get(key).map_or(self.section.line, |e| e.line)
+    }
+
+    /// Warns about every key of the section that no `get` asked for.
+    pub fn finish(self, p: &mut Problems) {
+        for e in &self.section.entries {
+            if !self.used.contains(e.key.as_str()) {
+                p.warn(
+                    self.file,
+                    e.line,
+                    &e.key,
+                    format!("unknown key in [{}], ignored", self.section.name),
+                );
+            }
+        }
+    }
+}
+
+pub(super) fn positive<T: std::str::FromStr + PartialOrd + Default>(
+    what: &'static str,
+) -> impl Fn(&str) -> Result<T, String> {
+    move |v| {
+        let n: T = value::number(v, what)?;
+        if n > T::default() {
+            Ok(n)
+        } else {
+            Err(format!("{v:?} must be greater than 0"))
+        }
+    }
+}
+
+/// A rate of `what` per second for a token bucket; 0 means no limit.
+pub(super) fn rate(what: &'static str) -> impl Fn(&str) -> Result<f64, String> {
+    move |v| match value::number::<f64>(v, what)? {
+        r if r >= 0.0 && r.is_finite() => Ok(r),
+        _ => Err(format!("{v:?} must be 0 (no limit) or a positive rate")),
+    }
+}
+
+pub(super) fn optional_timer(v: &str) -> Result<Option<Duration>, String> {
+    value::duration(v).map(|d| (!d.is_zero()).then_some(d))
+}
+
+pub(super) fn nonzero_duration(v: &str) -> Result<Duration, String> {
+    match value::duration(v)? {
+        d if d.is_zero() => Err(format!("{v:?} must be more than 0")),
+        d => Ok(d),
+    }
+}
+
+/// A TCP port, 1-65535.
+pub(super) fn port(v: &str) -> Result<u16, String> {
+    match v.trim().parse::<u16>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{v:?} is not a port number (1-65535)")),
+    }
+}
+
+/// `MIN,MAX` for a backoff that doubles from MIN up to MAX (a single value: both); MIN more
+/// than 0, MAX at least MIN.
+pub(super) fn backoff(v: &str) -> Result<(Duration, Duration), String> {
+    let parts = value::list(v);
+    let (a, b) = match parts.as_slice() {
+        [a] => (value::duration(a)?, value::duration(a)?),
+        [a, b] => (value::duration(a)?, value::duration(b)?),
+        _ => return Err(format!("{v:?}: write MIN,MAX (for example 1s,60s)")),
+    };
+    if a.is_zero() || b < a {
+        return Err(format!(
+            "{v:?}: MIN must be more than 0 and MAX at least MIN"
+        ));
+    }
+    Ok((a, b))
+}

@@ -1,7 +1,9 @@
 //! Configuration: the embedded default loads, the seed's examples load, and every error
 //! message names its file, line and key.
 
-use smppgw::config::{default, Config, ConfigFiles, Shards};
+use std::time::Duration;
+
+use smppgw::config::{default, Config, ConfigFiles, Shards, SyncMode};
 
 fn parse(ysmpp: &str, regfile: &str, openssl: &str) -> Result<Config, Vec<String>> {
     Config::parse(&ConfigFiles {
@@ -281,4 +283,62 @@ fn a_client_section_not_listed_is_a_warning_with_a_hint() {
         )),
         "{w:?}"
     );
+}
+
+#[test]
+fn store_and_queue_keys_of_general_default_to_batch_commits_and_bounded_queues() {
+    let g = parse(LISTENER, "", "").unwrap().general;
+    assert_eq!(g.spool_dir, "spool");
+    assert_eq!(g.sync, SyncMode::Batch);
+    assert_eq!(g.sync_window, Duration::ZERO);
+    assert_eq!(g.segment_size, 64 << 20);
+    assert_eq!(g.memory_messages, 1_000_000);
+    assert_eq!(g.queue_limit, 100_000);
+}
+
+#[test]
+fn store_and_queue_keys_of_general_parse() {
+    let g = parse(
+        &format!("[general]\nspool_dir=/var/spool/smppgw\nsync=none\nsync_window=200us\nsegment_size=256M\nmemory_messages=1000\nqueue_limit=1\n{LISTENER}"),
+        "",
+        "",
+    )
+    .unwrap()
+    .general;
+    assert_eq!(g.spool_dir, "/var/spool/smppgw");
+    assert_eq!(g.sync, SyncMode::None);
+    assert_eq!(g.sync_window, Duration::from_micros(200));
+    assert_eq!(g.segment_size, 256 << 20);
+    assert_eq!((g.memory_messages, g.queue_limit), (1000, 1));
+    let g = parse(
+        &format!("[general]\nsync=Batch\nsync_window=2ms\nsegment_size=1g\n{LISTENER}"),
+        "",
+        "",
+    )
+    .unwrap()
+    .general;
+    assert_eq!(
+        (g.sync, g.sync_window, g.segment_size),
+        (SyncMode::Batch, Duration::from_millis(2), 1 << 30)
+    );
+}
+
+#[test]
+fn store_and_queue_errors_name_file_line_and_key() {
+    let cases = [
+        ("sync=always", "ysmpp.conf:2: sync: \"always\" is not batch or none"),
+        ("sync_window=5x", "ysmpp.conf:2: sync_window: \"5x\": unknown unit \"x\" (use us, ms, s, m or h)"),
+        ("segment_size=512k", "ysmpp.conf:2: segment_size: \"512k\" is out of range (1M to 1G)"),
+        ("segment_size=2G", "ysmpp.conf:2: segment_size: \"2G\" is out of range (1M to 1G)"),
+        ("segment_size=big", "ysmpp.conf:2: segment_size: \"big\" is not a size in octets (for example 4096, 64k, 1m)"),
+        ("memory_messages=999", "ysmpp.conf:2: memory_messages: \"999\" must be at least 1000"),
+        ("memory_messages=lots", "ysmpp.conf:2: memory_messages: \"lots\" is not a number of messages"),
+        ("queue_limit=0", "ysmpp.conf:2: queue_limit: \"0\" must be greater than 0"),
+    ];
+    for (line, expected) in cases {
+        assert_eq!(
+            only_error(&format!("[general]\n{line}\n{LISTENER}"), "", ""),
+            expected
+        );
+    }
 }

@@ -123,6 +123,14 @@ pub(super) fn positive<T: std::str::FromStr + PartialOrd + Default>(
     }
 }
 
+/// A count of `what`, `min` or more.
+pub(super) fn at_least(min: usize, what: &'static str) -> impl Fn(&str) -> Result<usize, String> {
+    move |v| match value::number::<usize>(v, what)? {
+        n if n >= min => Ok(n),
+        _ => Err(format!("{v:?} must be at least {min}")),
+    }
+}
+
 /// A rate of `what` per second for a token bucket; 0 means no limit.
 pub(super) fn rate(what: &'static str) -> impl Fn(&str) -> Result<f64, String> {
     move |v| match value::number::<f64>(v, what)? {

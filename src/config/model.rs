@@ -22,7 +22,9 @@ use super::{openssl, regfile, ysmpp};
 
 pub use super::openssl::TlsContext;
 pub use super::regfile::Account;
-pub use super::ysmpp::{ClientLink, General, LinkBind, Listener, MsgIdFormat, Server, Shards};
+pub use super::ysmpp::{
+    ClientLink, General, LinkBind, Listener, MsgIdFormat, Server, Shards, SyncMode,
+};
 
 /// A problem in a file: `file:line: key: message`. Warnings use the same shape.
 #[derive(Clone, Debug, PartialEq, Eq)]

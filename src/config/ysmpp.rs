@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::ini::{Ini, Section};
 use super::keys::{
-    backoff, nonzero_duration, optional_timer, port, positive, rate, Keys, Problems,
+    at_least, backoff, nonzero_duration, optional_timer, port, positive, rate, Keys, Problems,
 };
 use super::value;
 use crate::smpp::receipt::IdRadix;
@@ -29,11 +29,46 @@ pub enum Shards {
     Count(usize),
 }
 
+/// `sync` in `[general]`: how the message log reaches the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncMode {
+    /// Group commit: the records of one `sync_window` share one fdatasync, and a
+    /// submit_sm_resp goes out only after its record's commit.
+    Batch,
+    /// No fdatasync: faster, but messages acknowledged just before a crash or a power cut
+    /// can be lost.
+    None,
+}
+
+impl SyncMode {
+    /// The configuration word.
+    pub const fn name(self) -> &'static str {
+        match self {
+            SyncMode::Batch => "batch",
+            SyncMode::None => "none",
+        }
+    }
+}
+
 /// `[general]` of ysmpp.conf.
 #[derive(Clone, Debug, PartialEq)]
 pub struct General {
     pub shards: Shards,
+    /// Where the message log's segments are written; a relative path resolves against the
+    /// configuration directory.
     pub spool_dir: String,
+    pub sync: SyncMode,
+    /// How long a commit waits to gather records before its fdatasync; zero: the next commit
+    /// starts as soon as the previous fdatasync ends.
+    pub sync_window: Duration,
+    /// Octets per message log segment (1M to 1G).
+    pub segment_size: u64,
+    /// Pending messages per shard whose bodies stay in memory; beyond it they are read back
+    /// from the spool.
+    pub memory_messages: usize,
+    /// Messages waiting for one target (a link that is down, an ESME that is not bound) per
+    /// shard; beyond it new messages for that target are refused with ESME_RMSGQFUL.
+    pub queue_limit: usize,
     pub max_pdu_size: u32,
     pub session_init_timeout: Duration,
     pub enquire_link_interval: Option<Duration>,
@@ -63,6 +98,11 @@ impl Default for General {
         General {
             shards: Shards::Auto,
             spool_dir: "spool".into(),
+            sync: SyncMode::Batch,
+            sync_window: Duration::ZERO,
+            segment_size: 64 << 20,
+            memory_messages: 1_000_000,
+            queue_limit: 100_000,
             max_pdu_size: crate::smpp::DEFAULT_MAX_PDU_SIZE,
             session_init_timeout: Duration::from_secs(10),
             enquire_link_interval: Some(Duration::from_secs(30)),
@@ -347,6 +387,30 @@ fn parse_general<'a>(k: &mut Keys<'a>, p: &mut Problems, g: &mut General) {
     }
     if let Some(d) = k.get(p, "spool_dir", |v| Ok(v.trim().to_string())) {
         g.spool_dir = d;
+    }
+    if let Some(m) = k.get(p, "sync", |v| {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "batch" => Ok(SyncMode::Batch),
+            "none" => Ok(SyncMode::None),
+            _ => Err(format!("{v:?} is not batch or none")),
+        }
+    }) {
+        g.sync = m;
+    }
+    if let Some(d) = k.get(p, "sync_window", value::duration) {
+        g.sync_window = d;
+    }
+    if let Some(n) = k.get(p, "segment_size", |v| match value::size(v)? {
+        n if (1 << 20..=1 << 30).contains(&n) => Ok(n),
+        _ => Err(format!("{v:?} is out of range (1M to 1G)")),
+    }) {
+        g.segment_size = n;
+    }
+    if let Some(n) = k.get(p, "memory_messages", at_least(1000, "a number of messages")) {
+        g.memory_messages = n;
+    }
+    if let Some(n) = k.get(p, "queue_limit", positive::<usize>("a number of messages")) {
+        g.queue_limit = n;
     }
     if let Some(n) = k.get(p, "max_pdu_size", |v| match value::size(v)? {
         n if (64..=16 * 1024 * 1024).contains(&n) => Ok(n as u32),

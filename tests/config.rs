@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use smppgw::config::{default, Config, ConfigFiles, Shards, SyncMode};
+use smppgw::config::{default, Config, ConfigFiles, ReceiptPolicy, Shards, SyncMode};
+use smppgw::text::Charset;
 
 fn parse(ysmpp: &str, regfile: &str, openssl: &str) -> Result<Config, Vec<String>> {
     Config::parse(&ConfigFiles {
@@ -338,6 +339,38 @@ fn store_and_queue_errors_name_file_line_and_key() {
     for (line, expected) in cases {
         assert_eq!(
             only_error(&format!("[general]\n{line}\n{LISTENER}"), "", ""),
+            expected
+        );
+    }
+}
+
+#[test]
+fn an_account_says_what_data_coding_0_means_and_how_long_messages_are_receipted() {
+    let c = parse(
+        LISTENER,
+        "[plain]\npassword=p\n[fancy]\npassword=p\ncoding=utf8\nreceipts=message\n",
+        "",
+    )
+    .unwrap();
+    let plain = c.account(b"plain").unwrap();
+    assert_eq!(plain.coding, Charset::Gsm7, "a link's default");
+    assert_eq!(plain.receipts, ReceiptPolicy::PerPart);
+    let fancy = c.account(b"fancy").unwrap();
+    assert_eq!(
+        (fancy.coding, fancy.receipts),
+        (Charset::Utf8, ReceiptPolicy::Message)
+    );
+}
+
+#[test]
+fn account_coding_and_receipts_errors_name_file_line_and_key() {
+    let cases = [
+        ("coding=ebcdic", "regfile.conf:3: coding: \"ebcdic\" is not gsm7, gsm7-packed, ascii, latin1, ucs2 or utf8"),
+        ("receipts=whole", "regfile.conf:3: receipts: \"whole\" is not per-part or message"),
+    ];
+    for (line, expected) in cases {
+        assert_eq!(
+            only_error(LISTENER, &format!("[u]\npassword=p\n{line}\n"), ""),
             expected
         );
     }

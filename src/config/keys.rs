@@ -1,6 +1,6 @@
 //! What every configuration file's parser shares: [`Problems`] collects the errors and warnings
 //! of all files in one pass, [`Keys`] reads one section's keys and warns about those nobody
-//! asked for, and the small parsers that more than one key uses (ports, timers, intervals).
+//! asked for, and the small parsers that more than one key uses (ports, timers, backoffs, rates, codings).
 //!
 //! Each file's module (`ysmpp`, `regfile`, `openssl`) reads its sections through these, so
 //! that every problem has the same `file:line: key: message` shape and an unknown key warns
@@ -12,6 +12,7 @@ use std::time::Duration;
 use super::ini::{Entry, Section};
 use super::model::{ConfigError, Warning};
 use super::value;
+use crate::text::Charset;
 
 /// Every error and warning found so far, over all files.
 #[derive(Default)]
@@ -148,6 +149,16 @@ pub(super) fn nonzero_duration(v: &str) -> Result<Duration, String> {
         d if d.is_zero() => Err(format!("{v:?} must be more than 0")),
         d => Ok(d),
     }
+}
+
+/// What data_coding 0 means where `coding=` does not say (a client link, an ESME's account):
+/// GSM 7-bit, one septet per octet.
+pub(super) const DEFAULT_CODING: Charset = Charset::Gsm7;
+
+/// `coding=`: what a link or an ESME means by data_coding 0.
+pub(super) fn coding(v: &str) -> Result<Charset, String> {
+    Charset::from_name(v)
+        .ok_or_else(|| format!("{v:?} is not gsm7, gsm7-packed, ascii, latin1, ucs2 or utf8"))
 }
 
 /// A TCP port, 1-65535.

@@ -27,5 +27,5 @@ mod ysmpp;
 
 pub use model::{
     Account, ClientLink, Config, ConfigError, ConfigFiles, General, LinkBind, Listener,
-    MsgIdFormat, Server, Shards, SyncMode, TlsContext, Warning,
+    MsgIdFormat, ReceiptPolicy, Server, Shards, SyncMode, TlsContext, Warning,
 };

@@ -21,7 +21,7 @@ use super::keys::Problems;
 use super::{openssl, regfile, ysmpp};
 
 pub use super::openssl::TlsContext;
-pub use super::regfile::Account;
+pub use super::regfile::{Account, ReceiptPolicy};
 pub use super::ysmpp::{
     ClientLink, General, LinkBind, Listener, MsgIdFormat, Server, Shards, SyncMode,
 };

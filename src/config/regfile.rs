@@ -1,5 +1,6 @@
 //! `regfile.conf`: one `[SYSTEM_ID]` section per ESME account, as YateSMSC's regfile module
-//! keeps them: the password, and the limits the gateway adds (binds, window, rate, addresses).
+//! keeps them: the password, the limits the gateway adds (binds, window, rate, addresses), and
+//! how the ESME speaks (what data_coding 0 means, receipts for long messages).
 //!
 //! An account's window defaults to `[general] window` of ysmpp.conf, so this file is read
 //! after that one.
@@ -7,9 +8,10 @@
 use core::net::IpAddr; // a value type: no IO
 
 use super::ini::{Ini, Section};
-use super::keys::{positive, rate, Keys, Problems};
+use super::keys::{coding, positive, rate, Keys, Problems, DEFAULT_CODING};
 use super::value::{self, IpNet};
 use super::ysmpp::General;
+use crate::text::Charset;
 
 pub(super) const FILE: &str = "regfile.conf";
 
@@ -26,7 +28,30 @@ pub struct Account {
     pub rate: f64,
     /// Where binds may come from (empty: anywhere).
     pub allowed_ips: Vec<IpNet>,
+    /// What the ESME means by data_coding 0 (`coding`, as a client link's; default gsm7).
+    pub coding: Charset,
+    /// Receipts for a long message: one per part, or one for the whole message.
+    pub receipts: ReceiptPolicy,
     pub line: usize,
+}
+
+/// `receipts` of an account: what an ESME that submits a long message in parts gets back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReceiptPolicy {
+    /// `per-part`: one receipt for each submit_sm, as the parts were sent.
+    PerPart,
+    /// `message`: one receipt for the whole message, once every part has its final state.
+    Message,
+}
+
+impl ReceiptPolicy {
+    /// The configuration word.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ReceiptPolicy::PerPart => "per-part",
+            ReceiptPolicy::Message => "message",
+        }
+    }
 }
 
 impl Account {
@@ -106,6 +131,16 @@ fn parse_account<'a>(
             value::list(v).iter().map(|n| IpNet::parse(n)).collect()
         })
         .unwrap_or_default();
+    let coding = k.get(p, "coding", coding).unwrap_or(DEFAULT_CODING);
+    let receipts = k
+        .get(p, "receipts", |v| {
+            match v.trim().to_ascii_lowercase().as_str() {
+                "per-part" => Ok(ReceiptPolicy::PerPart),
+                "message" => Ok(ReceiptPolicy::Message),
+                _ => Err(format!("{v:?} is not per-part or message")),
+            }
+        })
+        .unwrap_or(ReceiptPolicy::PerPart);
     Some(Account {
         system_id: id.to_string(),
         password: password?,
@@ -113,6 +148,8 @@ fn parse_account<'a>(
         window,
         rate,
         allowed_ips,
+        coding,
+        receipts,
         line: s.line,
     })
 }

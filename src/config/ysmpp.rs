@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use super::ini::{Ini, Section};
 use super::keys::{
-    at_least, backoff, nonzero_duration, optional_timer, port, positive, rate, Keys, Problems,
+    at_least, backoff, coding, nonzero_duration, optional_timer, port, positive, rate, Keys,
+    Problems, DEFAULT_CODING,
 };
 use super::value;
 use crate::smpp::receipt::IdRadix;
@@ -214,7 +215,7 @@ pub struct ClientLink {
     pub response_timeout: Duration,
     pub reconnect_min: Duration,
     pub reconnect_max: Duration,
-    /// What the link speaks for data_coding 0.
+    /// What the link speaks for data_coding 0 (`coding`, default gsm7).
     pub coding: Charset,
     pub msgid: MsgIdFormat,
     /// PEM file of CA certificates to trust (relative to the config directory); the system's
@@ -634,13 +635,7 @@ fn parse_client<'a>(k: &mut Keys<'a>, p: &mut Problems, s: &'a Section) -> Optio
     let (reconnect_min, reconnect_max) = k
         .get(p, "reconnect", backoff)
         .unwrap_or((Duration::from_secs(1), Duration::from_secs(60)));
-    let coding = k
-        .get(p, "coding", |v| {
-            Charset::from_name(v).ok_or_else(|| {
-                format!("{v:?} is not gsm7, gsm7-packed, ascii, latin1, ucs2 or utf8")
-            })
-        })
-        .unwrap_or(Charset::Gsm7);
+    let coding = k.get(p, "coding", coding).unwrap_or(DEFAULT_CODING);
     let msgid = k.get(p, "msgid_format", id_format).unwrap_or(MsgIdFormat {
         resp: IdRadix::Text,
         receipt: IdRadix::Text,

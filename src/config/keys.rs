@@ -92,6 +92,11 @@ impl<'a> Keys<'a> {
         }
     }
 
+    /// Whether the section has `key` at all (a bad value included).
+    pub fn is_set(&self, key: &str) -> bool {
+        self.section.get(key).is_some()
+    }
+
     pub fn line_of(&self, key: &str) -> usize {
         self.section.get(key).map_or(self.section.line, |e| e.line)
     }
@@ -159,6 +164,15 @@ pub(super) const DEFAULT_CODING: Charset = Charset::Gsm7;
 pub(super) fn coding(v: &str) -> Result<Charset, String> {
     Charset::from_name(v)
         .ok_or_else(|| format!("{v:?} is not gsm7, gsm7-packed, ascii, latin1, ucs2 or utf8"))
+}
+
+/// A gateway as YateSMSC's routes and `backup_smpp_gw` write it, `MODULE/ID` or a bare `ID`:
+/// the module, if any, and the ID (which may hold further `/`).
+pub(super) fn gateway(v: &str) -> (Option<&str>, &str) {
+    match v.trim().split_once('/') {
+        Some((module, id)) => (Some(module), id),
+        None => (None, v.trim()),
+    }
 }
 
 /// A TCP port, 1-65535.

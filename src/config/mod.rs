@@ -9,6 +9,7 @@
 //! | `ysmpp` | `ysmpp.conf`: `[general]`, `[smpp-server]`, listeners, client links |
 //! | `regfile` | `regfile.conf`: ESME accounts |
 //! | `openssl` | `openssl.conf`: TLS contexts |
+//! | `yatesmsc` | `yatesmsc.conf` (optional): the backup gateway, retries, validity |
 //! | `model` | the whole [`Config`]: parsing all files at once, checks across files, the summary |
 //! | `default` | the embedded default configuration |
 //!
@@ -23,9 +24,10 @@ pub mod model;
 mod openssl;
 mod regfile;
 pub mod value;
+mod yatesmsc;
 mod ysmpp;
 
 pub use model::{
-    Account, ClientLink, Config, ConfigError, ConfigFiles, General, LinkBind, Listener,
-    MsgIdFormat, ReceiptPolicy, Server, Shards, SyncMode, TlsContext, Warning,
+    Account, Backup, ClientLink, Config, ConfigError, ConfigFiles, General, LinkBind, Listener,
+    MsgIdFormat, ReceiptPolicy, Server, Shards, SyncMode, TlsContext, Warning, Yatesmsc,
 };

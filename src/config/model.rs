@@ -1,14 +1,19 @@
 //! The typed configuration: [`Config`], what [`Config::parse`] makes of the files, and the
 //! checks that need more than one file.
 //!
-//! Three files make up the server's configuration, as in YateSMSC, each read by its own
+//! Four files make up the server's configuration, as in YateSMSC, each read by its own
 //! module:
 //! - `ysmpp.conf` (`ysmpp`): `[general]` (shards, timers, limits), `[smpp-server]`, one
 //!   `[listenerserver NAME]` per listening socket, and the `[smpp-client]` links;
 //! - `regfile.conf` (`regfile`): one `[SYSTEM_ID]` section per ESME account, with its password
 //!   and limits;
 //! - `openssl.conf` (`openssl`): one `[CONTEXT]` section per TLS certificate, named by
-//!   listeners' `sslcontext`.
+//!   listeners' `sslcontext`;
+//! - `yatesmsc.conf` (`yatesmsc`, optional): `[general]` failover to a backup gateway,
+//!   retries, validity.
+//!
+//! They are read in that order, because each may name what an earlier one defines: a
+//! listener's `sslcontext` (checked here), an account's default window, the backup gateway.
 //!
 //! [`Config::parse`] collects every error and warning of all files in one pass, so an
 //! operator fixes them all at once.
@@ -18,10 +23,11 @@ use std::time::Duration;
 
 use super::ini::Ini;
 use super::keys::Problems;
-use super::{openssl, regfile, ysmpp};
+use super::{openssl, regfile, yatesmsc, ysmpp};
 
 pub use super::openssl::TlsContext;
 pub use super::regfile::{Account, ReceiptPolicy};
+pub use super::yatesmsc::{Backup, Yatesmsc};
 pub use super::ysmpp::{
     ClientLink, General, LinkBind, Listener, MsgIdFormat, Server, Shards, SyncMode,
 };
@@ -56,6 +62,7 @@ pub struct ConfigFiles<'a> {
     pub ysmpp: Option<&'a str>,
     pub regfile: Option<&'a str>,
     pub openssl: Option<&'a str>,
+    pub yatesmsc: Option<&'a str>,
 }
 
 /// The whole server configuration.
@@ -68,11 +75,13 @@ pub struct Config {
     pub tls: Vec<TlsContext>,
     /// `[smpp-client]` links, in `clients=` order.
     pub clients: Vec<ClientLink>,
+    /// `[general]` of yatesmsc.conf: failover, retries, validity.
+    pub yatesmsc: Yatesmsc,
     pub warnings: Vec<Warning>,
 }
 
 impl Config {
-    /// Parses and validates the three files. Every error of every file is returned at once.
+    /// Parses and validates the files. Every error of every file is returned at once.
     pub fn parse(files: &ConfigFiles<'_>) -> Result<Config, Vec<ConfigError>> {
         let mut p = Problems::default();
         let Some(ysmpp) = files.ysmpp else {
@@ -111,6 +120,7 @@ impl Config {
             }
         }
         let accounts = regfile::parse(&Ini::parse(files.regfile.unwrap_or("")), &mut p, &general);
+        let yatesmsc = yatesmsc::parse(files.yatesmsc, &mut p, &clients, &accounts);
 
         if p.errors.is_empty() {
             Ok(Config {
@@ -120,6 +130,7 @@ impl Config {
                 accounts,
                 tls,
                 clients,
+                yatesmsc,
                 warnings: p.warnings,
             })
         } else {

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use super::ini::{Ini, Section};
 use super::keys::{
-    at_least, backoff, coding, nonzero_duration, optional_timer, port, positive, rate, Keys,
-    Problems, DEFAULT_CODING,
+    at_least, backoff, coding, gateway, nonzero_duration, optional_timer, port, positive, rate,
+    Keys, Problems, DEFAULT_CODING,
 };
 use super::value;
 use crate::smpp::receipt::IdRadix;
@@ -347,7 +347,7 @@ pub(super) fn parse(ysmpp: &Ini, p: &mut Problems) -> Ysmpp {
     // Keep clients= order: it is the order an operator reads and the log reports.
     clients.sort_by_key(|c| client_names.iter().position(|(n, _)| *n == c.name));
     if let Some(r) = &general.default_route {
-        if !clients.iter().any(|c| &c.name == r && c.enabled) {
+        if !enabled_client(&clients, r) {
             let line = ysmpp
                 .section("general")
                 .and_then(|s| s.get("default_route"))
@@ -374,6 +374,12 @@ pub(super) fn parse(ysmpp: &Ini, p: &mut Problems) -> Ysmpp {
         listeners,
         clients,
     }
+}
+
+/// Whether `name` is an enabled client link of `clients=`: what `default_route` and
+/// yatesmsc.conf's `backup_smpp_gw` may name.
+pub(super) fn enabled_client(clients: &[ClientLink], name: &str) -> bool {
+    clients.iter().any(|c| c.name == name && c.enabled)
 }
 
 fn parse_general<'a>(k: &mut Keys<'a>, p: &mut Problems, g: &mut General) {
@@ -456,14 +462,12 @@ fn parse_general<'a>(k: &mut Keys<'a>, p: &mut Problems, g: &mut General) {
     ) {
         g.max_connections = n;
     }
-    if let Some(r) = k.get(p, "default_route", |v| {
-        let v = v.trim();
-        let id = v.strip_prefix("smppclient/").unwrap_or(v);
-        if id.contains('/') {
-            Err(format!("{v:?}: only smppclient/ID can be a default route (routes come from regexroute.conf)"))
-        } else {
-            Ok(id.to_string())
-        }
+    if let Some(r) = k.get(p, "default_route", |v| match gateway(v) {
+        (None | Some("smppclient"), id) if !id.contains('/') => Ok(id.to_string()),
+        _ => Err(format!(
+            "{:?}: only smppclient/ID can be a default route (routes come from regexroute.conf)",
+            v.trim()
+        )),
     }) {
         g.default_route = (!r.is_empty()).then_some(r);
     }

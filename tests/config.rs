@@ -549,3 +549,41 @@ fn yatesmsc_conf_keys_and_sections_for_yatesmsc_itself_warn_and_load() {
         ]
     );
 }
+
+#[test]
+fn the_check_summary_shows_store_queues_backup_retries_and_validity() {
+    let defaults = parse(LISTENER, "[u]\npassword=p\n", "").unwrap().summary();
+    for line in [
+        "store: spool spool, sync batch (each commit as soon as the previous fdatasync ends), segments of 64M",
+        "queues per shard: 1000000 message bodies in memory, 100000 messages waiting per target (then ESME_RMSGQFUL)",
+        "  u: max binds unlimited, window 64, rate unlimited, from anywhere, coding gsm7, receipts per-part",
+        "backup gateway: none",
+        "retries: 5 after temporary failures (unless the route sets retries), 1s doubling up to 5m",
+        "validity: 2d when the ESME gives none, at most 7d",
+    ] {
+        assert!(defaults.lines().any(|l| l == line), "{line:?} not in\n{defaults}");
+    }
+    let set = parse_with_yatesmsc(
+        &format!("[general]\nsync=none\nsegment_size=1G\nqueue_limit=50\n{LISTENER}{CLIENT}"),
+        "",
+        "[general]\nbackup_smpp_gw=up1\nsmppgw_trusted=yes\nsmppgw_address=gw.example.com:2775\nretries=8\nretry_interval=500ms,1h\nvalidity=6h\n",
+    )
+    .unwrap()
+    .summary();
+    for line in [
+        "store: spool spool, sync none (NO fdatasync: acknowledged messages can be lost in a crash), segments of 1G",
+        "queues per shard: 1000000 message bodies in memory, 50 messages waiting per target (then ESME_RMSGQFUL)",
+        "backup gateway: smppclient/up1, trusted (its permanent errors are final), CDR address gw.example.com:2775",
+        "retries: 8 after temporary failures (unless the route sets retries), 500ms doubling up to 1h",
+        "validity: 6h when the ESME gives none, at most 7d",
+    ] {
+        assert!(set.lines().any(|l| l == line), "{line:?} not in\n{set}");
+    }
+    let window = parse(&format!("[general]\nsync_window=2ms\n{LISTENER}"), "", "")
+        .unwrap()
+        .summary();
+    assert!(
+        window.contains("sync batch (records gathered for 2ms)"),
+        "{window}"
+    );
+}

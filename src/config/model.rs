@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use super::ini::Ini;
 use super::keys::Problems;
-use super::{openssl, regfile, yatesmsc, ysmpp};
+use super::{openssl, regfile, value, yatesmsc, ysmpp};
 
 pub use super::openssl::TlsContext;
 pub use super::regfile::{Account, ReceiptPolicy};
@@ -185,6 +185,30 @@ impl Config {
             g.response_timeout,
             timer(g.inactivity_timeout)
         );
+        let _ = match g.sync {
+            SyncMode::Batch => writeln!(
+                s,
+                "store: spool {}, sync batch ({}), segments of {}",
+                g.spool_dir,
+                if g.sync_window.is_zero() {
+                    "each commit as soon as the previous fdatasync ends".to_string()
+                } else {
+                    format!("records gathered for {}", value::duration_text(g.sync_window))
+                },
+                value::size_text(g.segment_size)
+            ),
+            SyncMode::None => writeln!(
+                s,
+                "store: spool {}, sync none (NO fdatasync: acknowledged messages can be lost in a crash), segments of {}",
+                g.spool_dir,
+                value::size_text(g.segment_size)
+            ),
+        };
+        let _ = writeln!(
+            s,
+            "queues per shard: {} message bodies in memory, {} messages waiting per target (then ESME_RMSGQFUL)",
+            g.memory_messages, g.queue_limit
+        );
         let _ = writeln!(
             s,
             "smpp-server: {}",
@@ -217,7 +241,7 @@ impl Config {
             };
             let _ = writeln!(
                 s,
-                "  {}: max binds {}, window {}, rate {}, from {}",
+                "  {}: max binds {}, window {}, rate {}, from {}, coding {}, receipts {}",
                 a.system_id,
                 limit(a.max_binds),
                 a.window,
@@ -234,7 +258,9 @@ impl Config {
                         .map(|n| n.to_string())
                         .collect::<Vec<_>>()
                         .join(", ")
-                }
+                },
+                a.coding.name(),
+                a.receipts.name()
             );
         }
         if let Some(r) = &g.default_route {
@@ -258,6 +284,35 @@ impl Config {
                 if c.enabled { "" } else { " (disabled)" }
             );
         }
+        let y = &self.yatesmsc;
+        let _ = match &y.backup {
+            None => writeln!(s, "backup gateway: none"),
+            Some(b) => writeln!(
+                s,
+                "backup gateway: {b}, {}{}",
+                if y.smppgw_trusted {
+                    "trusted (its permanent errors are final)"
+                } else {
+                    "not trusted (its permanent errors are retried)"
+                },
+                y.smppgw_address
+                    .as_ref()
+                    .map_or(String::new(), |a| format!(", CDR address {a}"))
+            ),
+        };
+        let _ = writeln!(
+            s,
+            "retries: {} after temporary failures (unless the route sets retries), {} doubling up to {}",
+            y.retries,
+            value::duration_text(y.retry_interval_min),
+            value::duration_text(y.retry_interval_max)
+        );
+        let _ = writeln!(
+            s,
+            "validity: {} when the ESME gives none, at most {}",
+            value::duration_text(y.validity),
+            value::duration_text(y.max_validity)
+        );
         for t in &self.tls {
             let _ = writeln!(
                 s,

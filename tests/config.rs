@@ -9,13 +9,16 @@ use smppgw::config::{
 use smppgw::text::Charset;
 
 fn parse(ysmpp: &str, regfile: &str, openssl: &str) -> Result<Config, Vec<String>> {
-    Config::parse(&ConfigFiles {
+    parse_files(ConfigFiles {
         ysmpp: Some(ysmpp),
         regfile: Some(regfile),
         openssl: Some(openssl),
         ..ConfigFiles::default()
     })
-    .map_err(|errs| errs.iter().map(|e| e.to_string()).collect())
+}
+
+fn parse_files(files: ConfigFiles<'_>) -> Result<Config, Vec<String>> {
+    Config::parse(&files).map_err(|errs| errs.iter().map(|e| e.to_string()).collect())
 }
 
 fn only_error(ysmpp: &str, regfile: &str, openssl: &str) -> String {
@@ -380,13 +383,12 @@ fn account_coding_and_receipts_errors_name_file_line_and_key() {
 }
 
 fn parse_with_yatesmsc(ysmpp: &str, regfile: &str, yatesmsc: &str) -> Result<Config, Vec<String>> {
-    Config::parse(&ConfigFiles {
+    parse_files(ConfigFiles {
         ysmpp: Some(ysmpp),
         regfile: Some(regfile),
         yatesmsc: Some(yatesmsc),
         ..ConfigFiles::default()
     })
-    .map_err(|errs| errs.iter().map(|e| e.to_string()).collect())
 }
 
 #[test]

@@ -199,3 +199,28 @@ pub(super) fn backoff(v: &str) -> Result<(Duration, Duration), String> {
     }
     Ok((a, b))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gateways_are_split_into_module_and_id_as_routes_write_them() {
+        assert_eq!(gateway("up1"), (None, "up1"));
+        assert_eq!(gateway(" smppclient/up1 "), (Some("smppclient"), "up1"));
+        assert_eq!(gateway("smppserver/esme"), (Some("smppserver"), "esme"));
+        assert_eq!(gateway("smppclient/a/b"), (Some("smppclient"), "a/b"));
+        assert_eq!(gateway(""), (None, ""));
+    }
+
+    #[test]
+    fn a_backoff_is_min_and_max_or_one_value_for_both() {
+        let s = Duration::from_secs;
+        assert_eq!(backoff("1s,5m"), Ok((s(1), s(300))));
+        assert_eq!(backoff("2s"), Ok((s(2), s(2))));
+        assert!(backoff("0,1s")
+            .unwrap_err()
+            .contains("MIN must be more than 0"));
+        assert!(backoff("1s,2s,3s").unwrap_err().contains("write MIN,MAX"));
+    }
+}

@@ -149,15 +149,13 @@ fn parse_general<'a>(
     }
     let max_validity = k.get(p, "max_validity", nonzero_duration);
     // A max_validity in error has its own message; validity is not compared with it then.
-    let max = match max_validity {
-        None if k.is_set("max_validity") => Duration::MAX,
-        d => d.unwrap_or(y.max_validity),
-    };
-    y.max_validity = max_validity.unwrap_or(y.max_validity);
+    let max_in_error = max_validity.is_none() && k.is_set("max_validity");
+    let max = max_validity.unwrap_or(y.max_validity);
+    y.max_validity = max;
     // The default validity is cut like an ESME's validity_period; one written is checked.
-    y.validity = y.validity.min(y.max_validity);
+    y.validity = y.validity.min(max);
     if let Some(d) = k.get(p, "validity", |v| match nonzero_duration(v)? {
-        d if d > max => Err(format!(
+        d if d > max && !max_in_error => Err(format!(
             "{v:?} is longer than max_validity ({})",
             value::duration_text(max)
         )),

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use smppgw::config::{default, value, Config, ConfigFiles, General, Listener, Server};
+use smppgw::config::{default, value, Config, ConfigFiles, General, Listener, Server, Yatesmsc};
 use smppgw::control::{self, RunOptions};
 use smppgw::shard::{Mode, SimOptions};
 use smppgw::smpp::receipt::IdRadix;
@@ -22,7 +22,8 @@ const USAGE: &str = "usage:
   smppgw                              run on the embedded default configuration:
                                       plain 127.0.0.1:2775, TLS 127.0.0.1:3550, account demo/demo
   smppgw run --config DIR [--shards N]
-                                      run with DIR/ysmpp.conf, regfile.conf, openssl.conf
+                                      run with DIR/ysmpp.conf, regfile.conf, openssl.conf,
+                                      yatesmsc.conf (optional)
   smppgw check --config DIR           validate the configuration and print a summary
   smppgw route --config DIR CALLED [name=value ...]
                                       explain how DIR/regexroute.conf routes a message:
@@ -78,15 +79,17 @@ fn read_config(dir: &Path) -> Result<Config, String> {
             Err(e) => Err(format!("{}: {e}", p.display())),
         }
     };
-    let (ysmpp, regfile, openssl) = (
+    let (ysmpp, regfile, openssl, yatesmsc) = (
         read("ysmpp.conf")?,
         read("regfile.conf")?,
         read("openssl.conf")?,
+        read("yatesmsc.conf")?,
     );
     Config::parse(&ConfigFiles {
         ysmpp: ysmpp.as_deref(),
         regfile: regfile.as_deref(),
         openssl: openssl.as_deref(),
+        yatesmsc: yatesmsc.as_deref(),
     })
     .map_err(|errs| {
         let mut s = format!(
@@ -106,6 +109,7 @@ fn default_config() -> Config {
         ysmpp: Some(default::YSMPP),
         regfile: Some(default::REGFILE),
         openssl: Some(default::OPENSSL),
+        yatesmsc: None,
     })
     .unwrap_or_else(|e| unreachable!("the embedded default is valid: {e:?}"))
 }
@@ -296,6 +300,7 @@ fn main_inner(argv: Vec<String>) -> Result<(), String> {
                 accounts: Vec::new(),
                 tls,
                 clients: Vec::new(),
+                yatesmsc: Yatesmsc::default(),
                 warnings: Vec::new(),
             };
             shards_flag(&mut args, &mut config)?;

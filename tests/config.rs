@@ -1,15 +1,24 @@
 //! Configuration: the embedded default loads, the seed's examples load, and every error
 //! message names its file, line and key.
 
-use smppgw::config::{default, Config, ConfigFiles, Shards};
+use std::time::Duration;
+
+use smppgw::config::{
+    default, Backup, Config, ConfigFiles, ReceiptPolicy, Shards, SyncMode, Yatesmsc,
+};
+use smppgw::text::Charset;
 
 fn parse(ysmpp: &str, regfile: &str, openssl: &str) -> Result<Config, Vec<String>> {
-    Config::parse(&ConfigFiles {
+    parse_files(ConfigFiles {
         ysmpp: Some(ysmpp),
         regfile: Some(regfile),
         openssl: Some(openssl),
+        ..ConfigFiles::default()
     })
-    .map_err(|errs| errs.iter().map(|e| e.to_string()).collect())
+}
+
+fn parse_files(files: ConfigFiles<'_>) -> Result<Config, Vec<String>> {
+    Config::parse(&files).map_err(|errs| errs.iter().map(|e| e.to_string()).collect())
 }
 
 fn only_error(ysmpp: &str, regfile: &str, openssl: &str) -> String {
@@ -280,5 +289,303 @@ fn a_client_section_not_listed_is_a_warning_with_a_hint() {
             "[up9] is not used, ignored (a client section? list it in [smpp-client] clients=)"
         )),
         "{w:?}"
+    );
+}
+
+#[test]
+fn store_and_queue_keys_of_general_default_to_batch_commits_and_bounded_queues() {
+    let g = parse(LISTENER, "", "").unwrap().general;
+    assert_eq!(g.spool_dir, "spool");
+    assert_eq!(g.sync, SyncMode::Batch);
+    assert_eq!(g.sync_window, Duration::ZERO);
+    assert_eq!(g.segment_size, 64 << 20);
+    assert_eq!(g.memory_messages, 1_000_000);
+    assert_eq!(g.queue_limit, 100_000);
+}
+
+#[test]
+fn store_and_queue_keys_of_general_parse() {
+    let g = parse(
+        &format!("[general]\nspool_dir=/var/spool/smppgw\nsync=none\nsync_window=200us\nsegment_size=256M\nmemory_messages=1000\nqueue_limit=1\n{LISTENER}"),
+        "",
+        "",
+    )
+    .unwrap()
+    .general;
+    assert_eq!(g.spool_dir, "/var/spool/smppgw");
+    assert_eq!(g.sync, SyncMode::None);
+    assert_eq!(g.sync_window, Duration::from_micros(200));
+    assert_eq!(g.segment_size, 256 << 20);
+    assert_eq!((g.memory_messages, g.queue_limit), (1000, 1));
+    let g = parse(
+        &format!("[general]\nsync=Batch\nsync_window=2ms\nsegment_size=1g\n{LISTENER}"),
+        "",
+        "",
+    )
+    .unwrap()
+    .general;
+    assert_eq!(
+        (g.sync, g.sync_window, g.segment_size),
+        (SyncMode::Batch, Duration::from_millis(2), 1 << 30)
+    );
+}
+
+#[test]
+fn store_and_queue_errors_name_file_line_and_key() {
+    let cases = [
+        ("sync=always", "ysmpp.conf:2: sync: \"always\" is not batch or none"),
+        ("sync_window=5x", "ysmpp.conf:2: sync_window: \"5x\": unknown unit \"x\" (use us, ms, s, m or h)"),
+        ("segment_size=512k", "ysmpp.conf:2: segment_size: \"512k\" is out of range (1M to 1G)"),
+        ("segment_size=2G", "ysmpp.conf:2: segment_size: \"2G\" is out of range (1M to 1G)"),
+        ("segment_size=big", "ysmpp.conf:2: segment_size: \"big\" is not a size in octets (for example 4096, 64k, 1m)"),
+        ("memory_messages=999", "ysmpp.conf:2: memory_messages: \"999\" must be at least 1000"),
+        ("memory_messages=lots", "ysmpp.conf:2: memory_messages: \"lots\" is not a number of messages"),
+        ("queue_limit=0", "ysmpp.conf:2: queue_limit: \"0\" must be greater than 0"),
+    ];
+    for (line, expected) in cases {
+        assert_eq!(
+            only_error(&format!("[general]\n{line}\n{LISTENER}"), "", ""),
+            expected
+        );
+    }
+}
+
+#[test]
+fn an_account_says_what_data_coding_0_means_and_how_long_messages_are_receipted() {
+    let c = parse(
+        LISTENER,
+        "[plain]\npassword=p\n[fancy]\npassword=p\ncoding=utf8\nreceipts=message\n",
+        "",
+    )
+    .unwrap();
+    let plain = c.account(b"plain").unwrap();
+    assert_eq!(plain.coding, Charset::Gsm7, "a link's default");
+    assert_eq!(plain.receipts, ReceiptPolicy::PerPart);
+    let fancy = c.account(b"fancy").unwrap();
+    assert_eq!(
+        (fancy.coding, fancy.receipts),
+        (Charset::Utf8, ReceiptPolicy::Message)
+    );
+}
+
+#[test]
+fn account_coding_and_receipts_errors_name_file_line_and_key() {
+    let cases = [
+        ("coding=ebcdic", "regfile.conf:3: coding: \"ebcdic\" is not gsm7, gsm7-packed, ascii, latin1, ucs2 or utf8"),
+        ("receipts=whole", "regfile.conf:3: receipts: \"whole\" is not per-part or message"),
+    ];
+    for (line, expected) in cases {
+        assert_eq!(
+            only_error(LISTENER, &format!("[u]\npassword=p\n{line}\n"), ""),
+            expected
+        );
+    }
+}
+
+fn parse_with_yatesmsc(ysmpp: &str, regfile: &str, yatesmsc: &str) -> Result<Config, Vec<String>> {
+    parse_files(ConfigFiles {
+        ysmpp: Some(ysmpp),
+        regfile: Some(regfile),
+        yatesmsc: Some(yatesmsc),
+        ..ConfigFiles::default()
+    })
+}
+
+#[test]
+fn without_yatesmsc_conf_there_is_no_backup_and_every_key_has_its_default() {
+    let c = parse(LISTENER, "", "").unwrap();
+    assert!(
+        c.warnings.is_empty(),
+        "a missing yatesmsc.conf does not warn: {:?}",
+        c.warnings
+    );
+    let y = &c.yatesmsc;
+    assert_eq!(y.backup, None);
+    assert!(!y.smppgw_trusted);
+    assert_eq!(y.smppgw_address, None);
+    assert_eq!(y.retries, 5);
+    assert_eq!(
+        (y.retry_interval_min, y.retry_interval_max),
+        (Duration::from_secs(1), Duration::from_secs(300))
+    );
+    assert_eq!(y.validity, Duration::from_secs(48 * 3600));
+    assert_eq!(y.max_validity, Duration::from_secs(7 * 24 * 3600));
+    assert_eq!(*y, Yatesmsc::default());
+    let empty = parse_with_yatesmsc(LISTENER, "", "").unwrap();
+    assert_eq!(
+        (empty.yatesmsc, empty.warnings),
+        (Yatesmsc::default(), vec![])
+    );
+}
+
+const SEED_YATESMSC: &str = "[general]
+
+; system_id from SMPP client connection for backup gateway
+backup_smpp_gw=OUTBOUND_SYS_ID
+; or
+;backup_smpp_gw=smppclient/OUTBOUND_SYS_ID
+; or
+;backup_smpp_gw=smppserver/INBOUND_SYS_ID
+
+; trust the SMPP GW enough to act on the permanent errors
+;smppgw_trusted=true
+
+; address to use in CDR if resolving SMPP GW name fails
+;smppgw_address=foo.example.com:9000
+";
+
+#[test]
+fn the_seeds_three_backup_smpp_gw_forms_load() {
+    let ysmpp = format!("{LISTENER}[smpp-client]\nclients=OUTBOUND_SYS_ID\n[OUTBOUND_SYS_ID]\nserver=10.1.1.1\nsystem_id=yatesmsc\n");
+    let regfile = "[INBOUND_SYS_ID]\npassword=secret\n";
+    let load = |yatesmsc: &str| {
+        let c = parse_with_yatesmsc(&ysmpp, regfile, yatesmsc).unwrap();
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        c.yatesmsc
+    };
+    let y = load(SEED_YATESMSC);
+    assert_eq!(
+        y.backup,
+        Some(Backup::Client("OUTBOUND_SYS_ID".into())),
+        "a bare ID is a client link"
+    );
+    assert!(!y.smppgw_trusted);
+    let y =
+        load(&SEED_YATESMSC.replace(";backup_smpp_gw=smppclient/", "backup_smpp_gw=smppclient/"));
+    assert_eq!(y.backup, Some(Backup::Client("OUTBOUND_SYS_ID".into())));
+    let y = load(
+        &SEED_YATESMSC
+            .replace(";backup_smpp_gw=smppserver/", "backup_smpp_gw=smppserver/")
+            .replace(";smppgw_", "smppgw_"),
+    );
+    assert_eq!(y.backup, Some(Backup::Server("INBOUND_SYS_ID".into())));
+    assert_eq!(
+        y.backup.as_ref().map(|b| b.to_string()).as_deref(),
+        Some("smppserver/INBOUND_SYS_ID")
+    );
+    assert!(y.smppgw_trusted);
+    assert_eq!(y.smppgw_address.as_deref(), Some("foo.example.com:9000"));
+}
+
+#[test]
+fn retries_and_validity_parse() {
+    let y = parse_with_yatesmsc(
+        LISTENER,
+        "",
+        "[general]\nbackup_smpp_gw=\nsmppgw_address=[2001:db8::1]:9000\nretries=0\nretry_interval=2s,10m\nvalidity=12h\nmax_validity=2d\n",
+    )
+    .unwrap()
+    .yatesmsc;
+    assert_eq!(y.backup, None, "an empty backup_smpp_gw is no backup");
+    assert_eq!(y.smppgw_address.as_deref(), Some("[2001:db8::1]:9000"));
+    assert_eq!(y.retries, 0);
+    assert_eq!(
+        (y.retry_interval_min, y.retry_interval_max),
+        (Duration::from_secs(2), Duration::from_secs(600))
+    );
+    assert_eq!(
+        (y.validity, y.max_validity),
+        (
+            Duration::from_secs(12 * 3600),
+            Duration::from_secs(2 * 86_400)
+        )
+    );
+    let y = parse_with_yatesmsc(LISTENER, "", "[general]\nmax_validity=1d\n")
+        .unwrap()
+        .yatesmsc;
+    assert_eq!(
+        y.validity,
+        Duration::from_secs(86_400),
+        "the default validity is cut to max_validity"
+    );
+}
+
+#[test]
+fn yatesmsc_errors_name_file_line_and_key() {
+    let ysmpp = format!("{LISTENER}{CLIENT}[off]\nenabled=no\nserver=h\nsystem_id=x\n")
+        .replace("clients=up1", "clients=up1,off");
+    let cases = [
+        ("backup_smpp_gw=ghost", "yatesmsc.conf:2: backup_smpp_gw: \"ghost\" is not an enabled client in ysmpp.conf [smpp-client] clients="),
+        ("backup_smpp_gw=smppclient/off", "yatesmsc.conf:2: backup_smpp_gw: \"off\" is not an enabled client in ysmpp.conf [smpp-client] clients="),
+        ("backup_smpp_gw=smppserver/nobody", "yatesmsc.conf:2: backup_smpp_gw: \"nobody\" is not an account in regfile.conf"),
+        ("backup_smpp_gw=smsc_map/up1", "yatesmsc.conf:2: backup_smpp_gw: \"smsc_map/up1\" is not smppclient/ID or smppserver/ID (a bare ID is smppclient/ID)"),
+        ("smppgw_trusted=maybe", "yatesmsc.conf:2: smppgw_trusted: \"maybe\" is not a boolean (yes/no, true/false, on/off, 1/0)"),
+        ("smppgw_address=foo.example.com", "yatesmsc.conf:2: smppgw_address: \"foo.example.com\" is not HOST:PORT (for example foo.example.com:9000)"),
+        ("smppgw_address=", "yatesmsc.conf:2: smppgw_address: \"\" is not HOST:PORT (for example foo.example.com:9000)"),
+        ("smppgw_address=foo:99999", "yatesmsc.conf:2: smppgw_address: \"foo:99999\": \"99999\" is not a port number (1-65535)"),
+        ("retries=1001", "yatesmsc.conf:2: retries: \"1001\" must be a number of retries (0-1000)"),
+        ("retry_interval=5m,1s", "yatesmsc.conf:2: retry_interval: \"5m,1s\": MIN must be more than 0 and MAX at least MIN"),
+        ("retry_interval=1s,2s,3s", "yatesmsc.conf:2: retry_interval: \"1s,2s,3s\": write MIN,MAX (for example 1s,60s)"),
+        ("validity=0", "yatesmsc.conf:2: validity: \"0\" must be more than 0"),
+        ("validity=8d", "yatesmsc.conf:2: validity: \"8d\" is longer than max_validity (7d)"),
+        ("max_validity=1w", "yatesmsc.conf:2: max_validity: \"1w\": unknown unit \"w\" (use us, ms, s, m or h)"),
+    ];
+    for (line, expected) in cases {
+        let errs =
+            parse_with_yatesmsc(&ysmpp, "[u]\npassword=p\n", &format!("[general]\n{line}\n"))
+                .expect_err(line);
+        assert_eq!(errs, vec![expected.to_string()], "{line}");
+    }
+    // A max_validity in error is not compared with validity as well.
+    let errs =
+        parse_with_yatesmsc(LISTENER, "", "[general]\nvalidity=30d\nmax_validity=x\n").unwrap_err();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+}
+
+#[test]
+fn yatesmsc_conf_keys_and_sections_for_yatesmsc_itself_warn_and_load() {
+    let c = parse_with_yatesmsc(
+        LISTENER,
+        "",
+        "stray=1\n[general]\nretries=3\nsms_dbg=on\n[map]\nsccp=local\n",
+    )
+    .unwrap();
+    assert_eq!(c.yatesmsc.retries, 3);
+    let w: Vec<String> = c.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(
+        w,
+        [
+            "yatesmsc.conf:1: stray: outside any [section], ignored",
+            "yatesmsc.conf:4: sms_dbg: unknown key in [general], ignored",
+            "yatesmsc.conf:5: section [map] is not used, ignored",
+        ]
+    );
+}
+
+#[test]
+fn the_check_summary_shows_store_queues_backup_retries_and_validity() {
+    let defaults = parse(LISTENER, "[u]\npassword=p\n", "").unwrap().summary();
+    for line in [
+        "store: spool spool, sync batch (each commit as soon as the previous fdatasync ends), segments of 64M",
+        "queues per shard: 1000000 message bodies in memory, 100000 messages waiting per target (then ESME_RMSGQFUL)",
+        "  u: max binds unlimited, window 64, rate unlimited, from anywhere, coding gsm7, receipts per-part",
+        "backup gateway: none",
+        "retries: 5 after temporary failures (unless the route sets retries), 1s doubling up to 5m",
+        "validity: 2d when the ESME gives none, at most 7d",
+    ] {
+        assert!(defaults.lines().any(|l| l == line), "{line:?} not in\n{defaults}");
+    }
+    let set = parse_with_yatesmsc(
+        &format!("[general]\nsync=none\nsegment_size=1G\nqueue_limit=50\n{LISTENER}{CLIENT}"),
+        "",
+        "[general]\nbackup_smpp_gw=up1\nsmppgw_trusted=yes\nsmppgw_address=gw.example.com:2775\nretries=8\nretry_interval=500ms,1h\nvalidity=6h\n",
+    )
+    .unwrap()
+    .summary();
+    for line in [
+        "store: spool spool, sync none (NO fdatasync: acknowledged messages can be lost in a crash), segments of 1G",
+        "queues per shard: 1000000 message bodies in memory, 50 messages waiting per target (then ESME_RMSGQFUL)",
+        "backup gateway: smppclient/up1, trusted (its permanent errors are final), CDR address gw.example.com:2775",
+        "retries: 8 after temporary failures (unless the route sets retries), 500ms doubling up to 1h",
+        "validity: 6h when the ESME gives none, at most 7d",
+    ] {
+        assert!(set.lines().any(|l| l == line), "{line:?} not in\n{set}");
+    }
+    let window = parse(&format!("[general]\nsync_window=2ms\n{LISTENER}"), "", "")
+        .unwrap()
+        .summary();
+    assert!(
+        window.contains("sync batch (records gathered for 2ms)"),
+        "{window}"
     );
 }

@@ -5,7 +5,12 @@
 //! |---|---|
 //! | `ini` | the INI dialect: sections, `key=value`, `;` comments, line numbers |
 //! | `value` | typed values: booleans, durations, sizes, addresses, lists |
-//! | `model` | the typed model of `ysmpp.conf`, `regfile.conf`, `openssl.conf`, validation |
+//! | `keys` | what the files' parsers share: reading a section's keys, collecting problems, small parsers |
+//! | `ysmpp` | `ysmpp.conf`: `[general]`, `[smpp-server]`, listeners, client links |
+//! | `regfile` | `regfile.conf`: ESME accounts |
+//! | `openssl` | `openssl.conf`: TLS contexts |
+//! | `yatesmsc` | `yatesmsc.conf` (optional): the backup gateway, retries, validity |
+//! | `model` | the whole [`Config`]: parsing all files at once, checks across files, the summary |
 //! | `default` | the embedded default configuration |
 //!
 //! Every problem names where it is: `ysmpp.conf:12: port: "27x5" is not a port number (1-65535)`.
@@ -14,10 +19,15 @@
 
 pub mod default;
 pub mod ini;
+mod keys;
 pub mod model;
+mod openssl;
+mod regfile;
 pub mod value;
+mod yatesmsc;
+mod ysmpp;
 
 pub use model::{
-    Account, ClientLink, Config, ConfigError, ConfigFiles, General, LinkBind, Listener,
-    MsgIdFormat, Server, Shards, TlsContext, Warning,
+    Account, Backup, ClientLink, Config, ConfigError, ConfigFiles, General, LinkBind, Listener,
+    MsgIdFormat, ReceiptPolicy, Server, Shards, SyncMode, TlsContext, Warning, Yatesmsc,
 };

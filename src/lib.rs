@@ -25,10 +25,12 @@
 
 #![deny(unsafe_code)]
 
+pub mod accounts;
 pub mod config;
 pub mod control;
 pub mod flow;
 pub mod ids;
+pub mod limit;
 pub mod logger;
 pub mod net;
 pub mod route;

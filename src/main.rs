@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use smppgw::config::{default, value, Config, ConfigFiles, General, Listener, Server, Yatesmsc};
+use smppgw::config::{default, value, Config, ConfigFiles};
 use smppgw::control::{self, RunOptions};
 use smppgw::shard::{Mode, SimOptions};
 use smppgw::smpp::receipt::IdRadix;
@@ -144,6 +144,11 @@ fn main_inner(argv: Vec<String>) -> Result<(), String> {
             config: default_config(),
             config_dir: None,
             mode: Mode::Terminating,
+            upstream_sim: Some(
+                default::UPSTREAM_SIM
+                    .parse()
+                    .map_err(|_| "bad UPSTREAM_SIM")?,
+            ),
         }),
         Some("--version" | "-V" | "version") => {
             println!("smppgw {}", smppgw::VERSION);
@@ -164,6 +169,7 @@ fn main_inner(argv: Vec<String>) -> Result<(), String> {
                 config,
                 config_dir: Some(dir),
                 mode: Mode::Terminating,
+                upstream_sim: None,
             })
         }
         Some("check") => {
@@ -269,12 +275,12 @@ fn main_inner(argv: Vec<String>) -> Result<(), String> {
             let record = args.value("--record")?.map(PathBuf::from);
             let tls_cert = args.value("--tls")?.map(PathBuf::from);
             let mut config_dir = None;
-            let mut tls = Vec::new();
+            let mut tls = None;
             if let Some(cert) = &tls_cert {
                 let dir = cert
                     .parent()
                     .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-                tls.push(smppgw::config::TlsContext {
+                tls = Some(smppgw::config::TlsContext {
                     name: "sim".into(),
                     certificate: cert
                         .file_name()
@@ -286,23 +292,7 @@ fn main_inner(argv: Vec<String>) -> Result<(), String> {
                 });
                 config_dir = Some(dir);
             }
-            let mut config = Config {
-                general: General::default(),
-                server: Server::default(),
-                listeners: vec![Listener {
-                    name: "sim".into(),
-                    enable: true,
-                    addr: addr.ip(),
-                    port: addr.port(),
-                    sslcontext: tls_cert.as_ref().map(|_| "sim".to_string()),
-                    line: 0,
-                }],
-                accounts: Vec::new(),
-                tls,
-                clients: Vec::new(),
-                yatesmsc: Yatesmsc::default(),
-                warnings: Vec::new(),
-            };
+            let mut config = control::sim_config(addr, tls);
             shards_flag(&mut args, &mut config)?;
             args.finish()?;
             run(RunOptions {
@@ -317,6 +307,7 @@ fn main_inner(argv: Vec<String>) -> Result<(), String> {
                     msgid,
                     record,
                 }),
+                upstream_sim: None,
             })
         }
         Some(other) => Err(format!("unknown command {other:?}\n\n{USAGE}")),

@@ -1,9 +1,15 @@
 //! Composition: checks the machine, builds TLS, starts one pinned executor per data shard and
 //! the control executor, and stops them all on SIGINT or SIGTERM.
 //!
-//! The control executor owns what is not on the data path: today the configuration snapshot,
-//! the stop signal and the periodic summary line; failover state and CDR flushing join it
-//! with their issues.
+//! Before the shards start it reads the spool (every shard's message log) and hands each
+//! shard what it must resume. The control executor owns what is not on the data path: the
+//! configuration snapshot, the stop signal and the periodic summary lines (link state,
+//! messages); CDR flushing joins it with its issue.
+//!
+//! The embedded default (`smppgw` with no arguments) runs a whole two-hop system in one
+//! process: a simulated upstream SMSC on 127.0.0.1:2776 (its own executor), the gateway
+//! with a client link to it and `default_route` to that link, and a spool in a temporary
+//! directory that the log names.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,7 +25,7 @@ use log::{error, info, warn};
 use crate::config::{default::DEFAULT_CERT_NAME, Config};
 use crate::net::{sys, tls};
 use crate::route::RouteTable;
-use crate::shard::{self, ListenerSpec, Mode, Shared};
+use crate::shard::{self, ListenerSpec, Mode, ShardReport, ShardStart, Shared, SimOptions};
 
 /// Locked memory each executor registers for IO; small, the hard limit is often 8 MiB.
 const IO_MEMORY: usize = 256 * 1024;
@@ -28,10 +34,12 @@ const RING_DEPTH: usize = 256;
 /// How to run.
 pub struct RunOptions {
     pub config: Config,
-    /// Where relative paths (certificates) resolve; `None` runs the embedded default, whose
-    /// self-signed certificate is written to a temporary directory.
+    /// Where relative paths (certificates, the spool) resolve; `None` runs the embedded
+    /// default, whose self-signed certificate and spool go to a temporary directory.
     pub config_dir: Option<PathBuf>,
     pub mode: Mode,
+    /// A simulated upstream SMSC to run in this process (the embedded default's second hop).
+    pub upstream_sim: Option<std::net::SocketAddr>,
 }
 
 /// Totals at exit.
@@ -39,9 +47,33 @@ pub struct RunOptions {
 pub struct RunReport {
     pub accepted: u64,
     pub rejected: u64,
-    pub receipts_sent: u64,
-    pub receipts_acked: u64,
+    pub deliveries_sent: u64,
+    pub deliveries_acked: u64,
     pub connections: u64,
+    /// Messages not final at exit (they stay in the spool for the next start).
+    pub pending: usize,
+}
+
+/// The configuration of a simulator listening on `addr` (`smppgw sim`, and the embedded
+/// default's upstream); `tls`: the context of a TLS listener, if it is one.
+pub fn sim_config(addr: std::net::SocketAddr, tls: Option<crate::config::TlsContext>) -> Config {
+    Config {
+        general: crate::config::General::default(),
+        server: crate::config::Server::default(),
+        listeners: vec![crate::config::Listener {
+            name: "sim".into(),
+            enable: true,
+            addr: addr.ip(),
+            port: addr.port(),
+            sslcontext: tls.as_ref().map(|t| t.name.clone()),
+            line: 0,
+        }],
+        accounts: Vec::new(),
+        tls: tls.into_iter().collect(),
+        clients: Vec::new(),
+        yatesmsc: crate::config::Yatesmsc::default(),
+        warnings: Vec::new(),
+    }
 }
 
 fn check_machine() -> Result<(), String> {
@@ -210,49 +242,46 @@ fn log_route_table(table: &RouteTable, config: &Config) {
     }
 }
 
-/// Runs the gateway (or the simulator) until SIGINT or SIGTERM.
-pub fn run(opts: RunOptions) -> Result<RunReport, String> {
-    check_machine()?;
-    let acceptors = tls_contexts(&opts)?;
-    let config = Arc::new(opts.config);
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let shards = config.shard_count(cores);
-    let start_secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as u32);
-    let link_tls = client_tls(&config, opts.config_dir.as_deref())?;
-    let shared = Arc::new(Shared::new(
-        config.clone(),
-        opts.mode.clone(),
-        shards,
-        start_secs,
-        link_tls,
-    ));
+/// Where the spool is: `spool_dir`, relative to the configuration directory; for the
+/// embedded default, a temporary directory.
+fn spool_dir(opts: &RunOptions) -> PathBuf {
+    let dir = PathBuf::from(&opts.config.general.spool_dir);
+    match &opts.config_dir {
+        _ if dir.is_absolute() => dir,
+        Some(base) => base.join(dir),
+        None => std::env::temp_dir()
+            .join(format!("smppgw-{}", std::process::id()))
+            .join("spool"),
+    }
+}
 
-    let specs: Vec<ListenerSpec> = if config.server.enable {
-        config
-            .listeners
-            .iter()
-            .filter(|l| l.enable)
-            .map(|l| ListenerSpec {
-                name: l.name.clone(),
-                addr: l.socket_addr(),
-                tls: l
-                    .sslcontext
-                    .as_ref()
-                    .and_then(|c| acceptors.get(c).cloned()),
-            })
-            .collect()
-    } else {
+/// The listeners of a configuration, with their TLS acceptors.
+fn listener_specs(config: &Config, acceptors: &HashMap<String, TlsAcceptor>) -> Vec<ListenerSpec> {
+    if !config.server.enable {
         warn!("[smpp-server] enable=no: not listening");
-        Vec::new()
-    };
+        return Vec::new();
+    }
+    config
+        .listeners
+        .iter()
+        .filter(|l| l.enable)
+        .map(|l| ListenerSpec {
+            name: l.name.clone(),
+            addr: l.socket_addr(),
+            tls: l
+                .sslcontext
+                .as_ref()
+                .and_then(|c| acceptors.get(c).cloned()),
+        })
+        .collect()
+}
 
-    // glommio binds with SO_REUSEPORT, which would let a second gateway share a port with a
-    // running one and take half its connections. If something answers on the address, refuse
-    // to start. (A plain bind test would also trip on the sockets a crashed predecessor left
-    // closing, which must not stop a restart.)
-    for spec in &specs {
+/// glommio binds with SO_REUSEPORT, which would let a second gateway share a port with a
+/// running one and take half its connections. If something answers on the address, refuse
+/// to start. (A plain bind test would also trip on the sockets a crashed predecessor left
+/// closing, which must not stop a restart.)
+fn refuse_taken(specs: &[ListenerSpec]) -> Result<(), String> {
+    for spec in specs {
         let mut probe = spec.addr;
         if probe.ip().is_unspecified() {
             probe.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
@@ -264,6 +293,123 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
             ));
         }
     }
+    Ok(())
+}
+
+/// Starts a pool of shards.
+fn start_pool(
+    name: &str,
+    placement: PoolPlacement,
+    shared: Arc<Shared>,
+    specs: Vec<ListenerSpec>,
+    start: Arc<ShardStart>,
+) -> Result<glommio::PoolThreadHandles<ShardReport>, String> {
+    let mesh = MeshBuilder::full(shared.shards, 4096);
+    let mut builder = LocalExecutorPoolBuilder::new(placement)
+        .name(name)
+        .io_memory(IO_MEMORY)
+        .ring_depth(RING_DEPTH);
+    if let Some(spin) = shared.config.general.spin_before_park {
+        builder = builder.spin_before_park(spin);
+    }
+    builder
+        .on_all_shards(move || {
+            let shared = shared.clone();
+            let mesh = mesh.clone();
+            let specs = specs.clone();
+            let start = start.clone();
+            async move { shard::run(shared, mesh, specs, start).await }
+        })
+        .map_err(|e| format!("cannot start the {name} shards: {e}"))
+}
+
+/// Runs the gateway (or the simulator) until SIGINT or SIGTERM.
+pub fn run(opts: RunOptions) -> Result<RunReport, String> {
+    check_machine()?;
+    sys::ignore_sigxfsz();
+    let acceptors = tls_contexts(&opts)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let shards = opts.config.shard_count(cores);
+    let now_secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32);
+
+    // The spool: read and replayed before anything listens.
+    let (spool_path, spool, start_secs) = match opts.mode {
+        Mode::Terminating => {
+            let dir = spool_dir(&opts);
+            let spool = crate::store::load(&dir, shards)?;
+            for line in &spool.report {
+                info!("{line}");
+            }
+            let g = &opts.config.general;
+            match g.sync {
+                crate::config::SyncMode::Batch => info!(
+                    "message log in {}: sync=batch (every answer waits for its record's fdatasync; commit window {:?}), segments of {} MiB",
+                    dir.display(),
+                    g.sync_window,
+                    g.segment_size >> 20
+                ),
+                crate::config::SyncMode::None => warn!(
+                    "message log in {}: sync=none: answers do not wait for the disk; a crash of the machine can lose acknowledged messages (UNSAFE)",
+                    dir.display()
+                ),
+            }
+            let start_secs = now_secs.max(spool.max_epoch_secs.saturating_add(1));
+            (
+                Some(dir),
+                spool.shards.into_iter().map(Some).collect(),
+                start_secs,
+            )
+        }
+        Mode::Simulator(_) => (None, Vec::new(), now_secs),
+    };
+    let start = Arc::new(ShardStart {
+        spool_dir: spool_path,
+        spool: Arc::new(std::sync::Mutex::new(spool)),
+    });
+
+    let config = Arc::new(opts.config.clone());
+    let link_tls = client_tls(&config, opts.config_dir.as_deref())?;
+    let shared = Arc::new(Shared::new(
+        config.clone(),
+        opts.mode.clone(),
+        shards,
+        start_secs,
+        link_tls,
+    ));
+    let specs = listener_specs(&config, &acceptors);
+    refuse_taken(&specs)?;
+
+    // The embedded default's upstream: a simulator in this process, on its own executor.
+    let upstream = match opts.upstream_sim {
+        Some(addr) => {
+            let sim_cfg = Arc::new(sim_config(addr, None));
+            let sim_shared = Arc::new(Shared::new(
+                sim_cfg.clone(),
+                Mode::Simulator(SimOptions::default()),
+                1,
+                now_secs,
+                Vec::new(),
+            ));
+            let sim_specs = listener_specs(&sim_cfg, &HashMap::new());
+            refuse_taken(&sim_specs)?;
+            let sim_start = Arc::new(ShardStart {
+                spool_dir: None,
+                spool: Arc::new(std::sync::Mutex::new(Vec::new())),
+            });
+            info!("upstream SMSC simulator on {addr} (the embedded default's second hop)");
+            let pool = start_pool(
+                "upstream-sim",
+                PoolPlacement::Unbound(1),
+                sim_shared.clone(),
+                sim_specs,
+                sim_start,
+            )?;
+            Some((sim_shared, pool))
+        }
+        None => None,
+    };
 
     // regexroute.conf: only a gateway run on a configuration directory routes by it.
     let route_dir = match (&opts.mode, &opts.config_dir) {
@@ -287,9 +433,20 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
             ),
         }
     }
+    if let Some((target, name)) = &shared.backup {
+        info!(
+            "backup_smpp_gw {name} ({}): messages go there once when their target is down or out of retries; its permanent errors are {}",
+            match target {
+                crate::flow::Target::Link(_) => "a client link",
+                crate::flow::Target::Esme(_) => "an ESME account",
+            },
+            if shared.policy.trusted { "final (smppgw_trusted)" } else { "retried (not smppgw_trusted)" }
+        );
+    }
 
     let wait_for_signal = sys::block_stop_signals();
     let stop = shared.clone();
+    let stop_sim = upstream.as_ref().map(|(s, _)| s.clone());
     std::thread::Builder::new()
         .name("signals".into())
         .spawn(move || loop {
@@ -300,12 +457,18 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
             }
             info!("signal {sig} received: unbinding sessions and stopping");
             stop.stopping.store(true, Ordering::Relaxed);
+            if let Some(s) = &stop_sim {
+                s.stopping.store(true, Ordering::Relaxed);
+            }
             return;
         })
         .map_err(|e| format!("cannot start the signal thread: {e}"))?;
 
     let mode = match &opts.mode {
-        Mode::Terminating => "terminating gateway".to_string(),
+        Mode::Terminating => match (shared.default_link, shared.routes.version()) {
+            (None, 0) => "terminating gateway (no regexroute.conf, no default_route)".to_string(),
+            _ => "store-and-forward gateway".to_string(),
+        },
         Mode::Simulator(s) => format!(
             "SMSC simulator (receipt delay {:?}, temporary errors {}%, permanent errors {}%, throttle {})",
             s.receipt_delay,
@@ -319,23 +482,13 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
         crate::VERSION
     );
 
-    let mesh = MeshBuilder::full(shards, 4096);
-    let pool_shared = shared.clone();
-    let mut builder = LocalExecutorPoolBuilder::new(PoolPlacement::MaxSpread(shards, None))
-        .name("smppgw")
-        .io_memory(IO_MEMORY)
-        .ring_depth(RING_DEPTH);
-    if let Some(spin) = shared.config.general.spin_before_park {
-        builder = builder.spin_before_park(spin);
-    }
-    let pool = builder
-        .on_all_shards(move || {
-            let shared = pool_shared.clone();
-            let mesh = mesh.clone();
-            let specs = specs.clone();
-            async move { shard::run(shared, mesh, specs).await }
-        })
-        .map_err(|e| format!("cannot start the shards: {e}"))?;
+    let pool = start_pool(
+        "smppgw",
+        PoolPlacement::MaxSpread(shards, None),
+        shared.clone(),
+        specs,
+        start,
+    )?;
 
     let control_shared = shared.clone();
     let control = LocalExecutorBuilder::new(Placement::Unbound)
@@ -372,11 +525,13 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
                     let c = &control_shared.counters;
                     let accepted = c.accepted.load(Ordering::Relaxed);
                     info!(
-                        "{} connections, {} messages accepted ({:.0}/s), {} receipts sent",
+                        "{} connections, {} messages accepted ({:.0}/s), {} delivered or forwarded, {} undelivered, {} deliver_sm sent",
                         control_shared.connections.load(Ordering::Relaxed),
                         accepted,
                         (accepted - last_accepted) as f64 / last.elapsed().as_secs_f64(),
-                        c.receipts_sent.load(Ordering::Relaxed)
+                        c.delivered.load(Ordering::Relaxed),
+                        c.undelivered.load(Ordering::Relaxed),
+                        c.deliveries_sent.load(Ordering::Relaxed)
                     );
                     last = Instant::now();
                     last_accepted = accepted;
@@ -386,19 +541,30 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
         .map_err(|e| format!("cannot start the control executor: {e}"))?;
 
     let mut report = RunReport::default();
+    let (mut commits, mut records, mut sync_p99) = (0u64, 0u64, 0u32);
     for r in pool.join_all() {
         match r {
-            Ok(s) => report.connections += s.connections,
+            Ok(s) => {
+                report.connections += s.connections;
+                report.pending += s.pending;
+                commits += s.commits;
+                records += s.records;
+                sync_p99 = sync_p99.max(s.sync_us.1);
+            }
             Err(e) => error!("a shard failed: {e:?}"),
         }
     }
     shared.stopping.store(true, Ordering::Relaxed);
+    if let Some((sim, pool)) = upstream {
+        sim.stopping.store(true, Ordering::Relaxed);
+        let _ = pool.join_all();
+    }
     let _ = control.join();
     let c = &shared.counters;
     report.accepted = c.accepted.load(Ordering::Relaxed);
     report.rejected = c.rejected.load(Ordering::Relaxed);
-    report.receipts_sent = c.receipts_sent.load(Ordering::Relaxed);
-    report.receipts_acked = c.receipts_acked.load(Ordering::Relaxed);
+    report.deliveries_sent = c.deliveries_sent.load(Ordering::Relaxed);
+    report.deliveries_acked = c.deliveries_acked.load(Ordering::Relaxed);
     let (reads, writes, frames) = (
         c.reads.load(Ordering::Relaxed),
         c.writes.load(Ordering::Relaxed),
@@ -408,14 +574,23 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
         "io: {frames} PDUs received in {reads} reads ({:.1} per read), {writes} writes",
         frames as f64 / reads.max(1) as f64
     );
+    if commits > 0 {
+        info!(
+            "message log: {records} records in {commits} commits ({:.1} per fdatasync; slowest shard's p99 fdatasync {sync_p99} us)",
+            records as f64 / commits as f64
+        );
+    }
     info!(
-        "stopped: {} connections served, {} messages acknowledged, {} refused, {} receipts sent, {} acknowledged, {} dropped",
+        "stopped: {} connections served, {} messages acknowledged, {} refused, {} delivered or forwarded, {} undelivered, {} deliver_sm sent, {} acknowledged, {} receipts matched no message, {} messages kept in the spool",
         report.connections,
         report.accepted,
         report.rejected,
-        report.receipts_sent,
-        report.receipts_acked,
-        c.receipts_dropped.load(Ordering::Relaxed)
+        c.delivered.load(Ordering::Relaxed),
+        c.undelivered.load(Ordering::Relaxed),
+        report.deliveries_sent,
+        report.deliveries_acked,
+        c.receipts_unmatched.load(Ordering::Relaxed),
+        report.pending
     );
     Ok(report)
 }

@@ -187,6 +187,7 @@ pub struct Flow {
     actions: VecDeque<Action>,
     /// The LSN of the latest record this flow appended.
     last_lsn: u64,
+    committed_lsn: u64,
 }
 
 impl Flow {
@@ -203,6 +204,7 @@ impl Flow {
             seg_live: HashMap::new(),
             actions: VecDeque::new(),
             last_lsn: 0,
+            committed_lsn: 0,
         }
     }
 
@@ -237,6 +239,11 @@ impl Flow {
     /// Upstream ids waiting for their receipts.
     pub fn awaiting_receipts(&self) -> usize {
         self.receipts.len()
+    }
+
+    /// The LSN of the latest record this flow appended.
+    pub fn last_lsn(&self) -> u64 {
+        self.last_lsn
     }
 
     pub fn poll_action(&mut self) -> Option<Action> {
@@ -367,8 +374,14 @@ impl Flow {
         );
     }
 
+    /// The highest LSN [`Flow::committed`] was told of.
+    pub fn committed_lsn(&self) -> u64 {
+        self.committed_lsn
+    }
+
     /// The log made everything up to `lsn` durable: those messages are attempted.
     pub fn committed(&mut self, lsn: u64, now: u64) {
+        self.committed_lsn = self.committed_lsn.max(lsn);
         while let Some(&(l, id)) = self.uncommitted.front() {
             if l > lsn {
                 break;
@@ -583,7 +596,10 @@ impl Flow {
         );
         e.st = St::Later;
         let at = now
-            .saturating_add(self.policy.retry_delay_ms(e.msg.failures))
+            .saturating_add(
+                self.policy
+                    .retry_delay_ms(e.msg.failures, matches!(e.target, Target::Esme(_))),
+            )
             .min(e.msg.expires_ms);
         self.set_wake(id, at);
     }

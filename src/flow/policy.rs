@@ -12,6 +12,9 @@ pub struct Policy {
     /// The first retry waits `retry_min`, each next one twice as long, at most `retry_max`.
     pub retry_min_ms: u64,
     pub retry_max_ms: u64,
+    /// The first retry of a delivery to an ESME (ysmpp.conf `delivery_retry`); later ones
+    /// double up to `retry_max`.
+    pub esme_retry_ms: u64,
     /// Whether the backup gateway's permanent errors are final (`smppgw_trusted`); when not,
     /// they are retried like temporary ones.
     pub trusted: bool,
@@ -33,6 +36,7 @@ impl Default for Policy {
             retries: 5,
             retry_min_ms: 1_000,
             retry_max_ms: 300_000,
+            esme_retry_ms: 1_000,
             trusted: false,
             receipt_wait_ms: 72 * 3600 * 1000,
             busy_retry_ms: 100,
@@ -44,12 +48,18 @@ impl Default for Policy {
 }
 
 impl Policy {
-    /// The pause before retry number `failures` (1 for the first retry).
-    pub fn retry_delay_ms(&self, failures: u16) -> u64 {
+    /// The pause before retry number `failures` (1 for the first retry) of a message to a
+    /// link, or (`to_esme`) to an ESME.
+    pub fn retry_delay_ms(&self, failures: u16, to_esme: bool) -> u64 {
+        let first = if to_esme {
+            self.esme_retry_ms
+        } else {
+            self.retry_min_ms
+        };
         let shift = failures.saturating_sub(1).min(30) as u32;
-        self.retry_min_ms
+        first
             .saturating_mul(1u64 << shift)
-            .min(self.retry_max_ms.max(self.retry_min_ms))
+            .min(self.retry_max_ms.max(first))
     }
 }
 
@@ -162,10 +172,15 @@ mod tests {
             retry_max_ms: 5000,
             ..Policy::default()
         };
-        let d: Vec<u64> = (1..=5).map(|f| p.retry_delay_ms(f)).collect();
+        let d: Vec<u64> = (1..=5).map(|f| p.retry_delay_ms(f, false)).collect();
         assert_eq!(d, vec![1000, 2000, 4000, 5000, 5000]);
-        assert_eq!(p.retry_delay_ms(0), 1000);
-        assert_eq!(p.retry_delay_ms(u16::MAX), 5000);
+        assert_eq!(p.retry_delay_ms(0, false), 1000);
+        assert_eq!(p.retry_delay_ms(u16::MAX, false), 5000);
+        let p = Policy {
+            esme_retry_ms: 100,
+            ..p
+        };
+        assert_eq!(p.retry_delay_ms(2, true), 200);
     }
 
     #[test]

@@ -209,8 +209,17 @@ fn forwarded_without_a_receipt_asked_is_final_at_once() {
     assert_eq!(ended(&actions(&mut f)), vec![(id, End::FORWARDED)]);
     assert_eq!(f.len(), 0);
     let recs = log.records.borrow();
-    assert!(matches!(&recs[1], Record::Forwarded { upstream_id, .. } if &upstream_id[..] == b"AB12"));
-    assert!(matches!(&recs[2], Record::Final { state: 6, tp_status: 1, .. }));
+    assert!(
+        matches!(&recs[1], Record::Forwarded { upstream_id, .. } if &upstream_id[..] == b"AB12")
+    );
+    assert!(matches!(
+        &recs[2],
+        Record::Final {
+            state: 6,
+            tp_status: 1,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -234,13 +243,20 @@ fn an_upstream_receipt_is_matched_relayed_with_our_id_and_ends_the_message() {
     // Unknown ids are not ours.
     assert_eq!(f.receipt(&log, 0, key("FFFF"), &r, &pdu, T0), None);
     let lsn = f.receipt(&log, 0, key("AB12"), &r, &pdu, T0 + 10).unwrap();
-    assert_eq!(lsn, log.lsn(), "the link's answer waits for every record of the receipt");
+    assert_eq!(
+        lsn,
+        log.lsn(),
+        "the link's answer waits for every record of the receipt"
+    );
     let acts = actions(&mut f);
     assert_eq!(ended(&acts), vec![(id, End::DELIVERED)]);
     // The receipt for the originator is a message of its own, sent after its commit.
     f.committed(lsn, T0 + 10);
     let out = actions(&mut f);
-    let Some(Action::Send { kind, target, pdu, .. }) = out.first() else {
+    let Some(Action::Send {
+        kind, target, pdu, ..
+    }) = out.first()
+    else {
         panic!("{out:?}")
     };
     assert_eq!((*kind, *target), (Kind::Receipt, Target::Esme(ORIGIN)));
@@ -250,7 +266,10 @@ fn an_upstream_receipt_is_matched_relayed_with_our_id_and_ends_the_message() {
     };
     let hex = id.to_hex();
     assert!(d.short_message.starts_with(&[b"id:", &hex[..]].concat()));
-    assert_eq!(sent.tlvs.get_cstr(tag::RECEIPTED_MESSAGE_ID), Some(&hex[..]));
+    assert_eq!(
+        sent.tlvs.get_cstr(tag::RECEIPTED_MESSAGE_ID),
+        Some(&hex[..])
+    );
     assert_eq!(f.awaiting_receipts(), 0);
 }
 
@@ -309,7 +328,9 @@ fn temporary_errors_retry_with_exponential_backoff_then_fail_with_a_receipt() {
     // retries=2: two retries after 1 s and 2 s, then the end.
     for (n, delay) in [(1u16, 1_000u64), (2, 2_000)] {
         f.result(&log, id, Outcome::Temporary(CommandStatus::RMSGQFUL), now);
-        assert!(matches!(log.records.borrow().last(), Some(Record::Attempt { failures, .. }) if *failures == n));
+        assert!(
+            matches!(log.records.borrow().last(), Some(Record::Attempt { failures, .. }) if *failures == n)
+        );
         assert_eq!(f.poll_timeout(), Some(now + delay));
         f.handle_timeout(&log, now + delay - 1);
         assert!(sends(&mut f).is_empty());
@@ -356,12 +377,23 @@ fn out_of_retries_fails_over_once_to_the_backup_then_ends() {
     }
     // The third failure used up the retries: the backup gets it at once, with fresh retries.
     assert_eq!(sends(&mut f), vec![(id, BACKUP)]);
-    assert!(matches!(log.records.borrow().last(), Some(Record::Attempt { on_backup: true, failures: 0, .. })));
+    assert!(matches!(
+        log.records.borrow().last(),
+        Some(Record::Attempt {
+            on_backup: true,
+            failures: 0,
+            ..
+        })
+    ));
     for _ in 0..2 {
         f.result(&log, id, Outcome::Temporary(CommandStatus::RX_T_APPN), now);
         now += 10_000;
         f.handle_timeout(&log, now);
-        assert_eq!(sends(&mut f), vec![(id, BACKUP)], "never back to the primary");
+        assert_eq!(
+            sends(&mut f),
+            vec![(id, BACKUP)],
+            "never back to the primary"
+        );
     }
     f.result(&log, id, Outcome::Temporary(CommandStatus::RX_T_APPN), now);
     assert_eq!(log.finals(), vec![(id, 5, 0x61)]);
@@ -384,7 +416,9 @@ fn a_link_that_is_down_sends_the_message_to_the_backup_at_once() {
         T0,
     );
     let recs = log.records.borrow();
-    assert!(recs.iter().any(|r| matches!(r, Record::Forwarded { link, .. } if &link[..] == b"smppclient/backup")));
+    assert!(recs
+        .iter()
+        .any(|r| matches!(r, Record::Forwarded { link, .. } if &link[..] == b"smppclient/backup")));
 }
 
 #[test]
@@ -396,7 +430,10 @@ fn without_a_backup_messages_wait_for_the_link_in_order_until_it_comes_up() {
     assert!(f.is_down(LINK));
     let b = accepted(&mut f, &log, LINK, 0);
     let c = accepted(&mut f, &log, LINK, 0);
-    assert!(sends(&mut f).is_empty(), "a target that is down gets nothing");
+    assert!(
+        sends(&mut f).is_empty(),
+        "a target that is down gets nothing"
+    );
     assert_eq!(f.queued(LINK), 3);
     assert_eq!(f.waiting_targets(), vec![LINK]);
     f.target_up(LINK, T0 + 1);
@@ -476,7 +513,11 @@ fn no_room_offers_again_later_without_counting_a_failure() {
     assert_eq!(f.poll_timeout().map(|t| t.min(T0 + 100)), Some(T0 + 100));
     f.handle_timeout(&log, T0 + 100);
     assert_eq!(sends(&mut f), vec![(a, RX)]);
-    assert!(!log.records.borrow().iter().any(|r| matches!(r, Record::Attempt { .. })));
+    assert!(!log
+        .records
+        .borrow()
+        .iter()
+        .any(|r| matches!(r, Record::Attempt { .. })));
 }
 
 #[test]
@@ -485,7 +526,15 @@ fn at_most_batch_attempts_are_outstanding_per_target() {
     let ids: Vec<MessageId> = (0..6).map(|_| accepted(&mut f, &log, LINK, 0)).collect();
     let first = sends(&mut f);
     assert_eq!(first.len(), 4);
-    f.result(&log, ids[0], Outcome::Accepted { upstream_id: Bytes::from_static(b"1"), key: key("1") }, T0);
+    f.result(
+        &log,
+        ids[0],
+        Outcome::Accepted {
+            upstream_id: Bytes::from_static(b"1"),
+            key: key("1"),
+        },
+        T0,
+    );
     assert_eq!(sends(&mut f), vec![(ids[4], LINK)]);
 }
 
@@ -496,15 +545,23 @@ fn unrouted_messages_end_at_accept_with_a_no_route_receipt() {
     let id = inc.msg.id;
     let lsn = f.accept(&log, inc, T0);
     assert_eq!(log.finals(), vec![(id, 5, 0x45)]);
-    assert_eq!(lsn, log.lsn(), "the answer waits for the receipt's record too");
+    assert_eq!(
+        lsn,
+        log.lsn(),
+        "the answer waits for the receipt's record too"
+    );
     f.committed(lsn, T0);
     let out = actions(&mut f);
-    let Some(Action::Send { pdu, target, .. }) = out.iter().find(|a| matches!(a, Action::Send { .. })) else {
+    let Some(Action::Send { pdu, target, .. }) =
+        out.iter().find(|a| matches!(a, Action::Send { .. }))
+    else {
         panic!("{out:?}")
     };
     assert_eq!(*target, Target::Esme(ORIGIN));
     let p = Pdu::decode(pdu).unwrap();
-    let Body::DeliverSm(d) = &p.body else { panic!() };
+    let Body::DeliverSm(d) = &p.body else {
+        panic!()
+    };
     let t = std::str::from_utf8(&d.short_message).unwrap();
     assert!(t.contains("stat:UNDELIV err:069 text:Hello there"), "{t}");
 }
@@ -541,7 +598,15 @@ fn compaction_writes_live_messages_again_so_their_segment_empties() {
     let a = accepted(&mut f, &log, LINK, 1);
     let b = accepted(&mut f, &log, LINK, 0);
     sends(&mut f);
-    f.result(&log, a, Outcome::Accepted { upstream_id: Bytes::from_static(b"5"), key: key("5") }, T0);
+    f.result(
+        &log,
+        a,
+        Outcome::Accepted {
+            upstream_id: Bytes::from_static(b"5"),
+            key: key("5"),
+        },
+        T0,
+    );
     assert_eq!(f.live_in(1), 2);
     log.seg.set(2);
     f.compact(&log, 1);
@@ -572,7 +637,11 @@ fn restored_messages_resume_where_they_were() {
     failed_over.msg.on_backup = true;
     let plain = incoming(&mut f, Some(LINK), 0, 3_600_000);
     let ids = [waiting.msg.id, failed_over.msg.id, plain.msg.id];
-    for (inc, k) in [(waiting, Some((0, key("C0FFEE")))), (failed_over, None), (plain, None)] {
+    for (inc, k) in [
+        (waiting, Some((0, key("C0FFEE")))),
+        (failed_over, None),
+        (plain, None),
+    ] {
         let live = Live {
             message: inc.msg.clone(),
             snapshot_segment: 4,

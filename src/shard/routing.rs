@@ -8,10 +8,12 @@ use std::sync::Arc;
 
 use log::info;
 
+use crate::ids::{AccountId, LinkId};
 use crate::route::{reject_status, Params, RouteCache, RouteTable, Target, Vars};
-use crate::smpp::CommandStatus;
+use crate::smpp::receipt::Receipt;
+use crate::smpp::{Address, Body, CommandStatus, Pdu};
 
-use super::state::{AccountState, Shared};
+use super::state::Shared;
 
 /// Decisions a shard remembers per cache generation.
 pub const ROUTE_CACHE: usize = 16_384;
@@ -22,10 +24,13 @@ pub enum Route {
     /// terminates messages itself).
     NoTable,
     /// Forward over this client link.
-    Forward(usize),
+    Forward(LinkId),
     /// Deliver (deliver_sm) to a bound receiver of this account.
-    Deliver(Arc<AccountState>),
-    /// Refuse with this status; `why` goes to the log.
+    Deliver(AccountId),
+    /// Nowhere the gateway serves: accepted, then ended undeliverable (with a receipt when
+    /// asked); `why` goes to the log.
+    NoRoute { why: String },
+    /// Refused at once with this status (a route file reject); `why` goes to the log.
     Refuse { status: CommandStatus, why: String },
 }
 
@@ -36,6 +41,8 @@ pub struct Router {
     vars: Option<Vars>,
     /// Refilled for every message; values keep their allocations.
     pub params: Params,
+    /// The `retries` the last decision's rules set, if they set one.
+    pub retries: Option<u16>,
     seed: u64,
 }
 
@@ -47,6 +54,7 @@ impl Router {
             cache: RouteCache::new(ROUTE_CACHE),
             vars: None,
             params: Params::default(),
+            retries: None,
             seed,
         }
     }
@@ -54,6 +62,7 @@ impl Router {
     /// Routes the message whose parameters are in `self.params`.
     pub fn decide(&mut self, shared: &Shared, shard: usize) -> Route {
         let version = shared.routes.version();
+        self.retries = None;
         if version == 0 {
             return Route::NoTable;
         }
@@ -67,10 +76,19 @@ impl Router {
             return Route::NoTable;
         };
         let decision = self.cache.route(table, &self.params, vars);
-        let refuse = |why: String| Route::Refuse {
-            status: CommandStatus::RINVDSTADR,
-            why,
-        };
+        self.retries = decision
+            .changes
+            .iter()
+            .rev()
+            .find_map(|c| match c {
+                crate::route::ParamChange::Set(n, v) if n == "retries" => {
+                    Some(v.trim().parse().ok())
+                }
+                crate::route::ParamChange::Clear(n) if n == "retries" => Some(None),
+                _ => None,
+            })
+            .flatten();
+        let refuse = |why: String| Route::NoRoute { why };
         let called = self.params.get("called").unwrap_or("");
         match Target::of(decision, &self.params) {
             Target::SmppClient(id) => match shared.links.iter().position(|l| l.config.name == id) {
@@ -79,7 +97,7 @@ impl Router {
                     "{called}: route to smppclient/{id}, but ysmpp.conf has no such client link"
                 )),
             },
-            Target::SmppServer(id) => match shared.account(id) {
+            Target::SmppServer(id) => match shared.accounts.id_of(id) {
                 Some(a) => Route::Deliver(a),
                 None => refuse(format!(
                     "{called}: route to smppserver/{id}, but regfile.conf has no such account"
@@ -100,4 +118,76 @@ impl Router {
             }
         }
     }
+}
+
+/// The parameters for a message that came in through `module` (`smppserver` from an ESME,
+/// `smppclient` for MO from an upstream link).
+pub fn fill_params(
+    p: &mut Params,
+    pdu: &Pdu,
+    source: &Address,
+    dests: &[&Address],
+    system_id: &str,
+    module: &str,
+) {
+    let (service_type, esm_class, data_coding) = match &pdu.body {
+        Body::SubmitSm(m) => (m.service_type.as_bytes(), m.esm_class, m.data_coding),
+        Body::DataSm(m) => (m.service_type.as_bytes(), m.esm_class, m.data_coding),
+        Body::SubmitMulti(m) => (m.service_type.as_bytes(), m.esm_class, m.data_coding),
+        Body::DeliverSm(m) => (m.service_type.as_bytes(), m.esm_class, m.data_coding),
+        _ => (&[][..], 0, 0),
+    };
+    let called = dests.first().map(|d| d.addr.as_bytes()).unwrap_or_default();
+    p.set("called", &String::from_utf8_lossy(called));
+    p.set("caller", &String::from_utf8_lossy(source.addr.as_bytes()));
+    p.set("module", module);
+    p.set("submit_info", "SMPP");
+    let report = esm_class & 0x3C == 0x04 || esm_class & 0x3C == 0x20;
+    p.set("sms_type", if report { "status_report" } else { "sms" });
+    // A status report's state (DELIVRD, UNDELIV, ...), from its receipt text.
+    let stat = match (&pdu.body, report) {
+        (Body::SubmitSm(m) | Body::DeliverSm(m), true) => {
+            Receipt::parse(&m.short_message).map(|r| r.stat)
+        }
+        _ => None,
+    };
+    match stat {
+        Some(st) => p.set("sms_stat", as_text(st)),
+        None => p.clear("sms_stat"),
+    }
+    p.set("system_id", system_id);
+    p.set("service_type", &String::from_utf8_lossy(service_type));
+    let mut num = itoa(esm_class);
+    p.set("esm_class", num.as_str());
+    num = itoa(data_coding);
+    p.set("data_coding", num.as_str());
+}
+
+/// Bytes as text for the route rules (they are ASCII in practice; anything else is replaced).
+pub fn as_text(b: &[u8]) -> &str {
+    std::str::from_utf8(b).unwrap_or("?")
+}
+
+/// A small number as text without allocating.
+struct Num([u8; 3], u8);
+
+impl Num {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0[3 - self.1 as usize..]).unwrap_or("0")
+    }
+}
+
+fn itoa(v: u8) -> Num {
+    let mut out = [b'0'; 3];
+    let mut v = v;
+    let mut i = 3;
+    loop {
+        i -= 1;
+        out[i] = b'0' + v % 10;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    Num(out, (3 - i) as u8)
 }

@@ -1,14 +1,16 @@
-//! State shared by all shards: the configuration, the accounts with their live counters, the
-//! connection count, the stop flag. Everything here is read-mostly and lock-free on the data
-//! path (atomics); the account registry's lock is taken only at bind time, and only in
-//! simulator mode, where accounts appear on first bind.
+//! State shared by all shards: the configuration, the accounts and links with their live
+//! counters, the route table, the connection count, the stop flag. Everything here is
+//! read-mostly and lock-free on the data path (atomics); the route table's lock is taken once
+//! per reload.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::config::{Account, Config};
+use crate::accounts::Accounts;
+use crate::config::Config;
+use crate::flow::{Policy, Target};
+use crate::ids::LinkId;
 use crate::route::RouteTable;
 
 /// How the server treats messages.
@@ -56,99 +58,6 @@ impl Default for SimOptions {
     }
 }
 
-/// A generic cell rate limiter (a token bucket kept as one atomic "theoretical arrival
-/// time"): `rate` per second with a burst of one second's worth.
-pub struct RateLimiter {
-    interval_ns: u64,
-    burst_ns: u64,
-    tat: AtomicU64,
-    epoch: Instant,
-}
-
-impl RateLimiter {
-    /// `None` when `rate` is 0 (no limit).
-    pub fn new(rate: f64, epoch: Instant) -> Option<RateLimiter> {
-        (rate > 0.0).then(|| {
-            let interval_ns = (1e9 / rate).max(1.0) as u64;
-            RateLimiter {
-                interval_ns,
-                burst_ns: 1_000_000_000u64.max(interval_ns),
-                tat: AtomicU64::new(0),
-                epoch,
-            }
-        })
-    }
-
-    /// When `n` tokens will be there (now, if they are).
-    pub fn available_at(&self, n: u32, now: Instant) -> Instant {
-        let now_ns = now.saturating_duration_since(self.epoch).as_nanos() as u64;
-        let next = self.tat.load(Ordering::Relaxed).max(now_ns) + self.interval_ns * n as u64;
-        let ready_ns = next.saturating_sub(self.burst_ns);
-        self.epoch + Duration::from_nanos(ready_ns.max(now_ns))
-    }
-
-    /// Takes `n` tokens if there are; false means throttle. More than a second's worth at
-    /// once costs a second's worth (a full bucket), so that it can pass at all.
-    pub fn try_take(&self, n: u32, now: Instant) -> bool {
-        let now_ns = now.saturating_duration_since(self.epoch).as_nanos() as u64;
-        let cost = (self.interval_ns * n as u64).min(self.burst_ns);
-        let mut tat = self.tat.load(Ordering::Relaxed);
-        loop {
-            let start = tat.max(now_ns);
-            let next = start + cost;
-            if next > now_ns + self.burst_ns {
-                return false;
-            }
-            match self
-                .tat
-                .compare_exchange_weak(tat, next, Ordering::Relaxed, Ordering::Relaxed)
-            {
-                Ok(_) => return true,
-                Err(t) => tat = t,
-            }
-        }
-    }
-}
-
-/// One account and its live counters.
-pub struct AccountState {
-    pub system_id: String,
-    /// Its regfile section; `None` for accounts the simulator made up.
-    pub config: Option<Account>,
-    pub binds: AtomicU32,
-    /// Receiver and transceiver binds per shard, so any shard can find where to deliver.
-    pub receivers: Box<[AtomicU32]>,
-    pub rate: Option<RateLimiter>,
-}
-
-impl AccountState {
-    fn new(
-        system_id: String,
-        config: Option<Account>,
-        shards: usize,
-        epoch: Instant,
-    ) -> AccountState {
-        let rate = config
-            .as_ref()
-            .and_then(|a| RateLimiter::new(a.rate, epoch));
-        AccountState {
-            system_id,
-            config,
-            binds: AtomicU32::new(0),
-            receivers: (0..shards).map(|_| AtomicU32::new(0)).collect(),
-            rate,
-        }
-    }
-
-    /// A shard other than `me` with a receiver of this account, starting after `me`.
-    pub fn shard_with_receiver(&self, me: usize) -> Option<usize> {
-        let n = self.receivers.len();
-        (1..n)
-            .map(|i| (me + i) % n)
-            .find(|&s| self.receivers[s].load(Ordering::Relaxed) > 0)
-    }
-}
-
 /// The running route table. Shards compare `version` (one relaxed load per message) with the
 /// version they cache and take the lock only when it changed, which is once per reload.
 #[derive(Default)]
@@ -179,9 +88,14 @@ impl RouteSlot {
 pub struct Counters {
     pub accepted: AtomicU64,
     pub rejected: AtomicU64,
-    pub receipts_sent: AtomicU64,
-    pub receipts_acked: AtomicU64,
-    pub receipts_dropped: AtomicU64,
+    /// deliver_sm sent to ESMEs (messages, receipts, MO), and acknowledged.
+    pub deliveries_sent: AtomicU64,
+    pub deliveries_acked: AtomicU64,
+    /// Messages that ended delivered (or forwarded), and undelivered.
+    pub delivered: AtomicU64,
+    pub undelivered: AtomicU64,
+    /// Receipts from links that no message waited for.
+    pub receipts_unmatched: AtomicU64,
     /// Messages refused because the route file sent them nowhere the gateway serves.
     pub unrouted: AtomicU64,
     pub binds: AtomicU64,
@@ -198,7 +112,8 @@ pub struct Shared {
     pub mode: Mode,
     pub shards: usize,
     pub epoch: Instant,
-    /// Seconds since 1970 at start: the high part of every message id.
+    /// Seconds since 1970 at start, after every id the spool holds: the high part of every
+    /// new message id.
     pub start_secs: u32,
     pub connections: AtomicUsize,
     pub stopping: AtomicBool,
@@ -206,11 +121,14 @@ pub struct Shared {
     /// The client links, in `clients=` order.
     pub links: Vec<Arc<crate::upstream::LinkShared>>,
     /// The link `default_route` names.
-    pub default_link: Option<usize>,
+    pub default_link: Option<LinkId>,
     /// regexroute.conf, when the configuration directory has one.
     pub routes: RouteSlot,
-    accounts: Mutex<HashMap<String, Arc<AccountState>>>,
-    configured: Vec<Arc<AccountState>>,
+    pub accounts: Accounts,
+    /// Retries, failover, validity (yatesmsc.conf and ysmpp.conf `[general]`).
+    pub policy: Policy,
+    /// `backup_smpp_gw`, resolved, with the name records write.
+    pub backup: Option<(Target, String)>,
 }
 
 impl Shared {
@@ -243,18 +161,30 @@ impl Shared {
             .default_route
             .as_ref()
             .and_then(|r| config.clients.iter().position(|c| &c.name == r));
-        let configured: Vec<Arc<AccountState>> = config
-            .accounts
-            .iter()
-            .map(|a| {
-                Arc::new(AccountState::new(
-                    a.system_id.clone(),
-                    Some(a.clone()),
-                    shards,
-                    epoch,
-                ))
-            })
-            .collect();
+        let simulated = matches!(mode, Mode::Simulator(_));
+        let accounts = Accounts::new(&config.accounts, simulated, shards, epoch);
+        let y = &config.yatesmsc;
+        let g = &config.general;
+        let policy = Policy {
+            retries: y.retries,
+            retry_min_ms: y.retry_interval_min.as_millis() as u64,
+            retry_max_ms: y.retry_interval_max.as_millis() as u64,
+            esme_retry_ms: g.delivery_retry.as_millis() as u64,
+            trusted: y.smppgw_trusted,
+            validity_ms: y.validity.as_millis() as u64,
+            max_validity_ms: y.max_validity.as_millis() as u64,
+            ..Policy::default()
+        };
+        let backup = y.backup.as_ref().and_then(|b| match b {
+            crate::config::Backup::Client(name) => config
+                .clients
+                .iter()
+                .position(|c| &c.name == name)
+                .map(|i| (Target::Link(i), format!("smppclient/{name}"))),
+            crate::config::Backup::Server(name) => accounts
+                .id_of(name)
+                .map(|a| (Target::Esme(a), format!("smppserver/{name}"))),
+        });
         Shared {
             config,
             mode,
@@ -267,71 +197,50 @@ impl Shared {
             links,
             default_link,
             routes: RouteSlot::default(),
-            accounts: Mutex::new(HashMap::new()),
-            configured,
-        }
-    }
-
-    /// The account a bind names: from regfile.conf, or (simulator) made on first use.
-    pub fn account(&self, system_id: &str) -> Option<Arc<AccountState>> {
-        if let Some(a) = self.configured.iter().find(|a| a.system_id == system_id) {
-            return Some(a.clone());
-        }
-        match self.mode {
-            Mode::Terminating => None,
-            Mode::Simulator(_) => {
-                let mut map = self.accounts.lock().unwrap_or_else(|p| p.into_inner());
-                Some(
-                    map.entry(system_id.to_string())
-                        .or_insert_with(|| {
-                            Arc::new(AccountState::new(
-                                system_id.to_string(),
-                                None,
-                                self.shards,
-                                self.epoch,
-                            ))
-                        })
-                        .clone(),
-                )
-            }
+            accounts,
+            policy,
+            backup,
         }
     }
 
     pub fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Relaxed)
     }
-}
 
-/// Compares two secrets in time that depends only on their lengths.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = (a.len() ^ b.len()) as u8 | (a.len() != b.len()) as u8;
-    for i in 0..a.len().max(b.len()) {
-        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0xFF);
-    }
-    diff == 0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rate_limiter_allows_a_burst_of_one_second_then_the_rate() {
-        let t0 = Instant::now();
-        let r = RateLimiter::new(10.0, t0).unwrap();
-        let granted = (0..20).filter(|_| r.try_take(1, t0)).count();
-        assert_eq!(granted, 10);
-        assert!(!r.try_take(1, t0));
-        assert!(r.try_take(1, t0 + Duration::from_millis(101)));
-        assert!(RateLimiter::new(0.0, t0).is_none());
+    /// Whether a target can take messages now: a link with a bound transmitter, an account
+    /// with a bound receiver, on any shard.
+    pub fn reachable(&self, t: Target) -> bool {
+        match t {
+            Target::Link(l) => self.links.get(l).is_some_and(|l| l.bound_tx_total() > 0),
+            Target::Esme(a) => self.accounts.get(a).is_some_and(|a| a.has_receiver()),
+        }
     }
 
-    #[test]
-    fn constant_time_eq_compares() {
-        assert!(constant_time_eq(b"demo", b"demo"));
-        assert!(!constant_time_eq(b"demo", b"demO"));
-        assert!(!constant_time_eq(b"demo", b"demo1"));
-        assert!(!constant_time_eq(b"", b"x"));
-        assert!(constant_time_eq(b"", b""));
+    /// A target by the name route rules and records use (`smppclient/ID`, `smppserver/ID`).
+    pub fn target_named(&self, name: &[u8]) -> Option<Target> {
+        let name = std::str::from_utf8(name).ok()?;
+        match name.split_once('/')? {
+            ("smppclient", id) => self
+                .links
+                .iter()
+                .position(|l| l.config.name == id)
+                .map(Target::Link),
+            ("smppserver", id) => self.accounts.id_of(id).map(Target::Esme),
+            _ => None,
+        }
+    }
+
+    /// The name of a target.
+    pub fn target_name(&self, t: Target) -> String {
+        match t {
+            Target::Link(l) => format!(
+                "smppclient/{}",
+                self.links.get(l).map_or("?", |l| l.config.name.as_str())
+            ),
+            Target::Esme(a) => format!(
+                "smppserver/{}",
+                self.accounts.get(a).map_or("?", |a| a.system_id.as_str())
+            ),
+        }
     }
 }

@@ -21,6 +21,10 @@
 //! - no answer within `response_timeout`: [`Failure::Timeout`] (temporary);
 //! - the connection lost with messages in flight: they go back to the front of the queue, in
 //!   their order, for the next bound slot: handed back, never dropped.
+//!
+//! A link knows nothing of the shard that runs it: it reports through a [`LinkSink`] (an
+//! outcome per message id, each deliver_sm or data_sm the upstream sends with the means to
+//! answer it once the shard has logged it), and takes messages from its [`LocalLink`] queue.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::ToSocketAddrs;
@@ -33,9 +37,9 @@ use glommio::channels::local_channel::{LocalReceiver, LocalSender};
 use log::{info, warn};
 
 use crate::config::ClientLink;
+use crate::ids::{LinkId, MessageId, ShardId};
+use crate::limit::RateLimiter;
 use crate::net::conn::{drive, DriverLimits, Handler, IoCounts};
-use crate::shard::state::{AccountState, RateLimiter};
-use crate::shard::ShardState;
 use crate::smpp::session::RequestFailure;
 use crate::smpp::{
     Bind, BindType, Body, COctet, CloseReason, CommandId, CommandStatus, Event, Pdu, Role, Session,
@@ -176,27 +180,13 @@ impl LinkShared {
     }
 }
 
-/// Who waits for a forwarded message's outcome: an ESME's request on some shard.
-pub struct ForwardCtx {
-    /// The link the message went to.
-    pub link: usize,
-    pub shard: usize,
-    pub conn: u64,
-    pub seq: u32,
-    pub request: CommandId,
-    pub account: Arc<AccountState>,
-    /// The gateway's id for the message, given at intake.
-    pub gateway_id: COctet,
-    /// For one destination of a submit_multi: its index in the request's list (0 otherwise).
-    pub part: u16,
-}
-
 /// One message for a link.
 pub struct Submission {
     /// submit_sm or data_sm.
     pub body: Body,
     pub tlvs: Tlvs,
-    pub ctx: ForwardCtx,
+    /// The message it is; its outcome is reported under this id.
+    pub id: MessageId,
 }
 
 /// Why a link did not take a message.
@@ -233,8 +223,56 @@ pub enum Outcome {
 pub enum LinkCmd {
     /// Messages are waiting in the link's queue on this shard.
     Kick,
+    /// Answer a deliver_sm or data_sm the upstream sent (once the shard has logged it).
+    Respond {
+        seq: u32,
+        command: CommandId,
+        status: CommandStatus,
+    },
     /// Unbind and stop: the gateway is stopping.
     Stop,
+}
+
+/// How to answer one deliver_sm or data_sm of an upstream's, later.
+pub struct InboundReply {
+    tx: Rc<LocalSender<LinkCmd>>,
+    pub seq: u32,
+    pub command: CommandId,
+}
+
+impl InboundReply {
+    /// Sends the answer through the slot that received the request (dropped if that session
+    /// is gone: the upstream sends it again on its next bind).
+    pub fn send(self, status: CommandStatus) {
+        let _ = self.tx.try_send(LinkCmd::Respond {
+            seq: self.seq,
+            command: self.command,
+            status,
+        });
+    }
+}
+
+/// What a link tells the shard that runs it.
+pub trait LinkSink {
+    /// What became of message `id`.
+    fn outcome(&self, link: LinkId, id: MessageId, outcome: Outcome);
+    /// The upstream sent a deliver_sm or data_sm (a receipt or an MO): the shard answers it
+    /// through `reply`, at once or once it is logged.
+    fn inbound(&self, link: LinkId, pdu: Pdu, reply: InboundReply);
+    /// The gateway is stopping: do not reconnect.
+    fn stopping(&self) -> bool;
+    /// A uniform draw in [0, 100), for jitter.
+    fn draw(&self) -> f64;
+}
+
+/// The answer to a deliver_sm or data_sm of `command` with `status`.
+pub fn inbound_answer(command: CommandId, seq: u32, status: CommandStatus) -> Option<Body> {
+    let reply = Pdu::error_reply(command, seq, status)?;
+    Some(match (status.is_ok(), reply.body) {
+        (true, Body::DeliverSmResp(_)) => Body::DeliverSmResp(Some(COctet::EMPTY)),
+        (true, Body::DataSmResp(_)) => Body::DataSmResp(Some(COctet::EMPTY)),
+        (_, b) => b,
+    })
 }
 
 /// A link's queue and slots on one shard.
@@ -244,7 +282,7 @@ pub struct LocalLink {
     pub slots: std::cell::RefCell<Vec<Rc<LocalSender<LinkCmd>>>>,
 }
 
-/// Messages a link queues on one shard at most; beyond, they fail as temporary.
+/// Messages a link queues on one shard at most; beyond, the shard keeps them.
 pub const MAX_QUEUED: usize = 20_000;
 
 impl LocalLink {
@@ -254,6 +292,19 @@ impl LocalLink {
             queue: Default::default(),
             slots: Default::default(),
         }
+    }
+
+    /// Queues a message for this shard's bound transmitters; gives it back when the queue is
+    /// full.
+    #[allow(clippy::result_large_err)] // the Err hands the message back
+    pub fn push(&self, sub: Submission) -> Result<(), Submission> {
+        if self.queue.borrow().len() >= MAX_QUEUED {
+            return Err(sub);
+        }
+        self.queue.borrow_mut().push_back(sub);
+        self.shared.queued.fetch_add(1, Ordering::Relaxed);
+        self.kick();
+        Ok(())
     }
 
     /// Wakes the local slots (a message was queued).
@@ -271,8 +322,12 @@ const THROTTLE_PAUSE: (Duration, Duration) = (Duration::from_millis(100), Durati
 
 /// One bind of a link: the session handler.
 pub struct LinkHandler {
-    shard: Rc<ShardState>,
-    link: usize,
+    sink: Rc<dyn LinkSink>,
+    local: Rc<LocalLink>,
+    /// This slot's own inbox, for answers to the upstream's requests.
+    me: Rc<LocalSender<LinkCmd>>,
+    shard: ShardId,
+    link: LinkId,
     slot: usize,
     bind_type: BindType,
     /// Messages sent, by tag (send order), with when they were sent.
@@ -288,7 +343,7 @@ pub struct LinkHandler {
 
 impl LinkHandler {
     fn shared(&self) -> &Arc<LinkShared> {
-        &self.shard.links[self.link].shared
+        &self.local.shared
     }
 
     fn name(&self) -> String {
@@ -297,7 +352,7 @@ impl LinkHandler {
             self.shared().config.name,
             self.slot,
             self.bind_type.name(),
-            self.shard.id
+            self.shard
         )
     }
 
@@ -312,7 +367,7 @@ impl LinkHandler {
         }
         self.paused_until = None;
         self.rate_wait = None;
-        let local = &self.shard.links[self.link];
+        let local = self.local.clone();
         while s.window_available() > 0 {
             if let Some(rate) = &local.shared.rate {
                 if !local.queue.borrow().is_empty() && !rate.try_take(1, now) {
@@ -341,7 +396,7 @@ impl LinkHandler {
 
     /// Puts messages back at the front of the queue, keeping their order.
     fn hand_back(&mut self, subs: Vec<Submission>) {
-        let local = &self.shard.links[self.link];
+        let local = &self.local;
         local
             .shared
             .in_flight
@@ -372,10 +427,10 @@ impl LinkHandler {
             }
         };
         if self.bind_type.transmits() {
-            delta(&sh.bound_tx[self.shard.id]);
+            delta(&sh.bound_tx[self.shard]);
         }
         if self.bind_type.receives() {
-            delta(&sh.bound_rx[self.shard.id]);
+            delta(&sh.bound_rx[self.shard]);
         }
     }
 }
@@ -411,8 +466,11 @@ impl Handler for LinkHandler {
                     };
                     if status.is_ok() && pdu.command_id() != CommandId::GENERIC_NACK {
                         self.pause = THROTTLE_PAUSE.0;
-                        self.shard
-                            .link_outcome(sub.ctx, Outcome::Accepted(id.unwrap_or_default()));
+                        self.sink.outcome(
+                            self.link,
+                            sub.id,
+                            Outcome::Accepted(id.unwrap_or_default()),
+                        );
                     } else if matches!(status, CommandStatus::RTHROTTLED | CommandStatus::RMSGQFUL)
                     {
                         // Not the message's fault: it goes first again after a pause.
@@ -428,11 +486,17 @@ impl Handler for LinkHandler {
                         self.hand_back(vec![sub]);
                         return;
                     } else if status.is_temporary() {
-                        self.shard
-                            .link_outcome(sub.ctx, Outcome::Failed(Failure::Temporary(status)));
+                        self.sink.outcome(
+                            self.link,
+                            sub.id,
+                            Outcome::Failed(Failure::Temporary(status)),
+                        );
                     } else {
-                        self.shard
-                            .link_outcome(sub.ctx, Outcome::Failed(Failure::Permanent(status)));
+                        self.sink.outcome(
+                            self.link,
+                            sub.id,
+                            Outcome::Failed(Failure::Permanent(status)),
+                        );
                     }
                 }
                 self.pump(s, now);
@@ -460,28 +524,29 @@ impl Handler for LinkHandler {
                     } else {
                         self.shared().in_flight.fetch_sub(1, Ordering::Relaxed);
                         let (_, sub) = *entry;
-                        self.shard
-                            .link_outcome(sub.ctx, Outcome::Failed(Failure::Timeout));
+                        self.sink
+                            .outcome(self.link, sub.id, Outcome::Failed(Failure::Timeout));
                     }
                 }
             }
-            Event::Request(pdu) => {
-                let status = match pdu.body {
-                    Body::DeliverSm(_) | Body::DataSm(_) => {
-                        self.shard.on_link_deliver(self.link, &pdu)
-                    }
-                    _ => CommandStatus::RINVCMDID,
-                };
-                if let Some(reply) = Pdu::error_reply(pdu.command_id(), pdu.sequence_number, status)
-                {
-                    let body = match (status.is_ok(), reply.body) {
-                        (true, Body::DeliverSmResp(_)) => Body::DeliverSmResp(Some(COctet::EMPTY)),
-                        (true, Body::DataSmResp(_)) => Body::DataSmResp(Some(COctet::EMPTY)),
-                        (_, b) => b,
+            Event::Request(pdu) => match pdu.body {
+                Body::DeliverSm(_) | Body::DataSm(_) => {
+                    let reply = InboundReply {
+                        tx: self.me.clone(),
+                        seq: pdu.sequence_number,
+                        command: pdu.command_id(),
                     };
-                    s.respond(pdu.sequence_number, status, body, Tlvs::new());
+                    self.sink.inbound(self.link, pdu, reply);
                 }
-            }
+                _ => {
+                    let status = CommandStatus::RINVCMDID;
+                    if let Some(reply) =
+                        Pdu::error_reply(pdu.command_id(), pdu.sequence_number, status)
+                    {
+                        s.respond(pdu.sequence_number, status, reply.body, Tlvs::new());
+                    }
+                }
+            },
             Event::Closed(CloseReason::BindRejected(status)) => {
                 let msg = format!("bind refused by the upstream: {status}");
                 warn!("{}: {msg}", self.name());
@@ -503,6 +568,15 @@ impl Handler for LinkHandler {
     fn on_outbound(&mut self, s: &mut Session, item: LinkCmd, now: Instant) {
         match item {
             LinkCmd::Kick => self.pump(s, now),
+            LinkCmd::Respond {
+                seq,
+                command,
+                status,
+            } => {
+                if let Some(body) = inbound_answer(command, seq, status) {
+                    s.respond(seq, status, body, Tlvs::new());
+                }
+            }
             LinkCmd::Stop => {
                 self.stopping = true;
                 if s.unbind(now).is_err() {
@@ -558,31 +632,30 @@ fn backoff(cfg: &ClientLink, failures: u32, draw_percent: f64) -> Duration {
 
 /// One bind slot, until the gateway stops.
 pub async fn run_slot(
-    shard: Rc<ShardState>,
-    link: usize,
+    sink: Rc<dyn LinkSink>,
+    local: Rc<LocalLink>,
+    shard: ShardId,
     slot: usize,
     bind_type: BindType,
+    me: Rc<LocalSender<LinkCmd>>,
     inbox: LocalReceiver<LinkCmd>,
+    max_pdu_size: u32,
 ) {
-    let shared = shard.links[link].shared.clone();
+    let shared = local.shared.clone();
     let cfg = &shared.config;
     let name = format!(
         "link {} slot {} ({}, shard {})",
         cfg.name,
         slot,
         bind_type.name(),
-        shard.id
+        shard
     );
     let mut failures = 0u32;
-    while !shard.shared.is_stopping() {
+    while !sink.stopping() {
         shared.connect_attempts.fetch_add(1, Ordering::Relaxed);
         let target = format!("{}:{}", cfg.server, cfg.port);
         let connected = async {
-            let addr = target
-                .to_socket_addrs()
-                .map_err(|e| format!("cannot resolve {target}: {e}"))?
-                .next()
-                .ok_or_else(|| format!("{target} resolves to no address"))?;
+            let addr = resolve(&cfg.server, cfg.port).await?;
             glommio::net::TcpStream::connect_timeout(addr, cfg.response_timeout)
                 .await
                 .map_err(|e| format!("cannot connect to {target}: {e}"))
@@ -592,10 +665,10 @@ pub async fn run_slot(
         match connected {
             Err(e) => {
                 shared.set_status("connecting", Some(e.clone()));
-                let delay = backoff(cfg, failures, shard.percent());
+                let delay = backoff(cfg, failures, sink.draw());
                 warn!("{name}: {e}; retry in {delay:.1?}");
                 failures += 1;
-                sleep_unless_stopping(&shard, delay).await;
+                sleep_unless_stopping(&*sink, delay).await;
                 continue;
             }
             Ok(stream) => {
@@ -606,12 +679,15 @@ pub async fn run_slot(
                 );
                 let session = Session::new(
                     Role::Esme,
-                    shared.session_config(shard.shared.config.general.max_pdu_size),
+                    shared.session_config(max_pdu_size),
                     Instant::now(),
                 );
                 let handler = LinkHandler {
-                    shard: shard.clone(),
-                    link,
+                    sink: sink.clone(),
+                    local: local.clone(),
+                    me: me.clone(),
+                    shard,
+                    link: shared.index,
                     slot,
                     bind_type,
                     in_flight: BTreeMap::new(),
@@ -635,7 +711,7 @@ pub async fn run_slot(
                                 Ok(n) => n,
                                 Err(e) => {
                                     warn!("{name}: {host:?} is not a TLS server name: {e}");
-                                    sleep_unless_stopping(&shard, cfg.reconnect_max).await;
+                                    sleep_unless_stopping(&*sink, cfg.reconnect_max).await;
                                     continue;
                                 }
                             };
@@ -660,20 +736,35 @@ pub async fn run_slot(
                 was_bound = shared.binds.load(Ordering::Relaxed) > binds_before;
             }
         }
-        if shard.shared.is_stopping() {
+        if sink.stopping() {
             break;
         }
         failures = if was_bound { 0 } else { failures + 1 };
-        let delay = backoff(cfg, failures.saturating_sub(1), shard.percent());
+        let delay = backoff(cfg, failures.saturating_sub(1), sink.draw());
         info!("{name}: reconnecting in {delay:.1?}");
-        sleep_unless_stopping(&shard, delay).await;
+        sleep_unless_stopping(&*sink, delay).await;
     }
 }
 
+/// The address of `host`: parsed when it is one, else looked up on glommio's blocking pool
+/// (getaddrinfo may hang; a shard must not).
+async fn resolve(host: &str, port: u16) -> Result<std::net::SocketAddr, String> {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(std::net::SocketAddr::new(ip, port));
+    }
+    let target = format!("{host}:{port}");
+    let lookup = target.clone();
+    glommio::executor()
+        .spawn_blocking(move || lookup.to_socket_addrs().map(|mut a| a.next()))
+        .await
+        .map_err(|e| format!("cannot resolve {target}: {e}"))?
+        .ok_or_else(|| format!("{target} resolves to no address"))
+}
+
 /// Sleeps, waking early when the gateway stops.
-async fn sleep_unless_stopping(shard: &ShardState, d: Duration) {
+async fn sleep_unless_stopping(sink: &dyn LinkSink, d: Duration) {
     let end = Instant::now() + d;
-    while !shard.shared.is_stopping() {
+    while !sink.stopping() {
         let now = Instant::now();
         if now >= end {
             break;

@@ -1,0 +1,759 @@
+//! The shard's side of the message flow: it owns the [`Flow`] and the message log, turns the
+//! flow's actions into link submissions and deliveries to ESMEs, feeds back their outcomes,
+//! answers what waits for a commit (an ESME's submit_sm_resp, an upstream's deliver_sm_resp),
+//! and takes receipts and MO from links.
+//!
+//! Every message belongs to the shard whose log holds it: the shard whose number its id
+//! carries (modulo the shard count, for messages adopted from a run with more shards).
+//! Outcomes found on another shard travel back over the mesh to that owner. A receipt whose
+//! upstream id this shard does not know is asked about on the other shards.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use hashbrown::HashMap;
+use log::{info, warn};
+
+use super::{Delivery, ShardMsg, ShardState};
+use crate::flow::receipt::{read_upstream, UpstreamReceipt};
+use crate::flow::{Action, Flow, Incoming, Log, Outcome, Target};
+use crate::ids::{LinkId, MessageId, ShardId};
+use crate::smpp::receipt::IdKey;
+use crate::smpp::{as_deliver_sm, Body, CommandId, CommandStatus, Pdu};
+use crate::store::log::MessageLog;
+use crate::store::record::{Kind, Record};
+use crate::store::OldSegment;
+use crate::upstream::{self, InboundReply, Submission};
+
+/// Unix milliseconds now.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// How long a receipt whose id no shard knows is asked about again before it is reported
+/// and answered (the message's outcome may still be on its way over the mesh).
+const UNMATCHED_WAIT: Duration = Duration::from_secs(2);
+/// Sealed segments a chain keeps before its oldest is compacted.
+const SEALED_BEFORE_COMPACTION: usize = 4;
+
+/// The message log of a shard: on disk, or (the simulator) nowhere.
+pub enum StoreLog {
+    Disk { log: Rc<MessageLog>, chain: u64 },
+    Memory { next: Cell<u64> },
+}
+
+impl Log for StoreLog {
+    fn append(&self, r: &Record) -> (u64, u64) {
+        match self {
+            StoreLog::Disk { log, chain } => {
+                let (lsn, seq) = log.append(r);
+                (lsn, chain << 48 | seq)
+            }
+            StoreLog::Memory { next } => {
+                next.set(next.get() + 1);
+                (next.get(), 0)
+            }
+        }
+    }
+}
+
+impl StoreLog {
+    /// What an acknowledgement may rely on.
+    pub fn committed(&self) -> u64 {
+        match self {
+            StoreLog::Disk { log, .. } => log.committed(),
+            StoreLog::Memory { next } => next.get(),
+        }
+    }
+
+    /// Why new messages are refused now, if they are (the disk refuses writes).
+    pub fn refusal(&self) -> Option<CommandStatus> {
+        match self {
+            StoreLog::Disk { log, .. } => log.refusal(),
+            StoreLog::Memory { .. } => None,
+        }
+    }
+}
+
+/// How to answer an upstream's deliver_sm or data_sm.
+pub enum Reply {
+    /// Through the link slot that received it.
+    Slot(InboundReply),
+    /// Through an ESME-side connection the upstream opened with outbind.
+    Conn {
+        conn: u64,
+        seq: u32,
+        command: CommandId,
+    },
+}
+
+/// Something that waits for the log to reach an LSN.
+pub enum Waiter {
+    /// An ESME's request, answered with `body`.
+    Respond {
+        conn: u64,
+        seq: u32,
+        status: CommandStatus,
+        body: Body,
+    },
+    /// An upstream's deliver_sm or data_sm.
+    Link(Reply, CommandStatus),
+    /// Another shard asked about a receipt this shard had: tell it, once logged.
+    Remote { shard: ShardId, token: u64 },
+}
+
+/// A receipt asked about on the other shards.
+struct Lookup {
+    reply: Reply,
+    link: LinkId,
+    key: IdKey,
+    receipt: UpstreamReceipt,
+    pdu: Pdu,
+    /// Answers still to come in this round.
+    waiting: usize,
+    /// Give up (answer the upstream and report it) after this.
+    deadline: Instant,
+    /// Ask again at this time (after a round found nothing).
+    again: Option<Instant>,
+}
+
+/// The flow, the log and what waits on them.
+pub struct Messages {
+    pub flow: RefCell<Flow>,
+    pub log: StoreLog,
+    waiters: RefCell<VecDeque<(u64, Waiter)>>,
+    lookups: RefCell<HashMap<u64, Lookup>>,
+    next_token: Cell<u64>,
+    /// Segments of earlier runs this shard adopted, oldest first per chain, and this run's
+    /// own sealed segments from `own_oldest` on.
+    old: RefCell<Vec<OldSegment>>,
+    own_oldest: Cell<u64>,
+    /// Files to delete once the log reaches the LSN (their messages were written again).
+    deletions: RefCell<Vec<(u64, std::path::PathBuf)>>,
+    last_housekeeping: Cell<Option<Instant>>,
+}
+
+impl Messages {
+    pub fn new(flow: Flow, log: StoreLog, old: Vec<OldSegment>, first_seq: u64) -> Messages {
+        Messages {
+            flow: RefCell::new(flow),
+            log,
+            waiters: RefCell::new(VecDeque::new()),
+            lookups: RefCell::new(HashMap::new()),
+            next_token: Cell::new(1),
+            old: RefCell::new(old),
+            own_oldest: Cell::new(first_seq),
+            deletions: RefCell::new(Vec::new()),
+            last_housekeeping: Cell::new(None),
+        }
+    }
+}
+
+impl ShardState {
+    /// The shard that owns message `id`.
+    pub fn owner_of(&self, id: MessageId) -> ShardId {
+        id.shard() as usize % self.shared.shards.max(1)
+    }
+
+    /// A new message id of this shard.
+    pub fn next_id(&self) -> MessageId {
+        self.msgs.flow.borrow_mut().next_id()
+    }
+
+    /// Hands a message to the flow; returns the LSN its answer waits for.
+    pub fn accept(&self, inc: Incoming) -> u64 {
+        let lsn = self
+            .msgs
+            .flow
+            .borrow_mut()
+            .accept(&self.msgs.log, inc, now_ms());
+        self.run_flow();
+        lsn
+    }
+
+    /// Whether the log has made `lsn` durable (an answer may go now).
+    pub fn is_committed(&self, lsn: u64) -> bool {
+        self.msgs.log.committed() >= lsn
+    }
+
+    /// Runs `w` once the log reaches `lsn` (now, if it has).
+    pub fn after(&self, lsn: u64, w: Waiter) {
+        if self.is_committed(lsn) {
+            self.fire(w);
+        } else {
+            self.msgs.waiters.borrow_mut().push_back((lsn, w));
+        }
+    }
+
+    /// The log made everything up to `lsn` durable.
+    pub fn on_commit(&self, lsn: u64) {
+        self.msgs.flow.borrow_mut().committed(lsn, now_ms());
+        loop {
+            let next = {
+                let mut w = self.msgs.waiters.borrow_mut();
+                match w.front() {
+                    Some((l, _)) if *l <= lsn => w.pop_front().map(|x| x.1),
+                    _ => None,
+                }
+            };
+            match next {
+                Some(w) => self.fire(w),
+                None => break,
+            }
+        }
+        self.msgs.deletions.borrow_mut().retain(|(l, path)| {
+            if *l <= lsn {
+                remove_segment(path.clone());
+                false
+            } else {
+                true
+            }
+        });
+        self.run_flow();
+    }
+
+    fn fire(&self, w: Waiter) {
+        match w {
+            Waiter::Respond {
+                conn,
+                seq,
+                status,
+                body,
+            } => self.respond(conn, seq, status, body),
+            Waiter::Link(reply, status) => self.reply(reply, status),
+            Waiter::Remote { shard, token } => {
+                self.send_to(shard, ShardMsg::ReceiptFound { token, found: true })
+            }
+        }
+    }
+
+    /// Answers an upstream's deliver_sm or data_sm.
+    pub fn reply(&self, reply: Reply, status: CommandStatus) {
+        match reply {
+            Reply::Slot(r) => r.send(status),
+            Reply::Conn { conn, seq, command } => {
+                if let Some(body) = upstream::inbound_answer(command, seq, status) {
+                    self.respond(conn, seq, status, body);
+                }
+            }
+        }
+    }
+
+    /// Drains the flow's actions. Without a disk to wait for (the simulator, `sync=none`),
+    /// what was appended is committed here.
+    pub fn run_flow(&self) {
+        loop {
+            let action = {
+                let mut flow = self.msgs.flow.borrow_mut();
+                let committed = self.msgs.log.committed();
+                if committed > flow.committed_lsn() {
+                    flow.committed(committed, now_ms());
+                }
+                flow.poll_action()
+            };
+            match action {
+                Some(Action::Send {
+                    id,
+                    kind,
+                    target,
+                    pdu,
+                }) => self.attempt(id, kind, target, &pdu),
+                Some(Action::Ended {
+                    id,
+                    billid,
+                    kind,
+                    target,
+                    end,
+                    status,
+                    failures,
+                    on_backup,
+                }) => {
+                    let c = &self.shared.counters;
+                    if end.delivered() || end == crate::flow::End::FORWARDED {
+                        c.delivered
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    } else {
+                        c.undelivered
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        self.log_undelivered(|| {
+                            format!(
+                                "message {billid}{} to {}: {} (TP-Status 0x{:02X}, {}){}{}",
+                                if billid == id {
+                                    String::new()
+                                } else {
+                                    format!(" (part {id})")
+                                },
+                                target.map_or("nowhere".into(), |t| self.shared.target_name(t)),
+                                end.state.stat(),
+                                end.tp_status,
+                                end.meaning(),
+                                if status.is_ok() {
+                                    String::new()
+                                } else {
+                                    format!(", last status {status}")
+                                },
+                                match (failures, on_backup, kind) {
+                                    (_, _, Kind::Receipt) => ", a receipt".to_string(),
+                                    (0, false, _) => String::new(),
+                                    (f, b, _) => format!(
+                                        ", {f} failures{}",
+                                        if b { " on the backup" } else { "" }
+                                    ),
+                                }
+                            )
+                        });
+                    }
+                }
+                None => break,
+            }
+        }
+    }
+
+    /// Feeds an attempt's outcome to the flow of the message's owner.
+    pub fn report(&self, id: MessageId, outcome: Outcome) {
+        let owner = self.owner_of(id);
+        if owner == self.id {
+            self.msgs
+                .flow
+                .borrow_mut()
+                .result(&self.msgs.log, id, outcome, now_ms());
+            self.run_flow();
+        } else {
+            self.send_to(owner, ShardMsg::Outcome { id, outcome });
+        }
+    }
+
+    /// One attempt of the flow's.
+    fn attempt(&self, id: MessageId, kind: Kind, target: Target, stored: &Bytes) {
+        let Ok(pdu) = Pdu::decode(stored) else {
+            // Not reached: the log holds what the gateway encoded.
+            warn!("message {id}: its stored PDU does not decode; ending it");
+            return self.report(id, Outcome::Permanent(CommandStatus::RSYSERR));
+        };
+        match target {
+            Target::Link(link) => self.submit(
+                link,
+                Submission {
+                    body: pdu.body,
+                    tlvs: pdu.tlvs,
+                    id,
+                },
+            ),
+            Target::Esme(account) => {
+                let body = match (kind, &pdu.body) {
+                    // Receipts and MO are deliver_sm already and go as they are.
+                    (Kind::Receipt | Kind::Mo, Body::DeliverSm(d)) => d.clone(),
+                    (_, b) => match as_deliver_sm(b) {
+                        Some(d) => d,
+                        None => {
+                            return self.report(id, Outcome::Permanent(CommandStatus::RINVCMDID))
+                        }
+                    },
+                };
+                self.deliver(Delivery {
+                    id,
+                    account,
+                    body,
+                    tlvs: pdu.tlvs,
+                });
+            }
+        }
+    }
+
+    /// Hands a message to a link: this shard's queue when it has a bound transmitter of the
+    /// link, else a shard that has one; with none anywhere, the link is down.
+    pub fn submit(&self, link: LinkId, sub: Submission) {
+        let Some(l) = self.links.get(link) else {
+            return self.report(sub.id, Outcome::Unreachable);
+        };
+        if l.shared.bound_tx[self.id].load(std::sync::atomic::Ordering::Relaxed) > 0 {
+            if let Err(sub) = l.push(sub) {
+                self.report(sub.id, Outcome::NoRoom);
+            }
+        } else if let Some(peer) = l.shared.shard_with_tx(self.id) {
+            self.send_to(peer, ShardMsg::Submit { link, sub });
+        } else {
+            self.report(sub.id, Outcome::Unreachable);
+        }
+    }
+
+    /// A receipt or MO from a link.
+    pub fn link_inbound(&self, link: LinkId, pdu: Pdu, reply: Reply) {
+        let Some(cfg) = self.shared.links.get(link).map(|l| &l.config) else {
+            return self.reply(reply, CommandStatus::RSYSERR);
+        };
+        if let Some(status) = self.msgs.log.refusal() {
+            // Nothing can be logged now: the upstream tries again later.
+            return self.reply(reply, status);
+        }
+        if let Some(r) = read_upstream(&pdu) {
+            let key = IdKey::new(&r.id, cfg.msgid.receipt);
+            return self.receipt(link, key, r, pdu, reply);
+        }
+        self.mo(link, pdu, reply);
+    }
+
+    fn receipt(&self, link: LinkId, key: IdKey, r: UpstreamReceipt, pdu: Pdu, reply: Reply) {
+        let found = self.msgs.flow.borrow_mut().receipt(
+            &self.msgs.log,
+            link,
+            key.clone(),
+            &r,
+            &pdu,
+            now_ms(),
+        );
+        self.run_flow();
+        match found {
+            Some(lsn) => self.after(lsn, Waiter::Link(reply, CommandStatus::ROK)),
+            None => {
+                let token = self.msgs.next_token.get();
+                self.msgs.next_token.set(token + 1);
+                let lookup = Lookup {
+                    reply,
+                    link,
+                    key,
+                    receipt: r,
+                    pdu,
+                    waiting: 0,
+                    deadline: Instant::now() + UNMATCHED_WAIT,
+                    again: None,
+                };
+                self.msgs.lookups.borrow_mut().insert(token, lookup);
+                self.ask_others(token);
+            }
+        }
+    }
+
+    /// Asks every other shard about a receipt (or, alone, waits a moment and looks again).
+    fn ask_others(&self, token: u64) {
+        let mut lookups = self.msgs.lookups.borrow_mut();
+        let Some(l) = lookups.get_mut(&token) else {
+            return;
+        };
+        let others: Vec<ShardId> = (0..self.shared.shards).filter(|&s| s != self.id).collect();
+        l.waiting = others.len();
+        l.again = None;
+        if others.is_empty() {
+            l.again = Some(Instant::now() + Duration::from_millis(200));
+            return;
+        }
+        let msgs: Vec<(ShardId, ShardMsg)> = others
+            .into_iter()
+            .map(|s| {
+                (
+                    s,
+                    ShardMsg::ReceiptLookup {
+                        from: self.id,
+                        token,
+                        link: l.link,
+                        key: l.key.clone(),
+                        receipt: l.receipt.clone(),
+                        pdu: l.pdu.clone(),
+                    },
+                )
+            })
+            .collect();
+        drop(lookups);
+        for (s, m) in msgs {
+            self.send_to(s, m);
+        }
+    }
+
+    /// Another shard asks whether a receipt is for one of this shard's messages.
+    pub fn on_receipt_lookup(
+        &self,
+        from: ShardId,
+        token: u64,
+        link: LinkId,
+        key: IdKey,
+        receipt: UpstreamReceipt,
+        pdu: Pdu,
+    ) {
+        let found = self.msgs.flow.borrow_mut().receipt(
+            &self.msgs.log,
+            link,
+            key,
+            &receipt,
+            &pdu,
+            now_ms(),
+        );
+        self.run_flow();
+        match found {
+            Some(lsn) => self.after(lsn, Waiter::Remote { shard: from, token }),
+            None => self.send_to(
+                from,
+                ShardMsg::ReceiptFound {
+                    token,
+                    found: false,
+                },
+            ),
+        }
+    }
+
+    /// An answer to a lookup of this shard's.
+    pub fn on_receipt_found(&self, token: u64, found: bool) {
+        let mut lookups = self.msgs.lookups.borrow_mut();
+        let Some(l) = lookups.get_mut(&token) else {
+            return;
+        };
+        if found {
+            if let Some(l) = lookups.remove(&token) {
+                drop(lookups);
+                self.reply(l.reply, CommandStatus::ROK);
+            }
+            return;
+        }
+        l.waiting = l.waiting.saturating_sub(1);
+        if l.waiting == 0 {
+            l.again = Some(Instant::now() + Duration::from_millis(200));
+        }
+    }
+
+    /// Lookups whose round found nothing: looked up here again, asked again, or, past their
+    /// wait, reported and answered (an upstream that is told ESME_ROK does not send it again).
+    fn retry_lookups(&self, now: Instant) {
+        let due: Vec<u64> = self
+            .msgs
+            .lookups
+            .borrow()
+            .iter()
+            .filter(|(_, l)| l.again.is_some_and(|t| t <= now))
+            .map(|(t, _)| *t)
+            .collect();
+        for token in due {
+            let Some(l) = self.msgs.lookups.borrow_mut().remove(&token) else {
+                continue;
+            };
+            if now >= l.deadline {
+                let name = &self.shared.links[l.link].config.name;
+                warn!(
+                    "link {name}: receipt for message id {:?}, which no message waits for ({}); answered and dropped",
+                    String::from_utf8_lossy(&l.receipt.id),
+                    l.receipt.end.state.stat()
+                );
+                self.shared
+                    .counters
+                    .receipts_unmatched
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.reply(l.reply, CommandStatus::ROK);
+                continue;
+            }
+            let found = self.msgs.flow.borrow_mut().receipt(
+                &self.msgs.log,
+                l.link,
+                l.key.clone(),
+                &l.receipt,
+                &l.pdu,
+                now_ms(),
+            );
+            self.run_flow();
+            match found {
+                Some(lsn) => self.after(lsn, Waiter::Link(l.reply, CommandStatus::ROK)),
+                None => {
+                    self.msgs.lookups.borrow_mut().insert(token, l);
+                    self.ask_others(token);
+                }
+            }
+        }
+    }
+
+    /// A mobile-originated message from a link: routed like a submit with
+    /// module=smppclient; only `smppserver/ID` targets take it. Logged, then answered.
+    fn mo(&self, link: LinkId, pdu: Pdu, reply: Reply) {
+        use super::routing::Route;
+        let cfg = &self.shared.links[link].config;
+        let Some(m) = pdu.message() else {
+            return self.reply(reply, CommandStatus::RINVCMDID);
+        };
+        let route = {
+            let mut r = self.router.borrow_mut();
+            super::routing::fill_params(
+                &mut r.params,
+                &pdu,
+                m.source,
+                &[m.dest],
+                &cfg.system_id,
+                "smppclient",
+            );
+            r.decide(&self.shared, self.id)
+        };
+        let account = match route {
+            Route::Deliver(a) => a,
+            Route::NoTable => {
+                warn!("link {}: a mobile-originated message arrived and there is no regexroute.conf to route it; answered ESME_RX_T_APPN", cfg.name);
+                return self.reply(reply, CommandStatus::RX_T_APPN);
+            }
+            Route::Forward(to) => {
+                self.log_refusal(|| {
+                    format!(
+                        "link {}: MO routed to smppclient/{}; MO goes to ESMEs (smppserver/ID) only",
+                        cfg.name, self.shared.links[to].config.name
+                    )
+                });
+                return self.reply(reply, CommandStatus::RINVDSTADR);
+            }
+            Route::NoRoute { why } => {
+                self.log_refusal(|| format!("link {} MO: {why}", cfg.name));
+                return self.reply(reply, CommandStatus::RINVDSTADR);
+            }
+            Route::Refuse { status, why } => {
+                self.log_refusal(|| format!("link {} MO: {why}", cfg.name));
+                return self.reply(reply, status);
+            }
+        };
+        let target = Target::Esme(account);
+        if self.msgs.flow.borrow().queued(target) >= self.shared.config.general.queue_limit {
+            return self.reply(reply, CommandStatus::RMSGQFUL);
+        }
+        let now = now_ms();
+        let id = self.next_id();
+        let mut buf = BytesMut::with_capacity(64 + m.user_data.len());
+        let deliver = Pdu {
+            command_status: CommandStatus::ROK,
+            sequence_number: 0,
+            body: match as_deliver_sm(&pdu.body) {
+                Some(d) => Body::DeliverSm(d),
+                None => return self.reply(reply, CommandStatus::RINVCMDID),
+            },
+            tlvs: pdu.tlvs.clone(),
+        };
+        deliver.encode(&mut buf);
+        let policy = &self.shared.policy;
+        let msg = crate::store::record::StoredMessage {
+            id,
+            billid: id,
+            kind: Kind::Mo,
+            origin: Bytes::from(format!("smppclient/{}", cfg.name)),
+            target: Bytes::from(self.shared.target_name(target)),
+            registered_delivery: 0,
+            accepted_ms: now,
+            not_before_ms: 0,
+            expires_ms: policy.expiry_ms(b"", now),
+            retries: self.router.borrow().retries.unwrap_or(
+                self.shared
+                    .config
+                    .general
+                    .delivery_attempts
+                    .saturating_sub(1) as u16,
+            ),
+            failures: 0,
+            on_backup: false,
+            forwarded: None,
+            pdu: buf.freeze(),
+        };
+        let lsn = self.accept(Incoming {
+            msg,
+            target: Some(target),
+            origin: None,
+            zero: cfg.coding,
+        });
+        self.after(lsn, Waiter::Link(reply, CommandStatus::ROK));
+    }
+
+    /// Periodic work: the flow's timers, targets that came up, lookups, housekeeping of the
+    /// log's segments.
+    pub fn flow_tick(&self, now: Instant) {
+        let ms = now_ms();
+        {
+            let mut flow = self.msgs.flow.borrow_mut();
+            if flow.poll_timeout().is_some_and(|t| t <= ms) {
+                flow.handle_timeout(&self.msgs.log, ms);
+            }
+            for t in flow.waiting_targets() {
+                if self.shared.reachable(t) {
+                    flow.target_up(t, ms);
+                }
+            }
+        }
+        self.run_flow();
+        if !self.msgs.lookups.borrow().is_empty() {
+            self.retry_lookups(now);
+        }
+        let due = self
+            .msgs
+            .last_housekeeping
+            .get()
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1));
+        if due {
+            self.msgs.last_housekeeping.set(Some(now));
+            self.housekeeping();
+        }
+    }
+
+    /// Deletes segments none of whose messages is live, oldest first in each chain;
+    /// compacts the oldest of a chain that keeps too many.
+    fn housekeeping(&self) {
+        let StoreLog::Disk { log, chain } = &self.msgs.log else {
+            return;
+        };
+        // This run's own sealed segments join the list as the log moves on.
+        let active = log.active_segment();
+        let dir = crate::store::shard_dir(std::path::Path::new(&self.spool), self.id);
+        while self.msgs.own_oldest.get() < active {
+            let seq = self.msgs.own_oldest.get();
+            self.msgs.old.borrow_mut().push(OldSegment {
+                chain: *chain as usize,
+                seq,
+                path: dir.join(crate::store::segment_name(seq)),
+            });
+            self.msgs.own_oldest.set(seq + 1);
+        }
+        let pending: Vec<std::path::PathBuf> = self
+            .msgs
+            .deletions
+            .borrow()
+            .iter()
+            .map(|(_, p)| p.clone())
+            .collect();
+        let mut old = self.msgs.old.borrow_mut();
+        let mut chains: Vec<usize> = old.iter().map(|s| s.chain).collect();
+        chains.sort_unstable();
+        chains.dedup();
+        for c in chains {
+            loop {
+                let in_chain: Vec<usize> = (0..old.len()).filter(|&i| old[i].chain == c).collect();
+                let Some(&first) = in_chain.iter().min_by_key(|&&i| old[i].seq) else {
+                    break;
+                };
+                let seg = &old[first];
+                if pending.contains(&seg.path) {
+                    break;
+                }
+                let key = (seg.chain as u64) << 48 | seg.seq;
+                let live = self.msgs.flow.borrow().live_in(key);
+                if live == 0 {
+                    remove_segment(seg.path.clone());
+                    old.remove(first);
+                    continue;
+                }
+                if in_chain.len() > SEALED_BEFORE_COMPACTION {
+                    self.msgs.flow.borrow_mut().compact(&self.msgs.log, key);
+                    let lsn = self.msgs.flow.borrow().last_lsn();
+                    info!(
+                        "message log (shard {}): segment {} compacted ({live} messages written again)",
+                        self.id,
+                        seg.path.display()
+                    );
+                    let removed = old.remove(first);
+                    self.msgs.deletions.borrow_mut().push((lsn, removed.path));
+                }
+                break;
+            }
+        }
+    }
+}
+
+/// Deletes a segment file off the shard's thread of control (an unlink can block).
+fn remove_segment(path: std::path::PathBuf) {
+    glommio::spawn_local(async move {
+        if let Err(e) = glommio::io::remove(&path).await {
+            warn!("cannot delete {}: {e}", path.display());
+        }
+    })
+    .detach();
+}

@@ -192,15 +192,21 @@ fn each_link_bind_type() {
         .all(|r| r.0 == CommandStatus::ROK));
     assert!(!e.wait_delivered(1, Duration::from_millis(500)));
 
-    // receiver only: bound, but nothing can be sent: the gateway answers at once.
+    // receiver only: bound, but nothing can be sent: messages routed there have no route;
+    // they are accepted and end undeliverable, with the receipt asked for (TP-Status 0x45).
     let sim = Gateway::sim(&["--shards", "1"]);
     let gw = gateway(sim.plain.port(), "bind=receiver\n");
     wait_bound(&gw, 1);
     assert!(sim.wait_log("gw bound as receiver", Duration::from_secs(5)));
     let mut e = esme(&gw);
-    assert!(submit_many(&mut e, 5, 5, 0)
+    assert!(submit_many(&mut e, 5, 5, 1)
         .iter()
-        .all(|r| r.0 == CommandStatus::RMSGQFUL));
+        .all(|r| r.0 == CommandStatus::ROK));
+    assert!(e.wait_delivered(5, Duration::from_secs(5)));
+    for p in &e.delivered {
+        assert_eq!(p.tlvs.get(tag::NETWORK_ERROR_CODE), Some(&[3, 0, 0x45][..]));
+    }
+    assert!(gw.log().contains("binds as a receiver only"), "{}", gw.log());
 }
 
 struct Peer(Child);
@@ -299,9 +305,34 @@ fn an_upstream_not_listening_is_retried_with_backoff_not_a_busy_loop() {
     let f: Vec<&str> = cpu.rsplit(')').next().unwrap().split_whitespace().collect();
     let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
     assert!(ticks < 100, "{ticks} clock ticks of CPU while waiting");
-    // ESMEs get a clear temporary refusal meanwhile.
+    // Messages are accepted meanwhile and wait for the link; once the upstream listens,
+    // they go.
     let mut e = esme(&gw);
-    assert_eq!(submit_many(&mut e, 1, 1, 0)[0].0, CommandStatus::RMSGQFUL);
+    assert_eq!(submit_many(&mut e, 3, 3, 0)[0].0, CommandStatus::ROK);
+    let record = temp_dir("record").join("received.txt");
+    let _sim = Gateway::sim_on(port, &["--shards", "1", "--record", record.to_str().unwrap()]);
+    assert_eq!(
+        wait_lines(&record, 3, Duration::from_secs(15)),
+        vec!["msg 0", "msg 1", "msg 2"],
+        "held messages reach the upstream once it is there:\n{}",
+        gw.log()
+    );
+}
+
+/// The lines of a simulator's record file once it has `n` of them (or when `timeout` ends).
+fn wait_lines(path: &std::path::Path, n: usize, timeout: Duration) -> Vec<String> {
+    let t0 = Instant::now();
+    loop {
+        let lines: Vec<String> = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        if lines.len() >= n || t0.elapsed() > timeout {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
@@ -404,11 +435,7 @@ fn an_upstream_throttling_every_third_submit_loses_nothing_and_keeps_order() {
         results.iter().all(|r| r.0 == CommandStatus::ROK),
         "{results:?}"
     );
-    let lines: Vec<String> = std::fs::read_to_string(&record)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let lines = wait_lines(&record, 30, Duration::from_secs(15));
     let expected: Vec<String> = (0..30).map(|i| format!("msg {i}")).collect();
     assert_eq!(lines, expected, "each message once, in order");
     assert!(gw.count_log("upstream answered ESME_RTHROTTLED") >= 9);

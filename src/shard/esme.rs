@@ -259,6 +259,15 @@ impl EsmeHandler {
         };
         let target = match route {
             Route::NoTable => match shared.default_link {
+                Some(l) if !super::routing::sendable(shared, l) => {
+                    self.shard.log_refusal(|| {
+                        format!(
+                            "{}: default_route smppclient/{} cannot send (a receiver-only link); ends undeliverable",
+                            account.system_id, shared.links[l].config.name
+                        )
+                    });
+                    return Decision::NoRoute;
+                }
                 Some(l) => Target::Link(l),
                 None => return Decision::Terminate,
             },

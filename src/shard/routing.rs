@@ -92,6 +92,10 @@ impl Router {
         let called = self.params.get("called").unwrap_or("");
         match Target::of(decision, &self.params) {
             Target::SmppClient(id) => match shared.links.iter().position(|l| l.config.name == id) {
+                Some(i) if !sendable(shared, i) => refuse(format!(
+                    "{called}: route to smppclient/{id}, which {}",
+                    unsendable_why(shared, i)
+                )),
                 Some(i) => Route::Forward(i),
                 None => refuse(format!(
                     "{called}: route to smppclient/{id}, but ysmpp.conf has no such client link"
@@ -104,6 +108,11 @@ impl Router {
                 )),
             },
             Target::Unrouted => match shared.default_link {
+                Some(i) if !sendable(shared, i) => refuse(format!(
+                    "{called}: default_route names smppclient/{}, which {}",
+                    shared.links[i].config.name,
+                    unsendable_why(shared, i)
+                )),
                 Some(i) => Route::Forward(i),
                 None => refuse(format!(
                     "{called}: no rule in regexroute.conf routes it and there is no default_route"
@@ -117,6 +126,21 @@ impl Router {
                 refuse(format!("{called}: {}", t.describe()))
             }
         }
+    }
+}
+
+/// Whether link `i` can send messages at all (enabled, and binding as something that
+/// transmits); messages for one that cannot would wait forever.
+pub fn sendable(shared: &Shared, i: LinkId) -> bool {
+    let c = &shared.links[i].config;
+    c.enabled && c.bind.transmits()
+}
+
+fn unsendable_why(shared: &Shared, i: LinkId) -> &'static str {
+    if shared.links[i].config.enabled {
+        "binds as a receiver only and cannot send"
+    } else {
+        "is not enabled"
     }
 }
 

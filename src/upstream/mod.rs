@@ -576,6 +576,9 @@ impl Handler for LinkHandler {
                 if let Some(body) = inbound_answer(command, seq, status) {
                     s.respond(seq, status, body, Tlvs::new());
                 }
+                // A kick is not sent while the inbox holds anything (this answer, say): look
+                // at the queue here too.
+                self.pump(s, now);
             }
             LinkCmd::Stop => {
                 self.stopping = true;

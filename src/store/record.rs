@@ -13,9 +13,9 @@
 //! record of this segment when replay has to search for the next good frame.
 //!
 //! Each commit is written from an aligned offset and padded with zeros to the next aligned
-//! offset (direct IO writes whole blocks, and a committed block is never written again). So a
-//! zero `len` inside a block is padding (skip to the next block), and a zero `len` at a block
-//! start is the end of what was committed.
+//! offset (direct IO writes whole blocks, and a committed block is never written again). So
+//! zeros from inside a block to its end are padding (skip to the next block), zeros from a block
+//! start to the segment's end are the end of what was committed, and anything else is damage.
 //!
 //! The records:
 //! - [`Record::Message`]: a message accepted, with everything needed to deliver it, or a
@@ -485,7 +485,7 @@ pub struct Scan {
 /// good one (a flipped bit costs one record, not the rest of the segment); with none, the
 /// rest is a torn tail. The bytes skipped are reported, never silently dropped.
 pub fn scan(data: &Bytes, header: &SegmentHeader) -> Scan {
-    let align = header.align as usize;
+    let align = (header.align as usize).max(1);
     let mut out = Scan::default();
     let mut pos = header.data_start();
     while pos < data.len() {
@@ -494,20 +494,14 @@ pub fn scan(data: &Bytes, header: &SegmentHeader) -> Scan {
                 out.records.push((pos, record));
                 pos = next;
             }
-            Frame::Pad { next } => pos = next,
-            Frame::End => {
-                // Anything after the end was written by a commit that never finished (or is
-                // damage): report it.
-                if let Some(last) = data[pos..].iter().rposition(|&b| b != 0) {
-                    out.damage.push(Damage {
-                        offset: pos,
-                        len: last + 1,
-                        tail: true,
-                    });
-                }
-                break;
+            // Padding only when zeros reach the block's end (also when fewer than a length's
+            // four octets are left): a nonzero octet in it, or a flipped length, is damage.
+            _ if pos % align != 0 && zeros(&data[pos..block_end(pos, align, data.len())]) => {
+                pos = block_end(pos, align, data.len());
             }
-            Frame::Bad => {
+            // The end only when nothing but zeros follows, else damage to search past.
+            Frame::End if zeros(&data[pos..]) => break,
+            Frame::Pad { .. } | Frame::End | Frame::Bad => {
                 let next = (pos + 1..data.len()).find(|&q| {
                     matches!(frame_at(data, q, header.salt, align), Frame::Record { .. })
                 });
@@ -537,6 +531,15 @@ pub fn scan(data: &Bytes, header: &SegmentHeader) -> Scan {
         }
     }
     out
+}
+
+fn zeros(b: &[u8]) -> bool {
+    b.iter().all(|&x| x == 0)
+}
+
+/// The start of the block after the one holding `pos` (or the segment's end).
+fn block_end(pos: usize, align: usize, total: usize) -> usize {
+    (pos / align + 1).saturating_mul(align).min(total)
 }
 
 #[cfg(test)]

@@ -417,7 +417,10 @@ impl Flow {
         let (target, expires) = (e.target, e.msg.expires_ms);
         let q = self.queues.entry(target).or_default();
         if front {
-            q.ids.push_front(id);
+            // Back in line where it stood: attempts that come back in order (a link that went
+            // down with a window in flight) keep their order.
+            let at = q.ids.iter().position(|x| *x > id).unwrap_or(q.ids.len());
+            q.ids.insert(at, id);
         } else {
             q.ids.push_back(id);
         }

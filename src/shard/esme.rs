@@ -262,8 +262,10 @@ impl EsmeHandler {
                 Some(l) if !super::routing::sendable(shared, l) => {
                     self.shard.log_refusal(|| {
                         format!(
-                            "{}: default_route smppclient/{} cannot send (a receiver-only link); ends undeliverable",
-                            account.system_id, shared.links[l].config.name
+                            "{}: default_route smppclient/{}, which {}; ends undeliverable",
+                            account.system_id,
+                            shared.links[l].config.name,
+                            super::routing::unsendable_why(shared, l)
                         )
                     });
                     return Decision::NoRoute;

@@ -136,7 +136,7 @@ pub fn sendable(shared: &Shared, i: LinkId) -> bool {
     c.enabled && c.bind.transmits()
 }
 
-fn unsendable_why(shared: &Shared, i: LinkId) -> &'static str {
+pub fn unsendable_why(shared: &Shared, i: LinkId) -> &'static str {
     if shared.links[i].config.enabled {
         "binds as a receiver only and cannot send"
     } else {

@@ -398,6 +398,24 @@ pub fn frame_at(data: &Bytes, pos: usize, salt: u32, align: usize) -> Frame {
     }
 }
 
+/// The first offset from `from` on where a good frame starts. Runs of zeros (a preallocated
+/// segment's unwritten rest) are stepped over at once: a frame's length has a nonzero octet
+/// in its first four, so no frame starts more than three octets before a nonzero one.
+fn next_good_frame(data: &Bytes, from: usize, salt: u32, align: usize) -> Option<usize> {
+    let mut q = from;
+    while q < data.len() {
+        let Some(nz) = data[q..].iter().position(|&b| b != 0) else {
+            return None;
+        };
+        q = (q + nz).saturating_sub(3).max(q);
+        if matches!(frame_at(data, q, salt, align), Frame::Record { .. }) {
+            return Some(q);
+        }
+        q += 1;
+    }
+    None
+}
+
 fn end_or_pad(pos: usize, align: usize, total: usize) -> Frame {
     if pos % align == 0 {
         Frame::End
@@ -502,9 +520,7 @@ pub fn scan(data: &Bytes, header: &SegmentHeader) -> Scan {
             // The end only when nothing but zeros follows, else damage to search past.
             Frame::End if zeros(&data[pos..]) => break,
             Frame::Pad { .. } | Frame::End | Frame::Bad => {
-                let next = (pos + 1..data.len()).find(|&q| {
-                    matches!(frame_at(data, q, header.salt, align), Frame::Record { .. })
-                });
+                let next = next_good_frame(data, pos + 1, header.salt, align);
                 match next {
                     Some(q) => {
                         out.damage.push(Damage {

@@ -660,7 +660,7 @@ fn route_cli_prints_the_trail_the_parameters_and_the_target() {
     assert!(ok);
     assert!(out.contains("target    smsc_map\n"), "{out}");
     assert!(
-        out.contains("module smsc_map is not served by this gateway: an explicit no-route"),
+        out.contains("module smsc_map is not served by this gateway: no route (accepted, ended undeliverable"),
         "{out}"
     );
 }

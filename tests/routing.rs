@@ -66,14 +66,17 @@ fn submit(e: &mut Esme, to: &str, text: &str) -> (CommandStatus, Option<String>)
 fn messages_go_where_the_route_file_says_and_refusals_say_why() {
     let up = FakeUpstream::start(true);
     let gw = start(&up, "", ROUTES);
-    let mut alice = bind(&gw, "alice", "a1", BindType::Transmitter);
+    let mut alice = bind(&gw, "alice", "a1", BindType::Transceiver);
     let mut bob = bind(&gw, "bob", "b2", BindType::Receiver);
 
     // smppclient/up: forwarded; the answer carries the gateway's id, the upstream got the text.
     let (st, id) = submit(&mut alice, "+441100", "to the link");
     assert_eq!(st, CommandStatus::ROK);
     assert!(id.is_some_and(|i| i.len() == 20));
-    assert_eq!(up.received(), vec![b"to the link".to_vec()]);
+    assert_eq!(
+        up.wait_received(1, Duration::from_secs(5)),
+        vec![b"to the link".to_vec()]
+    );
 
     // smppserver/bob: acknowledged and delivered to bob as deliver_sm.
     let (st, _) = submit(&mut alice, "442200", "hello bob");
@@ -93,15 +96,14 @@ fn messages_go_where_the_route_file_says_and_refusals_say_why() {
         other => panic!("{other:?}"),
     }
 
-    // Targets the gateway does not serve, rejects and unknown links: refused, each with its
-    // reason in the log, nothing sent anywhere.
+    // Targets the gateway does not serve and unknown links: no route. Accepted (a
+    // store-and-forward SMSC answers before it knows the fate), ended undeliverable with the
+    // reason in the log, and the receipt asked for says so: UNDELIV, TP-Status 0x45 (no
+    // interworking available). Nothing is sent anywhere.
+    let mut unrouted = Vec::new();
     for (to, why) in [
         ("443300", "module smsc_map is not served by this gateway"),
         ("443400", "an HTTP request to http://10.0.0.1/sms?to=443400"),
-        (
-            "444400",
-            "rejected by the rules: error=forbidden reason=barred prefix",
-        ),
         (
             "445500",
             "route to smppclient/nosuchlink, but ysmpp.conf has no such client link",
@@ -111,17 +113,38 @@ fn messages_go_where_the_route_file_says_and_refusals_say_why() {
             "no rule in regexroute.conf routes it and there is no default_route",
         ),
     ] {
-        let (st, id) = submit(&mut alice, to, "nowhere");
-        assert_eq!(st, CommandStatus::RINVDSTADR, "{to}");
-        assert!(id.is_none());
+        let seq = alice.submit_sm(sm("15550001", to, b"nowhere", 1));
+        let (st, id) = alice.response(seq).expect("an answer");
+        assert_eq!(st, CommandStatus::ROK, "{to}");
+        unrouted.push(id.expect("a message id"));
         assert!(
-            gw.wait_log(why, Duration::from_secs(3)),
+            gw.wait_log(&format!("no route: alice: {to}: {why}"), Duration::from_secs(3)),
             "{to}: {why}\n{}",
             gw.log()
         );
         // One refusal line a second per shard at most.
         std::thread::sleep(Duration::from_millis(1100));
     }
+    assert!(alice.wait_delivered(4, Duration::from_secs(5)), "{}", gw.log());
+    for (p, id) in alice.delivered.iter().zip(&unrouted) {
+        assert_eq!(
+            p.tlvs.get(tlv::tag::RECEIPTED_MESSAGE_ID),
+            Some(format!("{id}\0").as_bytes())
+        );
+        assert_eq!(
+            p.tlvs.get(tlv::tag::NETWORK_ERROR_CODE),
+            Some(&[3, 0, 0x45][..])
+        );
+        assert!(sm_text(p).contains("stat:UNDELIV err:069 text:nowhere"));
+    }
+    // A reject: refused at once, nothing logged or sent.
+    let (st, id) = submit(&mut alice, "444400", "nowhere");
+    assert_eq!((st, id), (CommandStatus::RINVDSTADR, None));
+    assert!(gw.wait_log(
+        "rejected by the rules: error=forbidden reason=barred prefix",
+        Duration::from_secs(3)
+    ));
+    std::thread::sleep(Duration::from_millis(1100));
     // A reject's error picks the status: Yate's names, or an SMPP status by name.
     for (to, status) in [
         ("445600", CommandStatus::RTHROTTLED),
@@ -157,7 +180,10 @@ fn unrouted_messages_take_default_route_and_mo_is_routed_to_an_esme() {
     let mut bob = bind(&gw, "bob", "b2", BindType::Receiver);
     let (st, _) = submit(&mut alice, "999999", "by default");
     assert_eq!(st, CommandStatus::ROK);
-    assert_eq!(up.received(), vec![b"by default".to_vec()]);
+    assert_eq!(
+        up.wait_received(1, Duration::from_secs(5)),
+        vec![b"by default".to_vec()]
+    );
 
     // A mobile-originated deliver_sm from the link: module=smppclient, routed to bob.
     up.send_mo("447700", "1234", b"MO text");
@@ -183,10 +209,11 @@ fn sighup_installs_a_new_table_and_keeps_the_running_one_when_the_new_one_is_bro
     let gw = start(&up, "", "[default]\n^4411=smppclient/up\n");
     let mut alice = bind(&gw, "alice", "a1", BindType::Transmitter);
     let _bob = bind(&gw, "bob", "b2", BindType::Receiver);
-    assert_eq!(
-        submit(&mut alice, "550000", "x").0,
-        CommandStatus::RINVDSTADR
-    );
+    assert_eq!(submit(&mut alice, "550000", "x").0, CommandStatus::ROK);
+    assert!(gw.wait_log(
+        "550000: no rule in regexroute.conf routes it",
+        Duration::from_secs(3)
+    ));
 
     let hup = |gw: &Gateway| {
         // SAFETY: kill(2) on our own child's pid.
@@ -388,7 +415,7 @@ fn a_message_to_another_esme_gets_the_receipt_its_submitter_asked_for() {
     assert!(sm_text(&alice.delivered[1]).contains("stat:UNDELIV err:066"));
     assert!(
         gw.wait_log(
-            "from alice to bob: UNDELIV (TP-Status 0x42, connection rejected by the SME)",
+            "from smppserver/alice to smppserver/bob: UNDELIV (TP-Status 0x42, connection rejected by the SME)",
             Duration::from_secs(3)
         ),
         "{}",
@@ -462,8 +489,9 @@ fn submit_multi_routes_each_destination_and_lists_the_ones_that_failed() {
     let mut bob = bind(&gw, "bob", "b2", BindType::Receiver);
     let sme = |a: &str| DestAddress::Sme(Address::new(1, 1, a));
 
-    // To the link (accepted), to bob, to a distribution list, to a module the gateway does not
-    // serve, and to the link again (which refuses it).
+    // To the link (accepted), to bob, to a distribution list (refused at once), to a module
+    // the gateway does not serve (no route: accepted, ends undeliverable), and to the link
+    // again (which refuses it after the answer: it ends undeliverable).
     let (st, id, failed) = submit_multi(
         &mut alice,
         &[
@@ -481,35 +509,42 @@ fn submit_multi_routes_each_destination_and_lists_the_ones_that_failed() {
     assert_eq!(id.len(), 20);
     assert_eq!(
         failed,
-        vec![
-            ("friends".to_string(), CommandStatus::RINVDLNAME),
-            ("443300".to_string(), CommandStatus::RINVDSTADR),
-            ("44119900".to_string(), CommandStatus::RSUBMITFAIL),
-        ]
+        vec![("friends".to_string(), CommandStatus::RINVDLNAME)]
     );
-    assert_eq!(up.received(), vec![b"to many".to_vec()]);
-    // Bob gets his copy; alice the receipt of it, under the submit_multi's id.
-    assert!(receipts(&mut alice, &mut bob, 1), "{}", gw.log());
+    // Bob gets his copy; alice the receipts of the three destinations that ended, all under
+    // the submit_multi's id: DELIVRD (bob), 0x45 (no route), 0x40 (refused by the upstream).
+    assert!(receipts(&mut alice, &mut bob, 3), "{}", gw.log());
     let Body::DeliverSm(d) = &bob.delivered[0].body else {
         panic!("{:?}", bob.delivered[0])
     };
     assert_eq!(d.dest.addr.as_bytes(), b"442200");
     assert_eq!(&d.short_message[..], b"to many");
-    assert!(
-        sm_text(&alice.delivered[0]).starts_with(&format!("id:{id} ")),
-        "{}",
-        sm_text(&alice.delivered[0])
-    );
+    let mut ends: Vec<u8> = alice
+        .delivered
+        .iter()
+        .map(|p| {
+            assert!(
+                sm_text(p).starts_with(&format!("id:{id} ")),
+                "{}",
+                sm_text(p)
+            );
+            p.tlvs.get(tlv::tag::NETWORK_ERROR_CODE).unwrap()[2]
+        })
+        .collect();
+    ends.sort();
+    assert_eq!(ends, vec![0x00, 0x40, 0x45]);
+    // The upstream keeps only what it accepted.
+    assert_eq!(up.received(), vec![b"to many".to_vec()]);
     assert!(gw.wait_log(
         "alice: submit_multi to distribution list \"friends\"",
         Duration::from_secs(3)
     ));
 
-    // Every destination failing: their common error, or ESME_RSUBMITFAIL when they differ.
+    // Every destination refused: their common error, or ESME_RSUBMITFAIL when they differ.
     std::thread::sleep(Duration::from_millis(1100));
-    let (st, id, _) = submit_multi(&mut alice, &[sme("443300"), sme("444400")], "x", 0);
+    let (st, id, _) = submit_multi(&mut alice, &[sme("444400"), sme("444401")], "x", 0);
     assert_eq!((st, id), (CommandStatus::RINVDSTADR, None));
-    let (st, _, _) = submit_multi(&mut alice, &[sme("443300"), sme("44119901")], "x", 0);
+    let (st, _, _) = submit_multi(&mut alice, &[sme("444400"), sme("445600")], "x", 0);
     assert_eq!(st, CommandStatus::RSUBMITFAIL);
     assert_eq!(up.received().len(), 1);
 }

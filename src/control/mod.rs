@@ -234,7 +234,7 @@ fn log_route_table(table: &RouteTable, config: &Config) {
         };
         if !known {
             warn!(
-                "{}:{line}: {target}: no such {} in the configuration; messages routed there are refused",
+                "{}:{line}: {target}: no such {} in the configuration; messages routed there have no route (they end undeliverable)",
                 table.file,
                 if target.starts_with("smppclient/") { "client link in ysmpp.conf" } else { "account in regfile.conf" }
             );

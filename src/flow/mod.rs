@@ -101,6 +101,8 @@ pub enum Action {
         id: MessageId,
         billid: MessageId,
         kind: Kind,
+        /// Where it came from, as records name it (`smppserver/ID`, `smppclient/ID`).
+        origin: Bytes,
         target: Option<Target>,
         end: End,
         /// The command_status that decided it (ROK when none did).
@@ -357,6 +359,7 @@ impl Flow {
             id,
             billid: inc.msg.billid,
             kind: inc.msg.kind,
+            origin: inc.msg.origin.clone(),
             target: None,
             end: End::NO_ROUTE,
             status: CommandStatus::ROK,
@@ -644,6 +647,7 @@ impl Flow {
             id,
             billid: e.msg.billid,
             kind: e.msg.kind,
+            origin: e.msg.origin.clone(),
             target: Some(e.target),
             end,
             status,

@@ -23,7 +23,8 @@ pub enum Target<'a> {
     Http(Option<&'a str>),
     /// `-` or `error`: the rules refuse the message, with the `error` and `reason` they set.
     Reject { error: String, reason: String },
-    /// A module the gateway does not serve (`smsc_map`, `sip/...`): an explicit no-route.
+    /// A module the gateway does not serve (`smsc_map`, `sip/...`): no route (the message is
+    /// accepted and ends undeliverable, never silently dropped).
     Unsupported(&'a str),
 }
 
@@ -70,18 +71,18 @@ impl Target<'_> {
     /// One line saying what the gateway does with the message.
     pub fn describe(&self) -> String {
         match self {
-            Target::Unrouted => "no rule produced a target: the message is not routed by this file (the gateway uses [general] default_route, else refuses it with ESME_RINVDSTADR)".into(),
+            Target::Unrouted => "no rule produced a target: the message is not routed by this file (the gateway uses [general] default_route, else it has no route: accepted, ended undeliverable with TP-Status 0x45)".into(),
             Target::SmppClient(id) => format!("forward over the upstream link [{id}] (ysmpp.conf)"),
             Target::SmppServer(id) => format!("deliver to a bound receiver of system_id {id}"),
-            Target::Http(None) => "the http module: not served by this gateway, so an explicit no-route (ESME_RINVDSTADR)".into(),
-            Target::Http(Some(url)) => format!("an HTTP request to {url}: not served by this gateway, so an explicit no-route (ESME_RINVDSTADR)"),
+            Target::Http(None) => "the http module: not served by this gateway, so no route (accepted, ended undeliverable with TP-Status 0x45)".into(),
+            Target::Http(Some(url)) => format!("an HTTP request to {url}: not served by this gateway, so no route (accepted, ended undeliverable with TP-Status 0x45)"),
             Target::Reject { error, reason } => {
                 let status = reject_status(error);
                 let name = status.name().unwrap_or("a reserved status");
                 let reason = if reason.is_empty() { String::new() } else { format!(" reason={reason}") };
                 format!("rejected by the rules: error={error}{reason}; the ESME gets {name} (0x{:08X})", status.0)
             }
-            Target::Unsupported(m) => format!("module {m} is not served by this gateway: an explicit no-route (ESME_RINVDSTADR)"),
+            Target::Unsupported(m) => format!("module {m} is not served by this gateway: no route (accepted, ended undeliverable with TP-Status 0x45)"),
         }
     }
 }

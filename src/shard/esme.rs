@@ -260,9 +260,9 @@ impl EsmeHandler {
         let target = match route {
             Route::NoTable => match shared.default_link {
                 Some(l) if !super::routing::sendable(shared, l) => {
-                    self.shard.log_refusal(|| {
+                    self.shard.log_unrouted(|| {
                         format!(
-                            "{}: default_route smppclient/{}, which {}; ends undeliverable",
+                            "{}: default_route smppclient/{}, which {}",
                             account.system_id,
                             shared.links[l].config.name,
                             super::routing::unsendable_why(shared, l)
@@ -277,7 +277,7 @@ impl EsmeHandler {
             Route::Deliver(a) => Target::Esme(a),
             Route::NoRoute { why } => {
                 self.shard
-                    .log_refusal(|| format!("{}: {why}; ends undeliverable", account.system_id));
+                    .log_unrouted(|| format!("{}: {why}", account.system_id));
                 shared.counters.unrouted.fetch_add(1, Ordering::Relaxed);
                 return Decision::NoRoute;
             }

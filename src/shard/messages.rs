@@ -267,6 +267,7 @@ impl ShardState {
                     id,
                     billid,
                     kind,
+                    origin,
                     target,
                     end,
                     status,
@@ -281,30 +282,34 @@ impl ShardState {
                         c.undelivered
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         self.log_undelivered(|| {
+                            let what = match kind {
+                                Kind::Receipt => "receipt of message",
+                                _ => "message",
+                            };
+                            let part = if billid == id {
+                                String::new()
+                            } else {
+                                format!(" (part {id})")
+                            };
+                            let to = target.map_or("nowhere".into(), |t| self.shared.target_name(t));
+                            let last = if status.is_ok() {
+                                String::new()
+                            } else {
+                                format!(", last status {status}")
+                            };
+                            let tries = match (failures, on_backup) {
+                                (0, false) => String::new(),
+                                (f, b) => format!(
+                                    ", {f} failures{}",
+                                    if b { " on the backup" } else { "" }
+                                ),
+                            };
                             format!(
-                                "message {billid}{} to {}: {} (TP-Status 0x{:02X}, {}){}{}",
-                                if billid == id {
-                                    String::new()
-                                } else {
-                                    format!(" (part {id})")
-                                },
-                                target.map_or("nowhere".into(), |t| self.shared.target_name(t)),
+                                "{what} {billid}{part} from {} to {to}: {} (TP-Status 0x{:02X}, {}){last}{tries}",
+                                String::from_utf8_lossy(&origin),
                                 end.state.stat(),
                                 end.tp_status,
                                 end.meaning(),
-                                if status.is_ok() {
-                                    String::new()
-                                } else {
-                                    format!(", last status {status}")
-                                },
-                                match (failures, on_backup, kind) {
-                                    (_, _, Kind::Receipt) => ", a receipt".to_string(),
-                                    (0, false, _) => String::new(),
-                                    (f, b, _) => format!(
-                                        ", {f} failures{}",
-                                        if b { " on the backup" } else { "" }
-                                    ),
-                                }
                             )
                         });
                     }

@@ -199,6 +199,11 @@ impl ShardState {
         log_limited(&self.refusals, "refused", "refusals", why);
     }
 
+    /// Logs why a message has no route (it is accepted and ends undeliverable), the same way.
+    pub fn log_unrouted(&self, why: impl FnOnce() -> String) {
+        log_limited(&self.refusals, "no route", "without a route", why);
+    }
+
     /// Logs a message that ended undelivered, the same way.
     pub fn log_undelivered(&self, line: impl FnOnce() -> String) {
         log_limited(&self.undelivered, "undelivered", "undelivered", line);

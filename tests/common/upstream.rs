@@ -86,6 +86,16 @@ impl FakeUpstream {
     pub fn received(&self) -> Vec<Vec<u8>> {
         self.state.received.lock().unwrap().clone()
     }
+
+    /// The texts received once there are `n` of them (or when `timeout` ends): the gateway
+    /// answers its ESMEs before it forwards.
+    pub fn wait_received(&self, n: usize, timeout: Duration) -> Vec<Vec<u8>> {
+        let t0 = Instant::now();
+        while self.received().len() < n && t0.elapsed() < timeout {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.received()
+    }
 }
 
 impl Drop for FakeUpstream {

@@ -21,6 +21,8 @@ const SIM_ACCOUNTS: usize = 4096;
 pub struct AccountState {
     pub id: AccountId,
     pub system_id: String,
+    /// `smppserver/SYSTEM_ID`, as routes and the message log name it (shared, not copied).
+    pub target: bytes::Bytes,
     /// Its regfile section; `None` for accounts the simulator made up.
     pub config: Option<Account>,
     pub binds: AtomicU32,
@@ -42,6 +44,7 @@ impl AccountState {
             .and_then(|a| RateLimiter::new(a.rate, epoch));
         AccountState {
             id,
+            target: bytes::Bytes::from(format!("smppserver/{system_id}")),
             system_id,
             config,
             binds: AtomicU32::new(0),
@@ -61,11 +64,6 @@ impl AccountState {
     /// Whether a receiver of this account is bound on any shard.
     pub fn has_receiver(&self) -> bool {
         self.receivers.iter().any(|r| r.load(Ordering::Relaxed) > 0)
-    }
-
-    /// The route target naming this account.
-    pub fn target_name(&self) -> String {
-        format!("smppserver/{}", self.system_id)
     }
 }
 

@@ -118,14 +118,21 @@ fn messages_go_where_the_route_file_says_and_refusals_say_why() {
         assert_eq!(st, CommandStatus::ROK, "{to}");
         unrouted.push(id.expect("a message id"));
         assert!(
-            gw.wait_log(&format!("no route: alice: {to}: {why}"), Duration::from_secs(3)),
+            gw.wait_log(
+                &format!("no route: alice: {to}: {why}"),
+                Duration::from_secs(3)
+            ),
             "{to}: {why}\n{}",
             gw.log()
         );
         // One refusal line a second per shard at most.
         std::thread::sleep(Duration::from_millis(1100));
     }
-    assert!(alice.wait_delivered(4, Duration::from_secs(5)), "{}", gw.log());
+    assert!(
+        alice.wait_delivered(4, Duration::from_secs(5)),
+        "{}",
+        gw.log()
+    );
     for (p, id) in alice.delivered.iter().zip(&unrouted) {
         assert_eq!(
             p.tlvs.get(tlv::tag::RECEIPTED_MESSAGE_ID),

@@ -324,7 +324,7 @@ fn a_half_sent_pdu_is_closed_by_the_session_init_and_inactivity_timers() {
 #[test]
 fn a_client_that_never_reads_is_cut_off_with_bounded_memory() {
     let gw = Gateway::start(
-        "response_timeout=2s\nwindow=10\nenquire_link_interval=1s\nenquire_link_timeout=1s",
+        "response_timeout=2s\nwindow=10\nenquire_link_interval=1s\nenquire_link_timeout=1s\nqueue_limit=20000",
         REGFILE,
     );
     let rss_before = gw.rss_kib();
@@ -354,7 +354,8 @@ fn a_client_that_never_reads_is_cut_off_with_bounded_memory() {
     }
     // The gateway reads until its own writes stop moving, then cuts the peer off (its write
     // timeout, or its unanswered enquire_link), holding bounded memory meanwhile: responses
-    // of one read at a time, and at most a bounded number of undeliverable receipts.
+    // of one read at a time, and at most `queue_limit` receipts kept for the ESME (beyond
+    // it, submits asking for receipts are answered ESME_RMSGQFUL).
     assert!(
         gw.wait_log("demo (transceiver) from", Duration::from_secs(15)),
         "the gateway gives up on the peer that never reads:\n{}",

@@ -206,7 +206,11 @@ fn each_link_bind_type() {
     for p in &e.delivered {
         assert_eq!(p.tlvs.get(tag::NETWORK_ERROR_CODE), Some(&[3, 0, 0x45][..]));
     }
-    assert!(gw.log().contains("binds as a receiver only"), "{}", gw.log());
+    assert!(
+        gw.log().contains("binds as a receiver only"),
+        "{}",
+        gw.log()
+    );
 }
 
 struct Peer(Child);
@@ -310,7 +314,10 @@ fn an_upstream_not_listening_is_retried_with_backoff_not_a_busy_loop() {
     let mut e = esme(&gw);
     assert_eq!(submit_many(&mut e, 3, 3, 0)[0].0, CommandStatus::ROK);
     let record = temp_dir("record").join("received.txt");
-    let _sim = Gateway::sim_on(port, &["--shards", "1", "--record", record.to_str().unwrap()]);
+    let _sim = Gateway::sim_on(
+        port,
+        &["--shards", "1", "--record", record.to_str().unwrap()],
+    );
     assert_eq!(
         wait_lines(&record, 3, Duration::from_secs(15)),
         vec!["msg 0", "msg 1", "msg 2"],

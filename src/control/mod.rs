@@ -327,6 +327,9 @@ fn start_pool(
 pub fn run(opts: RunOptions) -> Result<RunReport, String> {
     check_machine()?;
     sys::ignore_sigxfsz();
+    // Before any thread starts: threads inherit the mask, and one that does not block the
+    // stop signals would die of them.
+    let wait_for_signal = sys::block_stop_signals();
     let acceptors = tls_contexts(&opts)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let shards = opts.config.shard_count(cores);
@@ -444,7 +447,6 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
         );
     }
 
-    let wait_for_signal = sys::block_stop_signals();
     let stop = shared.clone();
     let stop_sim = upstream.as_ref().map(|(s, _)| s.clone());
     std::thread::Builder::new()

@@ -212,6 +212,31 @@ impl EsmeHandler {
             shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
             return fail(s, pdu, CommandStatus::RTHROTTLED);
         }
+        // Receipts the ESME does not collect are kept for it, up to `queue_limit` per shard;
+        // beyond, it may not ask for more.
+        let registered_delivery = match &pdu.body {
+            Body::SubmitMulti(m) => m.registered_delivery,
+            _ => pdu.message().map_or(0, |m| m.registered_delivery.0),
+        };
+        let limit = shared.config.general.queue_limit;
+        if crate::smpp::RegisteredDelivery(registered_delivery).wants_receipt()
+            && self
+                .shard
+                .msgs
+                .flow
+                .borrow()
+                .queued(Target::Esme(account.id))
+                >= limit
+        {
+            self.shard.log_refusal(|| {
+                format!(
+                    "{}: {limit} receipts already wait for it to bind a receiver; a message asking for one is answered ESME_RMSGQFUL",
+                    account.system_id
+                )
+            });
+            shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
+            return fail(s, pdu, CommandStatus::RMSGQFUL);
+        }
         if let Mode::Simulator(opts) = &shared.mode {
             return self.simulate(s, pdu, opts, &account);
         }
@@ -326,8 +351,8 @@ impl EsmeHandler {
             id,
             billid,
             kind: Kind::Submit,
-            origin: Bytes::from(account.target_name()),
-            target: target.map_or_else(Bytes::new, |t| Bytes::from(shared.target_name(t))),
+            origin: account.target.clone(),
+            target: target.map_or_else(Bytes::new, |t| shared.target_bytes(t)),
             registered_delivery: view.registered_delivery.0,
             accepted_ms: now,
             not_before_ms: view
@@ -414,7 +439,7 @@ impl EsmeHandler {
             billid,
             kind: Kind::Receipt,
             origin: Bytes::from_static(b"smppgw"),
-            target: Bytes::from(account.target_name()),
+            target: account.target.clone(),
             registered_delivery: 0,
             accepted_ms: now,
             not_before_ms: if delay_ms > 0 { now + delay_ms } else { 0 },

@@ -230,17 +230,17 @@ impl Shared {
         }
     }
 
-    /// The name of a target.
-    pub fn target_name(&self, t: Target) -> String {
+    /// The name of a target, as routes and the message log write it.
+    pub fn target_bytes(&self, t: Target) -> bytes::Bytes {
         match t {
-            Target::Link(l) => format!(
-                "smppclient/{}",
-                self.links.get(l).map_or("?", |l| l.config.name.as_str())
-            ),
-            Target::Esme(a) => format!(
-                "smppserver/{}",
-                self.accounts.get(a).map_or("?", |a| a.system_id.as_str())
-            ),
+            Target::Link(l) => self.links.get(l).map(|l| l.target.clone()),
+            Target::Esme(a) => self.accounts.get(a).map(|a| a.target.clone()),
         }
+        .unwrap_or_else(|| bytes::Bytes::from_static(b"?"))
+    }
+
+    /// The name of a target, for the log.
+    pub fn target_name(&self, t: Target) -> String {
+        String::from_utf8_lossy(&self.target_bytes(t)).into_owned()
     }
 }

@@ -50,6 +50,8 @@ use crate::smpp::{
 pub struct LinkShared {
     pub index: usize,
     pub config: ClientLink,
+    /// `smppclient/NAME`, as routes and the message log name it (shared, not copied).
+    pub target: bytes::Bytes,
     /// Bound transmitting (and receiving) sessions per shard.
     pub bound_tx: Box<[AtomicU32]>,
     pub bound_rx: Box<[AtomicU32]>,
@@ -82,6 +84,7 @@ impl LinkShared {
         LinkShared {
             index,
             rate: RateLimiter::new(config.rate, epoch),
+            target: bytes::Bytes::from(format!("smppclient/{}", config.name)),
             config,
             bound_tx: (0..shards).map(|_| AtomicU32::new(0)).collect(),
             bound_rx: (0..shards).map(|_| AtomicU32::new(0)).collect(),

@@ -286,11 +286,17 @@ fn refuse_taken(specs: &[ListenerSpec]) -> Result<(), String> {
         if probe.ip().is_unspecified() {
             probe.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
-        if std::net::TcpStream::connect_timeout(&probe, Duration::from_millis(300)).is_ok() {
-            return Err(format!(
-                "listener {:?}: something already listens on {} (another smppgw or SMPP server?)",
-                spec.name, spec.addr
-            ));
+        // A process killed a moment ago may still accept on it while the kernel tears its
+        // sockets down: taken means taken for more than a second.
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect_timeout(&probe, Duration::from_millis(300)).is_ok() {
+            if t0.elapsed() > Duration::from_millis(1500) {
+                return Err(format!(
+                    "listener {:?}: something already listens on {} (another smppgw or SMPP server?)",
+                    spec.name, spec.addr
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
     Ok(())
@@ -341,6 +347,17 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
     let (spool_path, spool, start_secs) = match opts.mode {
         Mode::Terminating => {
             let dir = spool_dir(&opts);
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("spool_dir {}: cannot create: {e}", dir.display()))?;
+            // One gateway per spool: the lock goes with the process, however it ends.
+            let lock = dir.join("LOCK");
+            let held = sys::lock_exclusive(&lock).map_err(|e| {
+                format!(
+                    "spool {}: {e} (is another smppgw running on this spool?)",
+                    dir.display()
+                )
+            })?;
+            std::mem::forget(held);
             let spool = crate::store::load(&dir, shards)?;
             for line in &spool.report {
                 info!("{line}");

@@ -116,3 +116,24 @@ pub fn ignore_sigxfsz() {
     // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
 }
+
+/// Opens (creating) `path` and takes an exclusive lock on it, without waiting; the lock lasts
+/// as long as the returned file is open (and ends with the process, however it ends).
+pub fn lock_exclusive(path: &std::path::Path) -> io::Result<std::fs::File> {
+    use std::os::unix::io::AsRawFd;
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)?;
+    // SAFETY: flock on a file descriptor we own.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let e = io::Error::last_os_error();
+        return Err(if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            io::Error::new(io::ErrorKind::WouldBlock, format!("{} is locked", path.display()))
+        } else {
+            e
+        });
+    }
+    Ok(f)
+}

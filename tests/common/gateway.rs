@@ -82,6 +82,51 @@ impl Gateway {
         Gateway::spawn(cmd, plain, tls, dir, cert_pem)
     }
 
+    /// Starts the gateway again on the same configuration directory (and so the same spool)
+    /// and ports, killing it first if it runs. Used right after `kill`: a dead process's
+    /// listening sockets may accept for a moment, and the gateway must start anyway.
+    pub fn restart(&mut self) {
+        self.kill();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_smppgw"));
+        cmd.arg("run").arg("--config").arg(&self.dir);
+        let mut child = cmd
+            .env("SMPPGW_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start smppgw");
+        let stderr = child.stderr.take().unwrap();
+        let sink = self.log.clone();
+        sink.lock().unwrap().push_str("---- restarted ----\n");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut l = sink.lock().unwrap();
+                l.push_str(&line);
+                l.push('\n');
+            }
+        });
+        self.child = Some(child);
+        assert!(
+            self.wait_log_after("---- restarted ----", "listener \"plain\" on", Duration::from_secs(20)),
+            "smppgw did not start again:\n{}",
+            self.log()
+        );
+    }
+
+    /// Waits until the log, after the last line containing `mark`, contains `needle`.
+    pub fn wait_log_after(&self, mark: &str, needle: &str, timeout: Duration) -> bool {
+        let t0 = Instant::now();
+        while t0.elapsed() < timeout {
+            let log = self.log();
+            let from = log.rfind(mark).unwrap_or(0);
+            if log[from..].contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
     /// Starts `smppgw sim --listen` with extra arguments.
     pub fn sim(args: &[&str]) -> Gateway {
         Gateway::sim_on(free_port(), args)

@@ -1,0 +1,317 @@
+//! The message log keeps what the gateway acknowledged: `kill -9` under load and a restart
+//! at once, messages held for an ESME that is not bound across a restart, receipts for
+//! messages forwarded before a crash, and a disk that refuses writes.
+//!
+//! The upstream is `smppgw sim` recording every text it accepts; the counts are printed
+//! (acknowledged, delivered, duplicates) so that a run shows them.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::esme::{sm, Esme};
+use common::gateway::{temp_dir, Gateway};
+use smppgw::smpp::tlv::tag;
+use smppgw::smpp::*;
+
+const REGFILE: &str = "[demo]\npassword=demo\n\n[rx1]\npassword=rx1\n";
+
+fn link(port: u16, extra: &str) -> String {
+    format!(
+        "[smpp-client]\nclients=up\n\n[up]\nserver=127.0.0.1\nport={port}\nsystem_id=gw\nsystem_password=pw\nbinds=2\nwindow=32\nreconnect=100ms,500ms\n{extra}\n"
+    )
+}
+
+/// The texts a simulator's record file holds, with how often each came.
+fn recorded(path: &Path) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for l in std::fs::read_to_string(path).unwrap_or_default().lines() {
+        *m.entry(l.to_string()).or_default() += 1;
+    }
+    m
+}
+
+/// Waits until every text of `want` is in the record.
+fn wait_recorded(path: &Path, want: &HashSet<String>, timeout: Duration) -> HashMap<String, usize> {
+    let t0 = Instant::now();
+    loop {
+        let got = recorded(path);
+        if want.iter().all(|t| got.contains_key(t)) || t0.elapsed() > timeout {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_bound(gw: &Gateway, n: usize) {
+    let t0 = Instant::now();
+    while gw.count_log("): bound") < n {
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "link not bound {n} times:\n{}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The receipted ids of the receipts an ESME got.
+fn receipted(e: &Esme) -> Vec<String> {
+    e.delivered
+        .iter()
+        .filter_map(|p| p.tlvs.get_cstr(tag::RECEIPTED_MESSAGE_ID))
+        .map(|id| String::from_utf8_lossy(id).into_owned())
+        .collect()
+}
+
+#[test]
+fn every_acknowledged_message_reaches_the_upstream_after_kill_9_under_load() {
+    let record = temp_dir("crash").join("received.txt");
+    // Receipts come a while after the answer, so that some are still due at the crash.
+    let sim = Gateway::sim(&[
+        "--shards",
+        "1",
+        "--receipt-delay",
+        "300ms",
+        "--record",
+        record.to_str().unwrap(),
+    ]);
+    let mut gw = Gateway::start_with("default_route=up", &link(sim.plain.port(), ""), REGFILE, &[]);
+    wait_bound(&gw, 2);
+    let mut e = Esme::plain(gw.plain);
+    e.bind(BindType::Transceiver, "demo", "demo").unwrap();
+
+    // Submit flat out with a window of 64; kill the gateway after 3,000 answers.
+    let mut acked: HashMap<String, String> = HashMap::new(); // text -> gateway id
+    let mut pending: HashMap<u32, String> = HashMap::new();
+    let mut i = 0usize;
+    let t0 = Instant::now();
+    while acked.len() < 3_000 {
+        while pending.len() < 64 {
+            let text = format!("crash {i}");
+            i += 1;
+            let seq = e.submit_sm(sm("4477", "3161", text.as_bytes(), 1));
+            pending.insert(seq, text);
+        }
+        e.poll();
+        while let Some(ev) = e.events.pop_front() {
+            if let Event::Response { pdu, .. } = ev {
+                if let Some(text) = pending.remove(&pdu.sequence_number) {
+                    if let (true, Body::SubmitSmResp(Some(id))) =
+                        (pdu.command_status.is_ok(), &pdu.body)
+                    {
+                        acked.insert(text, id.to_string());
+                    }
+                }
+            }
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "{} answered", acked.len());
+    }
+    gw.kill();
+    let receipts_before: HashSet<String> = receipted(&e).into_iter().collect();
+    drop(e);
+
+    gw.restart();
+    let mut e = Esme::plain(gw.plain);
+    e.bind(BindType::Transceiver, "demo", "demo").unwrap();
+    let want: HashSet<String> = acked.keys().cloned().collect();
+    let got = wait_recorded(&record, &want, Duration::from_secs(30));
+    let missing: Vec<&String> = want.iter().filter(|t| !got.contains_key(*t)).collect();
+    let duplicates: usize = got.values().map(|n| n - 1).sum();
+    let unacked_delivered = got.keys().filter(|t| !want.contains(*t)).count();
+    eprintln!(
+        "kill -9 under load: {} acknowledged, {} of them at the upstream, {} missing, {} duplicates at the upstream, {} unacknowledged also delivered",
+        want.len(),
+        want.len() - missing.len(),
+        missing.len(),
+        duplicates,
+        unacked_delivered
+    );
+    assert!(missing.is_empty(), "acknowledged and lost: {missing:?}\n{}", gw.log());
+    assert!(
+        duplicates <= 2 * 32 + 64,
+        "duplicates only for what was in flight at the crash: {duplicates}"
+    );
+
+    // Every acknowledged message's receipt reaches the ESME, before or after the crash, with
+    // the gateway's id.
+    let ids: HashSet<String> = acked.values().cloned().collect();
+    let t0 = Instant::now();
+    let mut all: HashSet<String> = receipts_before.clone();
+    while !ids.is_subset(&all) && t0.elapsed() < Duration::from_secs(30) {
+        e.poll();
+        all.extend(receipted(&e));
+    }
+    let lost: Vec<&String> = ids.difference(&all).collect();
+    eprintln!(
+        "receipts: {} before the crash, {} after, {} of {} acknowledged messages without one",
+        receipts_before.len(),
+        e.delivered.len(),
+        lost.len(),
+        ids.len()
+    );
+    assert!(lost.is_empty(), "{} receipts lost\n{}", lost.len(), gw.log());
+    assert!(gw.log().contains("messages from the spool resumed"), "{}", gw.log());
+}
+
+#[test]
+fn receipts_for_messages_forwarded_before_a_crash_reach_the_originator_after_the_restart() {
+    let record = temp_dir("receipts").join("received.txt");
+    let sim = Gateway::sim(&[
+        "--shards",
+        "1",
+        "--receipt-delay",
+        "3s",
+        "--record",
+        record.to_str().unwrap(),
+    ]);
+    let mut gw = Gateway::start_with("default_route=up", &link(sim.plain.port(), ""), REGFILE, &[]);
+    wait_bound(&gw, 2);
+    let mut e = Esme::plain(gw.plain);
+    e.bind(BindType::Transmitter, "demo", "demo").unwrap();
+    let mut ids = HashSet::new();
+    let mut texts = HashSet::new();
+    for i in 0..200 {
+        let text = format!("receipt {i}");
+        let seq = e.submit_sm(sm("4477", "3161", text.as_bytes(), 1));
+        let (st, id) = e.response(seq).unwrap();
+        assert!(st.is_ok());
+        ids.insert(id.unwrap());
+        texts.insert(text);
+    }
+    // All 200 forwarded (the upstream has them), none of their receipts back yet: crash.
+    let got = wait_recorded(&record, &texts, Duration::from_secs(10));
+    assert_eq!(got.len(), 200);
+    gw.kill();
+    gw.restart();
+    let mut rx = Esme::plain(gw.plain);
+    rx.bind(BindType::Receiver, "demo", "demo").unwrap();
+    assert!(
+        rx.wait_delivered(200, Duration::from_secs(20)),
+        "{} of 200 receipts after the restart\n{}",
+        rx.delivered.len(),
+        gw.log()
+    );
+    let back: HashSet<String> = receipted(&rx).into_iter().collect();
+    eprintln!("receipts after kill -9: {} of 200, all under the gateway's ids: {}", back.len(), back == ids);
+    assert_eq!(back, ids);
+}
+
+#[test]
+fn messages_for_an_esme_that_is_not_bound_wait_on_disk_across_a_restart() {
+    let mut gw = Gateway::start_with(
+        "",
+        "",
+        REGFILE,
+        &[("regexroute.conf", "[default]\n^99=smppserver/rx1\n")],
+    );
+    let mut e = Esme::plain(gw.plain);
+    e.bind(BindType::Transmitter, "demo", "demo").unwrap();
+    for i in 0..500 {
+        let seq = e.submit_sm(sm("4477", &format!("99{i:04}"), format!("held {i}").as_bytes(), 0));
+        assert!(e.response(seq).unwrap().0.is_ok());
+    }
+    gw.kill();
+    gw.restart();
+    assert!(gw.wait_log("500 messages from the spool resumed", Duration::from_secs(5)) || gw.log().contains("messages from the spool resumed"), "{}", gw.log());
+    let mut rx = Esme::plain(gw.plain);
+    rx.bind(BindType::Receiver, "rx1", "rx1").unwrap();
+    assert!(
+        rx.wait_delivered(500, Duration::from_secs(20)),
+        "{} of 500\n{}",
+        rx.delivered.len(),
+        gw.log()
+    );
+    let texts: HashSet<Vec<u8>> = rx
+        .delivered
+        .iter()
+        .map(|p| match &p.body {
+            Body::DeliverSm(d) => d.short_message.to_vec(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(texts.len(), 500);
+    // Delivered and acknowledged: gone from the spool; a restart delivers nothing again.
+    std::thread::sleep(Duration::from_millis(500));
+    drop(rx);
+    gw.restart();
+    let mut rx = Esme::plain(gw.plain);
+    rx.bind(BindType::Receiver, "rx1", "rx1").unwrap();
+    assert!(!rx.wait_delivered(1, Duration::from_secs(1)));
+}
+
+/// Sets the gateway's file size limit (RLIMIT_FSIZE): a write past it fails with EFBIG, as a
+/// full disk fails with ENOSPC, and the gateway must survive both alike.
+fn set_fsize(pid: u32, bytes: Option<u64>) {
+    let lim = libc::rlimit {
+        rlim_cur: bytes.unwrap_or(libc::RLIM_INFINITY),
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: prlimit on our own child with a valid struct; the old limit is not read.
+    let r = unsafe { libc::prlimit(pid as i32, libc::RLIMIT_FSIZE, &lim, std::ptr::null_mut()) };
+    assert_eq!(r, 0, "prlimit: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn a_disk_that_refuses_writes_refuses_new_submits_and_loses_nothing() {
+    let record = temp_dir("full").join("received.txt");
+    let sim = Gateway::sim(&["--shards", "1", "--record", record.to_str().unwrap()]);
+    let gw = Gateway::start_with(
+        "default_route=up\nsegment_size=1M",
+        &link(sim.plain.port(), ""),
+        REGFILE,
+        &[],
+    );
+    wait_bound(&gw, 2);
+    // Room for about one segment per shard, then no more.
+    set_fsize(gw.pid(), Some(1 << 20));
+    let mut e = Esme::plain(gw.plain);
+    e.bind(BindType::Transmitter, "demo", "demo").unwrap();
+    let mut acked = HashSet::new();
+    let mut refused = 0usize;
+    let text = |i: usize| format!("full {i:06} {}", "x".repeat(140));
+    let mut i = 0;
+    let t0 = Instant::now();
+    while refused < 20 {
+        let seq = e.submit_sm(sm("4477", "3161", text(i).as_bytes(), 0));
+        match e.response(seq) {
+            Some((CommandStatus::ROK, _)) => {
+                acked.insert(text(i));
+            }
+            Some((st, _)) => {
+                assert!(
+                    st == CommandStatus::RMSGQFUL || st == CommandStatus::RSYSERR,
+                    "{st}"
+                );
+                refused += 1;
+            }
+            None => panic!("no answer\n{}", gw.log()),
+        }
+        i += 1;
+        assert!(t0.elapsed() < Duration::from_secs(60), "never refused\n{}", gw.log());
+    }
+    assert!(
+        gw.log().contains("new messages are refused"),
+        "the log says why:\n{}",
+        gw.log()
+    );
+    // Space returns: the gateway recovers by itself, and what it acknowledged arrives.
+    set_fsize(gw.pid(), None);
+    assert!(
+        gw.wait_log("writes succeed again", Duration::from_secs(10)),
+        "{}",
+        gw.log()
+    );
+    let seq = e.submit_sm(sm("4477", "3161", b"after the disk came back", 0));
+    assert_eq!(e.response(seq).unwrap().0, CommandStatus::ROK);
+    acked.insert("after the disk came back".into());
+    let got = wait_recorded(&record, &acked, Duration::from_secs(20));
+    let missing = acked.iter().filter(|t| !got.contains_key(*t)).count();
+    eprintln!(
+        "disk refusing writes: {} acknowledged, {refused} refused, {missing} missing",
+        acked.len()
+    );
+    assert_eq!(missing, 0, "{}", gw.log());
+}

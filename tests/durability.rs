@@ -78,7 +78,12 @@ fn every_acknowledged_message_reaches_the_upstream_after_kill_9_under_load() {
         "--record",
         record.to_str().unwrap(),
     ]);
-    let mut gw = Gateway::start_with("default_route=up", &link(sim.plain.port(), ""), REGFILE, &[]);
+    let mut gw = Gateway::start_with(
+        "default_route=up",
+        &link(sim.plain.port(), ""),
+        REGFILE,
+        &[],
+    );
     wait_bound(&gw, 2);
     let mut e = Esme::plain(gw.plain);
     e.bind(BindType::Transceiver, "demo", "demo").unwrap();
@@ -107,7 +112,11 @@ fn every_acknowledged_message_reaches_the_upstream_after_kill_9_under_load() {
                 }
             }
         }
-        assert!(t0.elapsed() < Duration::from_secs(60), "{} answered", acked.len());
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "{} answered",
+            acked.len()
+        );
     }
     gw.kill();
     let receipts_before: HashSet<String> = receipted(&e).into_iter().collect();
@@ -129,7 +138,11 @@ fn every_acknowledged_message_reaches_the_upstream_after_kill_9_under_load() {
         duplicates,
         unacked_delivered
     );
-    assert!(missing.is_empty(), "acknowledged and lost: {missing:?}\n{}", gw.log());
+    assert!(
+        missing.is_empty(),
+        "acknowledged and lost: {missing:?}\n{}",
+        gw.log()
+    );
     assert!(
         duplicates <= 2 * 32 + 64,
         "duplicates only for what was in flight at the crash: {duplicates}"
@@ -152,8 +165,17 @@ fn every_acknowledged_message_reaches_the_upstream_after_kill_9_under_load() {
         lost.len(),
         ids.len()
     );
-    assert!(lost.is_empty(), "{} receipts lost\n{}", lost.len(), gw.log());
-    assert!(gw.log().contains("messages from the spool resumed"), "{}", gw.log());
+    assert!(
+        lost.is_empty(),
+        "{} receipts lost\n{}",
+        lost.len(),
+        gw.log()
+    );
+    assert!(
+        gw.log().contains("messages from the spool resumed"),
+        "{}",
+        gw.log()
+    );
 }
 
 #[test]
@@ -167,7 +189,12 @@ fn receipts_for_messages_forwarded_before_a_crash_reach_the_originator_after_the
         "--record",
         record.to_str().unwrap(),
     ]);
-    let mut gw = Gateway::start_with("default_route=up", &link(sim.plain.port(), ""), REGFILE, &[]);
+    let mut gw = Gateway::start_with(
+        "default_route=up",
+        &link(sim.plain.port(), ""),
+        REGFILE,
+        &[],
+    );
     wait_bound(&gw, 2);
     let mut e = Esme::plain(gw.plain);
     e.bind(BindType::Transmitter, "demo", "demo").unwrap();
@@ -195,7 +222,11 @@ fn receipts_for_messages_forwarded_before_a_crash_reach_the_originator_after_the
         gw.log()
     );
     let back: HashSet<String> = receipted(&rx).into_iter().collect();
-    eprintln!("receipts after kill -9: {} of 200, all under the gateway's ids: {}", back.len(), back == ids);
+    eprintln!(
+        "receipts after kill -9: {} of 200, all under the gateway's ids: {}",
+        back.len(),
+        back == ids
+    );
     assert_eq!(back, ids);
 }
 
@@ -210,14 +241,27 @@ fn messages_for_an_esme_that_is_not_bound_wait_on_disk_across_a_restart() {
     let mut e = Esme::plain(gw.plain);
     e.bind(BindType::Transmitter, "demo", "demo").unwrap();
     for i in 0..500 {
-        let seq = e.submit_sm(sm("4477", &format!("99{i:04}"), format!("held {i}").as_bytes(), 0));
+        let seq = e.submit_sm(sm(
+            "4477",
+            &format!("99{i:04}"),
+            format!("held {i}").as_bytes(),
+            0,
+        ));
         assert!(e.response(seq).unwrap().0.is_ok());
     }
     gw.kill();
     gw.restart();
-    assert!(gw.wait_log("500 messages from the spool resumed", Duration::from_secs(5)) || gw.log().contains("messages from the spool resumed"), "{}", gw.log());
+    assert!(
+        gw.wait_log(
+            "500 messages from the spool resumed",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        gw.log()
+    );
     let mut rx = Esme::plain(gw.plain);
-    rx.bind(BindType::Receiver, "rx1", "rx1").unwrap();
+    let bound = rx.bind(BindType::Receiver, "rx1", "rx1");
+    assert!(bound.is_ok(), "{bound:?}\n{}", gw.log());
     assert!(
         rx.wait_delivered(500, Duration::from_secs(20)),
         "{} of 500\n{}",
@@ -290,7 +334,11 @@ fn a_disk_that_refuses_writes_refuses_new_submits_and_loses_nothing() {
             None => panic!("no answer\n{}", gw.log()),
         }
         i += 1;
-        assert!(t0.elapsed() < Duration::from_secs(60), "never refused\n{}", gw.log());
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "never refused\n{}",
+            gw.log()
+        );
     }
     assert!(
         gw.log().contains("new messages are refused"),

@@ -130,7 +130,10 @@ pub fn lock_exclusive(path: &std::path::Path) -> io::Result<std::fs::File> {
     if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         let e = io::Error::last_os_error();
         return Err(if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-            io::Error::new(io::ErrorKind::WouldBlock, format!("{} is locked", path.display()))
+            io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("{} is locked", path.display()),
+            )
         } else {
             e
         });

@@ -136,6 +136,8 @@ pub struct Messages {
     /// Files to delete once the log reaches the LSN (their messages were written again).
     deletions: RefCell<Vec<(u64, std::path::PathBuf)>>,
     last_housekeeping: Cell<Option<Instant>>,
+    /// `run_flow` is draining the flow's actions.
+    running: Cell<bool>,
 }
 
 impl Messages {
@@ -150,6 +152,7 @@ impl Messages {
             own_oldest: Cell::new(first_seq),
             deletions: RefCell::new(Vec::new()),
             last_housekeeping: Cell::new(None),
+            running: Cell::new(false),
         }
     }
 }
@@ -245,8 +248,18 @@ impl ShardState {
     }
 
     /// Drains the flow's actions. Without a disk to wait for (the simulator, `sync=none`),
-    /// what was appended is committed here.
+    /// what was appended is committed here. An attempt's outcome known at once (a target
+    /// that is down) feeds the flow from inside this loop; the outer loop takes the actions
+    /// that produces, so nothing here recurses.
     pub fn run_flow(&self) {
+        if self.msgs.running.replace(true) {
+            return;
+        }
+        self.drain_flow();
+        self.msgs.running.set(false);
+    }
+
+    fn drain_flow(&self) {
         loop {
             let action = {
                 let mut flow = self.msgs.flow.borrow_mut();

@@ -107,7 +107,11 @@ impl Gateway {
         });
         self.child = Some(child);
         assert!(
-            self.wait_log_after("---- restarted ----", "listener \"plain\" on", Duration::from_secs(20)),
+            self.wait_log_after(
+                "---- restarted ----",
+                "listener \"plain\" on",
+                Duration::from_secs(20)
+            ),
             "smppgw did not start again:\n{}",
             self.log()
         );

@@ -14,10 +14,11 @@
 //!
 //! What an upstream's answers mean ([`Outcome`]):
 //! - ROK: accepted, with the upstream's message id;
-//! - ESME_RTHROTTLED / ESME_RMSGQFUL: not a failure: the message goes back to the front of the
-//!   queue and the slot pauses (100 ms, doubling to 5 s, reset by the next success), so order
-//!   is kept and nothing is lost;
-//! - other temporary statuses: [`Failure::Temporary`]; permanent ones: [`Failure::Permanent`];
+//! - ESME_RTHROTTLED: not a failure: the message goes back to the front of the queue and the
+//!   slot pauses (100 ms, doubling to 5 s, reset by the next success), so order is kept;
+//! - ESME_RMSGQFUL and other temporary statuses: [`Failure::Temporary`], counted against the
+//!   message's retries (an upstream whose queue stays full is retried with backoff, then
+//!   failed over); permanent ones: [`Failure::Permanent`];
 //! - no answer within `response_timeout`: [`Failure::Timeout`] (temporary);
 //! - the connection lost with messages in flight: they go back to the front of the queue, in
 //!   their order, for the next bound slot: handed back, never dropped.
@@ -205,16 +206,6 @@ pub enum Failure {
     LinkDown,
 }
 
-impl Failure {
-    /// The status to answer the ESME with.
-    pub fn esme_status(self) -> CommandStatus {
-        match self {
-            Failure::Temporary(s) | Failure::Permanent(s) => s,
-            Failure::Timeout | Failure::LinkDown => CommandStatus::RMSGQFUL,
-        }
-    }
-}
-
 /// What became of a message given to a link.
 pub enum Outcome {
     /// Accepted; the upstream's message id.
@@ -320,7 +311,7 @@ impl LocalLink {
     }
 }
 
-/// Pause after ESME_RTHROTTLED or ESME_RMSGQFUL: doubles from the first to the last.
+/// Pause after ESME_RTHROTTLED: doubles from the first to the last.
 const THROTTLE_PAUSE: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
 
 /// One bind of a link: the session handler.
@@ -395,6 +386,22 @@ impl LinkHandler {
                 }
             }
         }
+    }
+
+    /// Pauses sending after ESME_RTHROTTLED (100 ms, doubling to 5 s, reset
+    /// by the next success); says so once per pause, not once per answer.
+    fn pause_for(&mut self, status: CommandStatus, now: Instant) {
+        if self.paused_until.is_some_and(|t| t > now) {
+            return;
+        }
+        self.paused_until = Some(now + self.pause);
+        info!(
+            "{}: upstream answered {}; pausing {:?}",
+            self.name(),
+            status.name().unwrap_or("?"),
+            self.pause
+        );
+        self.pause = (self.pause * 2).min(THROTTLE_PAUSE.1);
     }
 
     /// Puts messages back at the front of the queue, keeping their order.
@@ -474,20 +481,20 @@ impl Handler for LinkHandler {
                             sub.id,
                             Outcome::Accepted(id.unwrap_or_default()),
                         );
-                    } else if matches!(status, CommandStatus::RTHROTTLED | CommandStatus::RMSGQFUL)
-                    {
+                    } else if status == CommandStatus::RTHROTTLED {
                         // Not the message's fault: it goes first again after a pause.
                         self.shared().in_flight.fetch_add(1, Ordering::Relaxed);
-                        self.paused_until = Some(now + self.pause);
-                        info!(
-                            "{}: upstream answered {}; pausing {:?}",
-                            self.name(),
-                            status.name().unwrap_or("?"),
-                            self.pause
-                        );
-                        self.pause = (self.pause * 2).min(THROTTLE_PAUSE.1);
+                        self.pause_for(status, now);
                         self.hand_back(vec![sub]);
                         return;
+                    } else if status == CommandStatus::RMSGQFUL {
+                        // The upstream's queue is full: the message counts a temporary failure,
+                        // retried later with its own backoff, or failed over.
+                        self.sink.outcome(
+                            self.link,
+                            sub.id,
+                            Outcome::Failed(Failure::Temporary(status)),
+                        );
                     } else if status.is_temporary() {
                         self.sink.outcome(
                             self.link,
@@ -624,6 +631,22 @@ impl Handler for LinkHandler {
                 left.len()
             );
             self.hand_back(left);
+        }
+        // The last transmitter of the link on this shard is gone: what waits in its queue
+        // goes back to the shard as link down (to the backup, or to wait for the link).
+        if self.bind_type.transmits()
+            && self.shared().bound_tx[self.shard].load(Ordering::Relaxed) == 0
+        {
+            let waiting: Vec<Submission> = self.local.queue.borrow_mut().drain(..).collect();
+            if !waiting.is_empty() {
+                self.shared()
+                    .queued
+                    .fetch_sub(waiting.len() as i64, Ordering::Relaxed);
+                for sub in waiting {
+                    self.sink
+                        .outcome(self.link, sub.id, Outcome::Failed(Failure::LinkDown));
+                }
+            }
         }
     }
 }

@@ -189,6 +189,7 @@ struct Stats {
     bind_failures: u64,
     first_send: Option<Instant>,
     last_response: Option<Instant>,
+    last_receipt: Option<Instant>,
 }
 
 struct Load {
@@ -326,7 +327,10 @@ impl Handler for Load {
                         Tlvs::new(),
                     );
                     self.receipts += 1;
-                    self.stats.borrow_mut().receipts += 1;
+                    let mut st = self.stats.borrow_mut();
+                    st.receipts += 1;
+                    st.last_receipt = Some(now);
+                    drop(st);
                     self.maybe_finish(s, now);
                 }
             }
@@ -540,6 +544,10 @@ fn main() {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
+        total.last_receipt = match (total.last_receipt, r.stats.last_receipt) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
         let _ = hist.add(&r.hist);
     }
     report(&opts, &total, &hist, started);
@@ -554,6 +562,12 @@ fn report(o: &Options, t: &Stats, h: &Histogram<u64>, started: Instant) {
         _ => started.elapsed(),
     };
     let rate = t.acked as f64 / elapsed.as_secs_f64();
+    // Receipts per second from the first send to the last receipt: messages that made the
+    // whole round trip (in = out).
+    let receipt_rate = match (t.first_send, t.last_receipt) {
+        (Some(a), Some(b)) if b > a => t.receipts as f64 / (b - a).as_secs_f64(),
+        _ => 0.0,
+    };
     let ms = |q: f64| h.value_at_quantile(q) as f64 / 1e6;
     let errors: Vec<String> = t
         .errors
@@ -587,6 +601,12 @@ fn report(o: &Options, t: &Stats, h: &Histogram<u64>, started: Instant) {
     println!("  receipts  {:>12}", t.receipts);
     println!("  elapsed   {:>12.3} s", elapsed.as_secs_f64());
     println!("  rate      {:>12.0} msg/s", rate);
+    if t.receipts > 0 {
+        println!(
+            "  receipts  {:>12.0} msg/s (first send to last receipt)",
+            receipt_rate
+        );
+    }
     println!(
         "  latency   p50 {:.3} ms  p90 {:.3} ms  p99 {:.3} ms  p99.9 {:.3} ms  max {:.3} ms",
         ms(0.5),
@@ -597,7 +617,7 @@ fn report(o: &Options, t: &Stats, h: &Histogram<u64>, started: Instant) {
     );
     if o.json {
         println!(
-            "{{\"binds\":{},\"window\":{},\"tls\":{},\"receipts_requested\":{},\"sent\":{},\"acked\":{},\"errors\":{},\"timeouts\":{},\"receipts\":{},\"elapsed_s\":{:.6},\"msg_per_s\":{:.1},\"p50_ms\":{:.4},\"p90_ms\":{:.4},\"p99_ms\":{:.4},\"p999_ms\":{:.4},\"max_ms\":{:.4}}}",
+            "{{\"binds\":{},\"window\":{},\"tls\":{},\"receipts_requested\":{},\"sent\":{},\"acked\":{},\"errors\":{},\"timeouts\":{},\"receipts\":{},\"elapsed_s\":{:.6},\"msg_per_s\":{:.1},\"receipts_per_s\":{:.1},\"p50_ms\":{:.4},\"p90_ms\":{:.4},\"p99_ms\":{:.4},\"p999_ms\":{:.4},\"max_ms\":{:.4}}}",
             o.binds,
             o.window,
             o.tls,
@@ -609,6 +629,7 @@ fn report(o: &Options, t: &Stats, h: &Histogram<u64>, started: Instant) {
             t.receipts,
             elapsed.as_secs_f64(),
             rate,
+            receipt_rate,
             ms(0.5),
             ms(0.9),
             ms(0.99),

@@ -29,5 +29,5 @@ mod ysmpp;
 
 pub use model::{
     Account, Backup, ClientLink, Config, ConfigError, ConfigFiles, General, LinkBind, Listener,
-    MsgIdFormat, ReceiptPolicy, Server, Shards, SyncMode, TlsContext, Warning, Yatesmsc,
+    LogIo, MsgIdFormat, ReceiptPolicy, Server, Shards, SyncMode, TlsContext, Warning, Yatesmsc,
 };

@@ -29,7 +29,7 @@ pub use super::openssl::TlsContext;
 pub use super::regfile::{Account, ReceiptPolicy};
 pub use super::yatesmsc::{Backup, Yatesmsc};
 pub use super::ysmpp::{
-    ClientLink, General, LinkBind, Listener, MsgIdFormat, Server, Shards, SyncMode,
+    ClientLink, General, LinkBind, Listener, LogIo, MsgIdFormat, Server, Shards, SyncMode,
 };
 
 /// A problem in a file: `file:line: key: message`. Warnings use the same shape.

@@ -51,6 +51,28 @@ impl SyncMode {
     }
 }
 
+/// `log_io` in `[general]`: how the message log writes its segments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogIo {
+    /// Direct IO where the spool's device completes polled IO, buffered writes elsewhere.
+    Auto,
+    /// Direct IO (O_DIRECT, glommio's DMA files) wherever the filesystem allows it.
+    Direct,
+    /// Buffered writes; durability is the same (every commit is fdatasync'd).
+    Buffered,
+}
+
+impl LogIo {
+    /// The configuration word.
+    pub const fn name(self) -> &'static str {
+        match self {
+            LogIo::Auto => "auto",
+            LogIo::Direct => "direct",
+            LogIo::Buffered => "buffered",
+        }
+    }
+}
+
 /// `[general]` of ysmpp.conf.
 #[derive(Clone, Debug, PartialEq)]
 pub struct General {
@@ -59,6 +81,7 @@ pub struct General {
     /// configuration directory.
     pub spool_dir: String,
     pub sync: SyncMode,
+    pub log_io: LogIo,
     /// How long a commit waits to gather records before its fdatasync; zero: the next commit
     /// starts as soon as the previous fdatasync ends.
     pub sync_window: Duration,
@@ -100,6 +123,7 @@ impl Default for General {
             shards: Shards::Auto,
             spool_dir: "spool".into(),
             sync: SyncMode::Batch,
+            log_io: LogIo::Auto,
             sync_window: Duration::ZERO,
             segment_size: 64 << 20,
             memory_messages: 1_000_000,
@@ -403,6 +427,16 @@ fn parse_general<'a>(k: &mut Keys<'a>, p: &mut Problems, g: &mut General) {
         }
     }) {
         g.sync = m;
+    }
+    if let Some(m) = k.get(p, "log_io", |v| {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(LogIo::Auto),
+            "direct" => Ok(LogIo::Direct),
+            "buffered" => Ok(LogIo::Buffered),
+            _ => Err(format!("{v:?} is not auto, direct or buffered")),
+        }
+    }) {
+        g.log_io = m;
     }
     if let Some(d) = k.get(p, "sync_window", value::duration) {
         g.sync_window = d;

@@ -233,6 +233,18 @@ impl Flow {
         self.queues.get(&target).map_or(0, |q| q.ids.len())
     }
 
+    /// Messages queued for links that are up (they only wait for room): the backlog new
+    /// messages from ESMEs would join. Links that are down are not counted (their messages
+    /// wait for the link, not for the gateway), nor are ESMEs (what relieves them, their
+    /// deliver_sm_resp, comes on the sockets a backlog would stop reading).
+    pub fn backlog(&self) -> usize {
+        self.queues
+            .iter()
+            .filter(|(t, q)| matches!(t, Target::Link(_)) && !q.down)
+            .map(|(_, q)| q.ids.len())
+            .sum::<usize>()
+    }
+
     /// Messages whose latest snapshot is in segment `seg`.
     pub fn live_in(&self, seg: u64) -> u32 {
         self.seg_live.get(&seg).copied().unwrap_or(0)
@@ -427,9 +439,11 @@ impl Flow {
         } else {
             q.ids.push_back(id);
         }
-        // While queued, only expiry can end it.
-        self.set_wake(id, expires);
         self.pull(target, now);
+        // Still queued (its target is down or busy): only expiry can end it now.
+        if self.msgs.get(&id).is_some_and(|e| e.st == St::Queued) {
+            self.set_wake(id, expires);
+        }
     }
 
     /// Dispatches queued messages of `target` while it is up and has room.
@@ -474,6 +488,8 @@ impl Flow {
         let target = e.target;
         if let Some(q) = self.queues.get_mut(&target) {
             q.in_flight = q.in_flight.saturating_sub(1);
+            // An attempt came back: the target has room again.
+            q.blocked_until = 0;
         }
         match outcome {
             Outcome::Accepted { upstream_id, key } => {
@@ -528,9 +544,12 @@ impl Flow {
                 }
             }
             Outcome::NoRoom => {
+                // Offered again when an attempt to the target comes back, or after a pause
+                // when none is out.
                 let q = self.queues.entry(target).or_default();
                 q.blocked_until = now.saturating_add(self.policy.busy_retry_ms).max(1);
                 self.enqueue(id, true, now);
+                return;
             }
         }
         self.pull(target, now);
@@ -790,6 +809,16 @@ impl Flow {
                 e.wake = at;
                 self.timers.push(Reverse((at, id)));
             }
+        }
+        // Timers of messages that moved on stay in the heap until their time; when they
+        // outnumber the live ones, the heap is rebuilt from the live ones.
+        if self.timers.len() > 2 * self.msgs.len() + 4096 {
+            self.timers = self
+                .msgs
+                .iter()
+                .filter(|(_, e)| e.wake > 0)
+                .map(|(id, e)| Reverse((e.wake, *id)))
+                .collect();
         }
     }
 

@@ -140,3 +140,16 @@ pub fn lock_exclusive(path: &std::path::Path) -> io::Result<std::fs::File> {
     }
     Ok(f)
 }
+
+/// Whether the block device holding `path` completes polled IO (its queue's `io_poll` in
+/// sysfs); `None` when that cannot be told (tmpfs, overlay, no sysfs).
+pub fn device_polls_io(path: &std::path::Path) -> Option<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let dev = std::fs::metadata(path).ok()?.dev();
+    let (major, minor) = (libc::major(dev), libc::minor(dev));
+    let dir = std::fs::canonicalize(format!("/sys/dev/block/{major}:{minor}")).ok()?;
+    // A partition's queue is its disk's.
+    let read = |d: &std::path::Path| std::fs::read_to_string(d.join("queue/io_poll")).ok();
+    let v = read(&dir).or_else(|| dir.parent().and_then(read))?;
+    Some(v.trim() == "1")
+}

@@ -857,6 +857,8 @@ impl Handler for EsmeHandler {
                 self.pump(s, now);
             }
             Outbound::Respond { seq, status, body } => s.respond(seq, status, body, Tlvs::new()),
+            // The backlog went down: `can_read` is asked again.
+            Outbound::Wake => {}
             Outbound::Stop => {
                 if s.unbind(now).is_err() {
                     s.abort();
@@ -869,8 +871,13 @@ impl Handler for EsmeHandler {
     /// stop because deliveries to the ESME are backed up: the responses that relieve them
     /// arrive on the same socket. Backed-up deliveries wait in the backlog, bounded by the
     /// inbox, and in the flow.)
+    ///
+    /// It also stops while the shard's backlog (messages accepted and waiting for room at
+    /// targets that are up) is over its high-water mark: an ESME faster than its upstreams
+    /// is slowed down by TCP instead of filling the spool; the shard wakes it when the
+    /// backlog has gone down.
     fn can_read(&self, s: &Session) -> bool {
-        s.inbound_outstanding() < self.window
+        s.inbound_outstanding() < self.window && !self.shard.hold_intake(self.conn)
     }
 
     /// Always: the inbox holds answers to this peer's requests, which must not wait, and

@@ -120,6 +120,8 @@ struct Lookup {
     deadline: Instant,
     /// Ask again at this time (after a round found nothing).
     again: Option<Instant>,
+    /// The pause before the next round (doubling from 5 ms).
+    pause: Duration,
 }
 
 /// The flow, the log and what waits on them.
@@ -257,6 +259,7 @@ impl ShardState {
         }
         self.drain_flow();
         self.msgs.running.set(false);
+        self.release_intake();
     }
 
     fn drain_flow(&self) {
@@ -440,6 +443,7 @@ impl ShardState {
                     waiting: 0,
                     deadline: Instant::now() + UNMATCHED_WAIT,
                     again: None,
+                    pause: Duration::from_millis(5),
                 };
                 self.msgs.lookups.borrow_mut().insert(token, lookup);
                 self.ask_others(token);
@@ -457,7 +461,8 @@ impl ShardState {
         l.waiting = others.len();
         l.again = None;
         if others.is_empty() {
-            l.again = Some(Instant::now() + Duration::from_millis(200));
+            l.again = Some(Instant::now() + l.pause);
+            l.pause = (l.pause * 2).min(Duration::from_millis(200));
             return;
         }
         let msgs: Vec<(ShardId, ShardMsg)> = others
@@ -528,7 +533,10 @@ impl ShardState {
         }
         l.waiting = l.waiting.saturating_sub(1);
         if l.waiting == 0 {
-            l.again = Some(Instant::now() + Duration::from_millis(200));
+            // Nobody has it yet: its outcome may still be on its way to its owner. Ask again
+            // soon, then less often.
+            l.again = Some(Instant::now() + l.pause);
+            l.pause = (l.pause * 2).min(Duration::from_millis(200));
         }
     }
 

@@ -70,6 +70,8 @@ pub enum Outbound {
         status: CommandStatus,
         body: Body,
     },
+    /// Look at reading again (the shard's backlog went down).
+    Wake,
     /// Unbind and close: the gateway is stopping.
     Stop,
 }
@@ -94,6 +96,11 @@ pub enum ShardMsg {
     /// The answer; `found` comes once the receipt is logged.
     ReceiptFound { token: u64, found: bool },
 }
+
+/// A shard stops reading new messages from its ESMEs while this many messages wait for room
+/// at targets that are up, and reads again below the low mark.
+const BACKLOG_HIGH: usize = 4096;
+const BACKLOG_LOW: usize = 2048;
 
 /// Deliveries a connection holds (sent and waiting in its inbox) before senders look
 /// elsewhere. (The channel itself is unbounded so that an idle connection's inbox allocates
@@ -128,9 +135,13 @@ pub struct ShardState {
     receivers: RefCell<HashMap<AccountId, Vec<(u64, Inbox)>>>,
     round_robin: Cell<usize>,
     mesh: Option<Senders<ShardMsg>>,
+    /// Messages for a peer whose mesh queue was full, in order (see `send_to`).
+    overflow: RefCell<Vec<std::collections::VecDeque<ShardMsg>>>,
     /// The client links, as this shard runs them (index = link id).
     pub links: Vec<Rc<LocalLink>>,
     pub msgs: Messages,
+    /// Connections that stopped reading for the backlog, to wake when it goes down.
+    held: RefCell<Vec<u64>>,
     id_arena: RefCell<BytesMut>,
     next_conn: Cell<u64>,
     rng: Cell<u64>,
@@ -225,6 +236,33 @@ impl ShardState {
 
     fn unregister(&self, conn: u64) {
         self.conns.borrow_mut().remove(&conn);
+    }
+
+    /// Whether connection `conn` must stop reading new messages for the backlog (it is then
+    /// woken by [`ShardState::release_intake`]).
+    pub fn hold_intake(&self, conn: u64) -> bool {
+        if self.msgs.flow.borrow().backlog() < BACKLOG_HIGH {
+            return false;
+        }
+        let mut held = self.held.borrow_mut();
+        if !held.contains(&conn) {
+            held.push(conn);
+        }
+        true
+    }
+
+    /// Wakes the connections held for the backlog once it is below the low-water mark.
+    pub fn release_intake(&self) {
+        if self.held.borrow().is_empty() || self.msgs.flow.borrow().backlog() >= BACKLOG_LOW {
+            return;
+        }
+        let held: Vec<u64> = std::mem::take(&mut *self.held.borrow_mut());
+        let conns = self.conns.borrow();
+        for c in held {
+            if let Some(tx) = conns.get(&c) {
+                let _ = tx.tx.try_send(Outbound::Wake);
+            }
+        }
     }
 
     /// Sends an answer to connection `conn` (dropped if it is gone).
@@ -329,19 +367,45 @@ impl ShardState {
         Err((d, Outcome::NoRoom))
     }
 
-    /// Sends a message to another shard; when its mesh queue is full, a task waits for room
-    /// (the message is never dropped).
+    /// Sends a message to another shard, in order: when its mesh queue is full, the message
+    /// waits in this shard's overflow queue for that peer, drained by one task, and so does
+    /// every later message to that peer until the overflow is empty (an outcome and the
+    /// receipt lookup that follows it never overtake each other). Never dropped.
     pub fn send_to(&self, peer: ShardId, msg: ShardMsg) {
         let Some(mesh) = &self.mesh else { return };
-        if let Err(e) = mesh.try_send_to(peer, msg) {
-            if let Some(msg) = take_back(e) {
-                let shard = self.self_rc();
-                spawn_local(async move {
-                    if let Some(mesh) = &shard.mesh {
-                        let _ = mesh.send_to(peer, msg).await;
-                    }
-                })
-                .detach();
+        let mut overflow = self.overflow.borrow_mut();
+        let Some(q) = overflow.get_mut(peer) else {
+            return;
+        };
+        if !q.is_empty() {
+            q.push_back(msg);
+            return;
+        }
+        match mesh.try_send_to(peer, msg) {
+            Ok(()) => {}
+            Err(e) => {
+                if let Some(msg) = take_back(e) {
+                    q.push_back(msg);
+                    drop(overflow);
+                    let shard = self.self_rc();
+                    spawn_local(async move { shard.drain_overflow(peer).await }).detach();
+                }
+            }
+        }
+    }
+
+    /// Sends what waits for `peer`, in order, waiting for room as needed.
+    async fn drain_overflow(&self, peer: ShardId) {
+        let Some(mesh) = &self.mesh else { return };
+        loop {
+            let next = self
+                .overflow
+                .borrow_mut()
+                .get_mut(peer)
+                .and_then(|q| q.pop_front());
+            let Some(msg) = next else { return };
+            if mesh.send_to(peer, msg).await.is_err() {
+                return;
             }
         }
     }
@@ -531,6 +595,7 @@ pub async fn run(
                 sync: g.sync == crate::config::SyncMode::Batch,
                 sync_window: g.sync_window,
                 segment_size: g.segment_size,
+                io: g.log_io,
             });
             (
                 StoreLog::Disk {
@@ -569,12 +634,14 @@ pub async fn run(
         receivers: RefCell::new(HashMap::new()),
         round_robin: Cell::new(0),
         mesh: Some(senders),
+        overflow: RefCell::new((0..shared.shards).map(|_| Default::default()).collect()),
         links: shared
             .links
             .iter()
             .map(|l| Rc::new(LocalLink::new(l.clone())))
             .collect(),
         msgs: Messages::new(flow, log, old, first_seq),
+        held: RefCell::new(Vec::new()),
         id_arena: RefCell::new(BytesMut::new()),
         next_conn: Cell::new(0),
         rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (id as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)),

@@ -44,25 +44,48 @@ pub struct LogConfig {
     pub sync: bool,
     pub sync_window: Duration,
     pub segment_size: u64,
+    /// Direct IO or buffered writes (`log_io`).
+    pub io: crate::config::LogIo,
 }
 
 /// A segment file, direct or buffered.
+///
+/// A direct file also keeps a second, plain descriptor of the same file for its
+/// `fdatasync`: glommio puts the IO of a file on a device that takes polled IO on its poll
+/// ring, and an executor with a request on that ring spins instead of sleeping; a sync takes
+/// a third of a millisecond and more, which the shard should spend serving sessions or
+/// asleep. The plain descriptor's sync goes through the main ring (the data written through
+/// either descriptor is the file's, and `fdatasync` makes it all durable).
 enum SegFile {
-    Direct(DmaFile),
+    Direct(DmaFile, BufferedFile),
     Buffered(BufferedFile),
 }
 
 impl SegFile {
-    async fn open(path: &Path) -> Result<(SegFile, u64, bool), String> {
+    /// Opens (creating) a segment; direct unless `direct` is false or the filesystem refuses
+    /// O_DIRECT. Returns the file, its alignment, and whether its writes bypass the page cache.
+    async fn open(path: &Path, direct: bool) -> Result<(SegFile, u64, bool), String> {
         let mut opts = OpenOptions::new();
         // Created new by this run (sequence numbers continue after the last one found at
         // start), or left by an attempt of this run that failed: nothing in it is committed.
         opts.read(true).write(true).create(true).truncate(true);
+        if !direct {
+            let f = opts
+                .buffered_open(path)
+                .await
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            return Ok((SegFile::Buffered(f), 512, false));
+        }
         match opts.dma_open(path).await {
             Ok(f) => {
                 let align = f.alignment();
                 let direct = !crate::net::sys::on_tmpfs(path);
-                Ok((SegFile::Direct(f), align, direct))
+                let syncer = OpenOptions::new()
+                    .write(true)
+                    .buffered_open(path)
+                    .await
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                Ok((SegFile::Direct(f, syncer), align, direct))
             }
             Err(e) if is_einval(&e) => {
                 // The filesystem refuses O_DIRECT: the file may exist now; open it buffered.
@@ -83,7 +106,7 @@ impl SegFile {
     async fn write_at(&self, data: &[u8], pos: u64, align: u64) -> Result<(), String> {
         let len = data.len().div_ceil(align as usize) * align as usize;
         let written = match self {
-            SegFile::Direct(f) => {
+            SegFile::Direct(f, _) => {
                 let mut buf = f.alloc_dma_buffer(len);
                 let b = buf.as_bytes_mut();
                 b[..data.len()].copy_from_slice(data);
@@ -106,7 +129,7 @@ impl SegFile {
 
     async fn sync(&self) -> Result<(), String> {
         match self {
-            SegFile::Direct(f) => f.fdatasync().await,
+            SegFile::Direct(_, syncer) => syncer.fdatasync().await,
             SegFile::Buffered(f) => f.fdatasync().await,
         }
         .map_err(|e| e.to_string())
@@ -114,7 +137,7 @@ impl SegFile {
 
     async fn pre_allocate(&self, size: u64) -> Result<(), String> {
         match self {
-            SegFile::Direct(f) => f.pre_allocate(size, false).await,
+            SegFile::Direct(f, _) => f.pre_allocate(size, false).await,
             SegFile::Buffered(f) => f.pre_allocate(size, false).await,
         }
         .map_err(|e| e.to_string())
@@ -438,10 +461,22 @@ impl MessageLog {
         }
         let salt = self.st.borrow().salts.get(&seq).copied().unwrap_or(0);
         let path = self.cfg.dir.join(super::segment_name(seq));
-        let (file, align, direct) = SegFile::open(&path).await?;
+        let want_direct = match self.cfg.io {
+            crate::config::LogIo::Direct => true,
+            crate::config::LogIo::Buffered => false,
+            crate::config::LogIo::Auto => {
+                crate::net::sys::device_polls_io(&self.cfg.dir) == Some(true)
+            }
+        };
+        let (file, align, direct) = SegFile::open(&path, want_direct).await?;
         if !direct && !self.buffered_noted.replace(true) {
+            let why = match self.cfg.io {
+                crate::config::LogIo::Buffered => "log_io=buffered",
+                _ if want_direct => "no O_DIRECT there (tmpfs?)",
+                _ => "log_io=auto and its device does not complete polled IO (direct IO would keep the shard spinning on every write; log_io=direct forces it)",
+            };
             info!(
-                "message log (shard {}): {} has no O_DIRECT (tmpfs?): buffered writes with fdatasync",
+                "message log (shard {}) in {}: buffered writes, each commit fdatasync'd ({why})",
                 self.cfg.shard,
                 self.cfg.dir.display()
             );

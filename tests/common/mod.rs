@@ -86,6 +86,73 @@ pub fn peers() -> Peers {
     p
 }
 
+/// The ids in a peer's JSON output under `key` (a tiny scanner: ids are hex).
+fn ids(json: &str, key: &str) -> Vec<String> {
+    let Some(start) = json
+        .find(&format!("\"{key}\": ["))
+        .or_else(|| json.find(&format!("\"{key}\":[")))
+    else {
+        return Vec::new();
+    };
+    let rest = &json[start..];
+    let end = rest.find(']').unwrap_or(rest.len());
+    let body = &rest[..end];
+    if key == "responses" {
+        body.split('"')
+            .skip(3)
+            .step_by(2)
+            .map(str::to_string)
+            .collect()
+    } else {
+        body.split("\"id\":")
+            .skip(1)
+            .filter_map(|s| {
+                s.trim()
+                    .trim_start_matches('"')
+                    .split('"')
+                    .next()
+                    .map(str::to_string)
+            })
+            .collect()
+    }
+}
+
+/// Checks a third-party ESME's JSON report: an acknowledgement with a gateway id for every
+/// part, and a DELIVRD receipt naming each acknowledged id.
+pub fn check_peer(peer: &str, out: &std::process::Output) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{peer} failed: {stdout}\n{stderr}");
+    let parts: usize = stdout
+        .split("\"parts\":")
+        .nth(1)
+        .and_then(|s| s.trim().split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .expect("parts");
+    let responses = ids(&stdout, "responses");
+    let mut receipts = ids(&stdout, "receipts");
+    assert_eq!(
+        responses.len(),
+        parts,
+        "{peer}: one submit_sm_resp per part: {stdout}"
+    );
+    assert!(
+        responses.iter().all(|id| id.len() == 20),
+        "{peer}: gateway ids: {responses:?}"
+    );
+    let mut expected = responses.clone();
+    expected.sort();
+    receipts.sort();
+    assert_eq!(
+        receipts, expected,
+        "{peer}: a receipt for every acknowledged part: {stdout}"
+    );
+    assert!(
+        stdout.contains("stat:DELIVRD"),
+        "{peer}: receipt text: {stdout}"
+    );
+}
+
 pub mod esme;
 pub mod gateway;
 pub mod upstream;

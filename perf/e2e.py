@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Store-and-forward end to end: smpp-load -> smppgw -> `smppgw sim`, receipts on.
+
+All three processes on this machine. The gateway acknowledges each submit once its record is
+in the message log (sync=batch: after the fdatasync its commit shares; sync=none: at once),
+forwards it over its link (2 binds, window 64) to the simulator, which acknowledges and sends
+a receipt; the gateway matches it to its own id and relays it to the load generator.
+
+Per sync mode (alternating, --runs each, medians):
+- flat out: submits acknowledged per second, receipts per second from the first send to the
+  last receipt (what made the whole round trip: in = out), p50/p99 submit latency;
+- the message log: records per commit (records per fdatasync), fdatasync p50/p99;
+- then at half the flat-out rate of that mode (--rate): p50/p99 submit latency.
+
+usage: perf/e2e.py [--runs 3] [--count 1000000] [--binds 4] [--window 64] [--spool DIR]
+                   [--json FILE]
+--spool picks the disk the log goes to (default: a directory under target/, on the disk the
+checkout is on; tmpfs would measure nothing: it has no fdatasync cost).
+"""
+import argparse, json, os, re, signal, socket, statistics, subprocess, sys, tempfile, time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GW = os.path.join(ROOT, "target/release/smppgw")
+LOAD = os.path.join(ROOT, "target/release/smpp-load")
+
+
+def free_port():
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); p = s.getsockname()[1]; s.close(); return p
+
+
+def wait_log(path, needle, timeout=20):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        with open(path, errors="replace") as f:
+            if needle in f.read():
+                return True
+        time.sleep(0.05)
+    return False
+
+
+def count_log(path, needle):
+    with open(path, errors="replace") as f:
+        return f.read().count(needle)
+
+
+def run(sync, args, rate=None):
+    work = tempfile.mkdtemp(prefix="smppgw-e2e-", dir=args.spool)
+    sim_port, gw_port = free_port(), free_port()
+    with open(os.path.join(work, "ysmpp.conf"), "w") as f:
+        f.write(f"""[general]
+shards=auto
+default_route=up
+sync={sync}
+spool_dir={work}/spool
+[smpp-server]
+enable=yes
+[listenerserver plain]
+addr=127.0.0.1
+port={gw_port}
+[smpp-client]
+clients=up
+[up]
+server=127.0.0.1
+port={sim_port}
+system_id=gw
+system_password=pw
+bind=transceiver
+binds=2
+window=64
+""")
+    with open(os.path.join(work, "regfile.conf"), "w") as f:
+        f.write("[demo]\npassword=demo\n")
+    sim_log, gw_log = os.path.join(work, "sim.log"), os.path.join(work, "gw.log")
+    env = {**os.environ, "SMPPGW_LOG": "info"}
+    sim = subprocess.Popen([GW, "sim", "--listen", f"127.0.0.1:{sim_port}", "--shards", "1"],
+                           stdout=subprocess.DEVNULL, stderr=open(sim_log, "w"), env=env)
+    gw = subprocess.Popen([GW, "run", "--config", work], stdout=subprocess.DEVNULL,
+                          stderr=open(gw_log, "w"), env=env)
+    try:
+        if not wait_log(gw_log, "listener \"plain\""):
+            raise RuntimeError("gateway did not start: " + open(gw_log).read())
+        t0 = time.time()
+        while count_log(gw_log, "): bound") < 2:
+            if time.time() - t0 > 20:
+                raise RuntimeError("link did not bind: " + open(gw_log).read())
+            time.sleep(0.05)
+        cmd = [LOAD, "--target", f"127.0.0.1:{gw_port}", "--binds", str(args.binds),
+               "--window", str(args.window), "--receipts", "--json"]
+        if rate:
+            cmd += ["--rate", str(int(rate)), "--duration", f"{args.rate_seconds}s"]
+        else:
+            cmd += ["--count", str(args.count)]
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        line = [l for l in out.stdout.splitlines() if l.startswith("{")]
+        if not line:
+            raise RuntimeError("smpp-load: " + out.stdout + out.stderr)
+        r = json.loads(line[-1])
+    finally:
+        gw.send_signal(signal.SIGTERM)
+        try:
+            gw.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            gw.kill()
+        sim.send_signal(signal.SIGTERM)
+        try:
+            sim.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            sim.kill()
+    log = open(gw_log, errors="replace").read()
+    m = re.search(r"message log: (\d+) records in (\d+) commits \(([\d.]+) per commit\); fdatasync p50 (\d+) us, p99 (\d+) us", log)
+    if m:
+        r["records"], r["commits"] = int(m.group(1)), int(m.group(2))
+        r["records_per_commit"] = float(m.group(3))
+        r["fdatasync_p50_us"], r["fdatasync_p99_us"] = int(m.group(4)), int(m.group(5))
+    subprocess.run(["rm", "-rf", work])
+    return r
+
+
+def med(rs, key):
+    v = [r[key] for r in rs if key in r]
+    return statistics.median(v) if v else float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--count", type=int, default=1_000_000)
+    ap.add_argument("--binds", type=int, default=4)
+    ap.add_argument("--window", type=int, default=64)
+    ap.add_argument("--rate-seconds", type=int, default=10)
+    ap.add_argument("--spool", default=os.path.join(ROOT, "target"))
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    for exe in (GW, LOAD):
+        if not os.path.exists(exe):
+            sys.exit(f"{exe} missing: cargo build --release --bin smppgw --bin smpp-load")
+    results = {"none": [], "batch": []}
+    for i in range(args.runs):
+        for sync in ("none", "batch"):
+            r = run(sync, args)
+            results[sync].append(r)
+            print(f"run {i + 1} sync={sync}: {r['msg_per_s']:.0f} acked/s, {r['receipts_per_s']:.0f} receipts/s, "
+                  f"p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, receipts {r['receipts']}/{r['acked']}, "
+                  f"{r.get('records_per_commit', float('nan')):.1f} records/commit", flush=True)
+    half = {}
+    for sync in ("none", "batch"):
+        rate = med(results[sync], "receipts_per_s") / 2
+        half[sync] = run(sync, args, rate=rate)
+        half[sync]["rate"] = rate
+        h = half[sync]
+        print(f"half rate sync={sync} ({rate:.0f}/s for {args.rate_seconds} s): p50 {h['p50_ms']:.2f} ms, p99 {h['p99_ms']:.2f} ms", flush=True)
+    print()
+    print("| sync | acked msg/s | delivered msg/s (receipts) | p50 ms | p99 ms | records / fdatasync | fdatasync p50 / p99 us | p99 ms at half rate |")
+    print("|---|---|---|---|---|---|---|---|")
+    for sync in ("none", "batch"):
+        rs = results[sync]
+        print(f"| {sync} | {med(rs, 'msg_per_s'):,.0f} | {med(rs, 'receipts_per_s'):,.0f} | {med(rs, 'p50_ms'):.2f} | "
+              f"{med(rs, 'p99_ms'):.2f} | {med(rs, 'records_per_commit'):.1f} | "
+              f"{med(rs, 'fdatasync_p50_us'):.0f} / {med(rs, 'fdatasync_p99_us'):.0f} | {half[sync]['p99_ms']:.2f} |")
+    ratio = med(results["batch"], "receipts_per_s") / med(results["none"], "receipts_per_s")
+    print(f"\nsync=batch / sync=none (delivered): {ratio:.2f}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"runs": results, "half": half}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -208,3 +208,52 @@ impl WaitKill for Child {
         self.wait_with_output().unwrap()
     }
 }
+
+#[test]
+fn text_is_transcoded_only_between_ends_that_read_data_coding_0_differently() {
+    use common::esme::{sm, Esme};
+    use smppgw::smpp::BindType;
+    let record = temp_dir("coding").join("received.bin");
+    let sim = Gateway::sim(&["--shards", "1", "--record", record.to_str().unwrap()]);
+    let gw = Gateway::start_with(
+        "default_route=up",
+        &format!(
+            "[smpp-client]\nclients=up\n\n[up]\nserver=127.0.0.1\nport={}\nsystem_id=gw\nsystem_password=pw\ncoding=gsm7\n",
+            sim.plain.port()
+        ),
+        "[latin]\npassword=l\ncoding=latin1\n\n[gsm]\npassword=g\n",
+        &[],
+    );
+    let t0 = Instant::now();
+    while gw.count_log("): bound") < 1 {
+        assert!(t0.elapsed() < Duration::from_secs(15), "{}", gw.log());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // An ESME whose data_coding 0 is Latin-1: "café" arrives upstream in GSM 7-bit.
+    let mut e = Esme::plain(gw.plain);
+    e.bind(BindType::Transmitter, "latin", "l").unwrap();
+    let s = e.submit_sm(sm("1", "2", b"caf\xe9 latin", 0));
+    assert!(e.response(s).unwrap().0.is_ok());
+    // An ESME that speaks GSM 7-bit like the link: its octets pass untouched, as does UCS2.
+    let mut g = Esme::plain(gw.plain);
+    g.bind(BindType::Transmitter, "gsm", "g").unwrap();
+    let s = g.submit_sm(sm("1", "2", b"caf\x05 gsm", 0));
+    assert!(g.response(s).unwrap().0.is_ok());
+    let mut u = sm("1", "2", &[0x00, 0xE9], 0);
+    u.data_coding = 8;
+    let s = e.submit_sm(u);
+    assert!(e.response(s).unwrap().0.is_ok());
+    let t0 = Instant::now();
+    let got = loop {
+        let got = std::fs::read(&record).unwrap_or_default();
+        if contains(&got, b"gsm") && contains(&got, b"latin") && contains(&got, &[0x00, 0xE9])
+            || t0.elapsed() > Duration::from_secs(10)
+        {
+            break got;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(contains(&got, b"caf\x05 latin"), "{got:?}");
+    assert!(contains(&got, b"caf\x05 gsm"), "{got:?}");
+    assert!(contains(&got, &[0x00, 0xE9]), "UCS2 untouched: {got:?}");
+}

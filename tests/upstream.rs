@@ -609,3 +609,48 @@ fn links_unbind_cleanly_when_the_gateway_stops() {
         sim.log()
     );
 }
+
+#[test]
+fn an_account_with_receipts_per_message_gets_one_receipt_for_a_long_message() {
+    let sim = Gateway::sim(&["--shards", "1"]);
+    let gw = Gateway::start_with(
+        "default_route=up",
+        &client(sim.plain.port(), "binds=1\n"),
+        "[demo]\npassword=demo\n\n[whole]\npassword=w\nreceipts=message\n",
+        &[],
+    );
+    wait_bound(&gw, 1);
+    let part = |seq: u8, text: &str| {
+        let mut m = sm(
+            "4477",
+            "3161",
+            &[&[5, 0, 3, 0x42, 3, seq][..], text.as_bytes()].concat(),
+            1,
+        );
+        m.esm_class = 0x40;
+        m
+    };
+    // Per part (the default): three receipts.
+    let mut e = esme(&gw);
+    for seq in 1..=3 {
+        let s = e.submit_sm(part(seq, "part"));
+        assert!(e.response(s).unwrap().0.is_ok());
+    }
+    assert!(e.wait_delivered(3, Duration::from_secs(5)));
+    // receipts=message: one, for the last part.
+    let mut w = Esme::plain(gw.plain);
+    w.bind(BindType::Transceiver, "whole", "w").expect("bind");
+    let mut last = None;
+    for seq in 1..=3 {
+        let s = w.submit_sm(part(seq, "part"));
+        let (st, id) = w.response(s).unwrap();
+        assert!(st.is_ok());
+        last = id;
+    }
+    assert!(w.wait_delivered(1, Duration::from_secs(5)), "{}", gw.log());
+    assert!(!w.wait_delivered(2, Duration::from_millis(700)));
+    assert_eq!(
+        w.delivered[0].tlvs.get_cstr(tag::RECEIPTED_MESSAGE_ID),
+        last.as_deref().map(str::as_bytes)
+    );
+}

@@ -3,6 +3,7 @@
 //!
 //! | file | job |
 //! |---|---|
+//! | `coding` | text between ends that read data_coding 0 differently (account and link `coding`) |
 //! | `policy` | retry schedule, failover rules, how an end reads (message_state, TP-Status) |
 //! | `receipt` | receipts as PDUs: the gateway's own, and upstream ones read and relayed |
 //! | `time` | SMPP times and receipt dates without a clock |
@@ -29,6 +30,7 @@
 //! Per target (a link, an ESME account) messages go in order: while a target is down or has
 //! `policy.batch` attempts outstanding, new ones queue behind the waiting ones.
 
+pub mod coding;
 pub mod policy;
 pub mod receipt;
 pub mod time;
@@ -95,6 +97,8 @@ pub enum Action {
         kind: Kind,
         target: Target,
         pdu: Bytes,
+        /// Where it came from (`smppserver/ID`, `smppclient/ID`): whose coding its text is in.
+        origin: Bytes,
     },
     /// A message is final (for the log and counters; its record is appended already).
     Ended {
@@ -473,6 +477,7 @@ impl Flow {
                 kind: e.msg.kind,
                 target,
                 pdu: e.msg.pdu.clone(),
+                origin: e.msg.origin.clone(),
             });
         }
     }

@@ -380,6 +380,16 @@ impl EsmeHandler {
         account: &AccountState,
         decision: Decision,
     ) -> Result<u64, CommandStatus> {
+        // One receipt for a long message (the account's `receipts=message`): the parts before
+        // the last ask for none, here and upstream.
+        let quiet;
+        let request = match quiet_part(request, account) {
+            Some(p) => {
+                quiet = p;
+                &quiet
+            }
+            None => request,
+        };
         let Some(view) = request.message() else {
             return Err(CommandStatus::RINVCMDID);
         };
@@ -749,6 +759,30 @@ impl EsmeHandler {
             _ => {}
         }
     }
+}
+
+/// With the account's `receipts=message`, a part of a long message other than the last as it
+/// goes on: asking for no receipt (`None` for everything else, which goes as it came).
+fn quiet_part(request: &Pdu, account: &AccountState) -> Option<Pdu> {
+    let policy = account.config.as_ref().map(|c| c.receipts)?;
+    if policy != crate::config::ReceiptPolicy::Message {
+        return None;
+    }
+    let m = request.message()?;
+    if !m.registered_delivery.wants_receipt() {
+        return None;
+    }
+    let part = crate::text::part_info(m.esm_class.0, &m.user_data, &request.tlvs).ok()??;
+    if part.seq >= part.total {
+        return None;
+    }
+    let mut quiet = request.clone();
+    match &mut quiet.body {
+        Body::SubmitSm(b) => b.registered_delivery &= !0x03,
+        Body::DataSm(b) => b.registered_delivery &= !0x03,
+        _ => return None,
+    }
+    Some(quiet)
 }
 
 /// Answers a request with an error status.

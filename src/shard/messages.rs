@@ -278,7 +278,8 @@ impl ShardState {
                     kind,
                     target,
                     pdu,
-                }) => self.attempt(id, kind, target, &pdu),
+                    origin,
+                }) => self.attempt(id, kind, target, &pdu, &origin),
                 Some(Action::Ended {
                     id,
                     billid,
@@ -350,12 +351,27 @@ impl ShardState {
     }
 
     /// One attempt of the flow's.
-    fn attempt(&self, id: MessageId, kind: Kind, target: Target, stored: &Bytes) {
-        let Ok(pdu) = Pdu::decode(stored) else {
+    fn attempt(&self, id: MessageId, kind: Kind, target: Target, stored: &Bytes, origin: &[u8]) {
+        let Ok(mut pdu) = Pdu::decode(stored) else {
             // Not reached: the log holds what the gateway encoded.
             warn!("message {id}: its stored PDU does not decode; ending it");
             return self.report(id, Outcome::Permanent(CommandStatus::RSYSERR));
         };
+        // Text between ends that read data_coding 0 differently is transcoded; receipts are
+        // the gateway's own ASCII.
+        if !self.shared.uniform_coding && kind != Kind::Receipt {
+            let from = self.shared.coding_named(origin);
+            let to = self.shared.coding_of(target);
+            if let Err(why) = crate::flow::coding::adapt(&mut pdu, from, to) {
+                self.log_refusal(|| {
+                    format!(
+                        "message {id} to {}: cannot be transcoded: {why}",
+                        self.shared.target_name(target)
+                    )
+                });
+                return self.report(id, Outcome::Permanent(CommandStatus::RINVDCS));
+            }
+        }
         match target {
             Target::Link(link) => self.submit(
                 link,

@@ -129,6 +129,8 @@ pub struct Shared {
     pub policy: Policy,
     /// `backup_smpp_gw`, resolved, with the name records write.
     pub backup: Option<(Target, String)>,
+    /// Every account and link reads data_coding 0 the same way: no text is ever transcoded.
+    pub uniform_coding: bool,
 }
 
 impl Shared {
@@ -185,7 +187,17 @@ impl Shared {
                 .id_of(name)
                 .map(|a| (Target::Esme(a), format!("smppserver/{name}"))),
         });
+        let mut codings = config
+            .accounts
+            .iter()
+            .map(|a| a.coding)
+            .chain(config.clients.iter().map(|c| c.coding));
+        let uniform_coding = match codings.next() {
+            Some(first) => codings.all(|c| c == first),
+            None => true,
+        };
         Shared {
+            uniform_coding,
             config,
             mode,
             shards,
@@ -237,6 +249,24 @@ impl Shared {
             Target::Esme(a) => self.accounts.get(a).map(|a| a.target.clone()),
         }
         .unwrap_or_else(|| bytes::Bytes::from_static(b"?"))
+    }
+
+    /// What data_coding 0 means to a target.
+    pub fn coding_of(&self, t: Target) -> crate::text::Charset {
+        match t {
+            Target::Link(l) => self.links.get(l).map(|l| l.config.coding),
+            Target::Esme(a) => self
+                .accounts
+                .get(a)
+                .and_then(|a| a.config.as_ref().map(|c| c.coding)),
+        }
+        .unwrap_or(crate::text::Charset::Gsm7)
+    }
+
+    /// What data_coding 0 means to the end a record names (`smppserver/ID`, `smppclient/ID`).
+    pub fn coding_named(&self, name: &[u8]) -> crate::text::Charset {
+        self.target_named(name)
+            .map_or(crate::text::Charset::Gsm7, |t| self.coding_of(t))
     }
 
     /// The name of a target, for the log.

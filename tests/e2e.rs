@@ -151,7 +151,7 @@ fn a_mobile_originated_message_reaches_an_smpplib_receiver() {
     while up.mo_status().is_empty() && t0.elapsed() < Duration::from_secs(5) {
         std::thread::sleep(Duration::from_millis(20));
     }
-    let mut rx = Command::new(&peers.python)
+    let rx = Command::new(&peers.python)
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/tests/peers/smpplib_receiver.py"

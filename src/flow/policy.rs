@@ -153,9 +153,9 @@ impl End {
             0x60 => "congestion",
             0x61 => "SME busy",
             0x62 => "no response from the SME",
-            0x00..=0x1F => "completed",
-            0x20..=0x3F => "temporary error, still trying",
-            0x40..=0x5F => "permanent error",
+            t if t < 0x20 => "completed",
+            t if t < 0x40 => "temporary error, still trying",
+            t if t < 0x60 => "permanent error",
             _ => "temporary error, stopped trying",
         }
     }

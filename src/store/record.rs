@@ -353,8 +353,10 @@ fn decode_body(body: Bytes) -> Option<Record> {
     p.b.is_empty().then_some(rec)
 }
 
-/// What stands at one offset of a segment.
+/// What stands at one offset of a segment. (A record is what replay reads by the million;
+/// the other variants are rare and their size costs nothing.)
 #[derive(Debug, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)]
 pub enum Frame {
     /// A good record; the next frame starts at `next`.
     Record { record: Record, next: usize },
@@ -404,9 +406,7 @@ pub fn frame_at(data: &Bytes, pos: usize, salt: u32, align: usize) -> Frame {
 fn next_good_frame(data: &Bytes, from: usize, salt: u32, align: usize) -> Option<usize> {
     let mut q = from;
     while q < data.len() {
-        let Some(nz) = data[q..].iter().position(|&b| b != 0) else {
-            return None;
-        };
+        let nz = data[q..].iter().position(|&b| b != 0)?;
         q = (q + nz).saturating_sub(3).max(q);
         if matches!(frame_at(data, q, salt, align), Frame::Record { .. }) {
             return Some(q);

@@ -659,7 +659,9 @@ fn backoff(cfg: &ClientLink, failures: u32, draw_percent: f64) -> Duration {
     Duration::from_secs_f64(capped * (0.5 + draw_percent / 200.0))
 }
 
-/// One bind slot, until the gateway stops.
+/// One bind slot, until the gateway stops. (Each argument is a different piece of the slot's
+/// world; a struct to carry them would only be unpacked here.)
+#[allow(clippy::too_many_arguments)]
 pub async fn run_slot(
     sink: Rc<dyn LinkSink>,
     local: Rc<LocalLink>,

@@ -266,6 +266,9 @@ impl Load {
         // Receivers stay until every sender is done: they stop on the grace timer.
         if receipts_done && (self.sender || now >= done_at + Duration::from_secs(5)) {
             let _ = s.unbind(now);
+            // Nothing more to wake for: the session's own timers see the unbind through
+            // (a timer left in the past would spin the loop until the unbind_resp came).
+            self.bound = false;
         }
     }
 }

@@ -568,8 +568,14 @@ impl EsmeHandler {
         self.answer_after(s, lsn, seq, CommandStatus::ROK, body);
     }
 
-    /// Answers at once when `lsn` is durable, else once the log gets there.
+    /// Answers at once when `lsn` is durable, else once the log gets there; and while the
+    /// shard's backlog for its links is over its high-water mark, once it has gone down (an
+    /// ESME faster than the upstreams fills its window and waits, instead of the spool
+    /// filling; its socket is still read, for the answers to what the gateway sends it).
     fn answer_after(&self, s: &mut Session, lsn: u64, seq: u32, status: CommandStatus, body: Body) {
+        if self.shard.backlog_high() {
+            return self.shard.hold_answer(lsn, self.conn, seq, status, body);
+        }
         if self.shard.is_committed(lsn) {
             s.respond(seq, status, body, Tlvs::new());
         } else {
@@ -891,8 +897,7 @@ impl Handler for EsmeHandler {
                 self.pump(s, now);
             }
             Outbound::Respond { seq, status, body } => s.respond(seq, status, body, Tlvs::new()),
-            // The backlog went down: `can_read` is asked again.
-            Outbound::Wake => {}
+
             Outbound::Stop => {
                 if s.unbind(now).is_err() {
                     s.abort();
@@ -905,13 +910,9 @@ impl Handler for EsmeHandler {
     /// stop because deliveries to the ESME are backed up: the responses that relieve them
     /// arrive on the same socket. Backed-up deliveries wait in the backlog, bounded by the
     /// inbox, and in the flow.)
-    ///
-    /// It also stops while the shard's backlog (messages accepted and waiting for room at
-    /// targets that are up) is over its high-water mark: an ESME faster than its upstreams
-    /// is slowed down by TCP instead of filling the spool; the shard wakes it when the
-    /// backlog has gone down.
+
     fn can_read(&self, s: &Session) -> bool {
-        s.inbound_outstanding() < self.window && !self.shard.hold_intake(self.conn)
+        s.inbound_outstanding() < self.window
     }
 
     /// Always: the inbox holds answers to this peer's requests, which must not wait, and

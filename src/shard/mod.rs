@@ -70,8 +70,6 @@ pub enum Outbound {
         status: CommandStatus,
         body: Body,
     },
-    /// Look at reading again (the shard's backlog went down).
-    Wake,
     /// Unbind and close: the gateway is stopping.
     Stop,
 }
@@ -97,8 +95,8 @@ pub enum ShardMsg {
     ReceiptFound { token: u64, found: bool },
 }
 
-/// A shard stops reading new messages from its ESMEs while this many messages wait for room
-/// at targets that are up, and reads again below the low mark.
+/// A shard holds the answers to new submits while this many messages wait for room at links
+/// that are up, and lets them go below the low mark.
 const BACKLOG_HIGH: usize = 4096;
 const BACKLOG_LOW: usize = 2048;
 
@@ -140,8 +138,8 @@ pub struct ShardState {
     /// The client links, as this shard runs them (index = link id).
     pub links: Vec<Rc<LocalLink>>,
     pub msgs: Messages,
-    /// Connections that stopped reading for the backlog, to wake when it goes down.
-    held: RefCell<Vec<u64>>,
+    /// Answers held while the backlog is high (see `hold_answer`), with their LSNs.
+    held: RefCell<Vec<(u64, messages::Waiter)>>,
     id_arena: RefCell<BytesMut>,
     next_conn: Cell<u64>,
     rng: Cell<u64>,
@@ -238,30 +236,33 @@ impl ShardState {
         self.conns.borrow_mut().remove(&conn);
     }
 
-    /// Whether connection `conn` must stop reading new messages for the backlog (it is then
-    /// woken by [`ShardState::release_intake`]).
-    pub fn hold_intake(&self, conn: u64) -> bool {
-        if self.msgs.flow.borrow().backlog() < BACKLOG_HIGH {
-            return false;
-        }
-        let mut held = self.held.borrow_mut();
-        if !held.contains(&conn) {
-            held.push(conn);
-        }
-        true
+    /// Whether the shard's backlog for its links is over its high-water mark (answers to new
+    /// submits are then held; see `EsmeHandler::answer_after`).
+    pub fn backlog_high(&self) -> bool {
+        !self.held.borrow().is_empty() || self.msgs.flow.borrow().backlog() >= BACKLOG_HIGH
     }
 
-    /// Wakes the connections held for the backlog once it is below the low-water mark.
+    /// Holds an answer until the backlog is below its low-water mark (and `lsn` is durable).
+    pub fn hold_answer(&self, lsn: u64, conn: u64, seq: u32, status: CommandStatus, body: Body) {
+        self.held.borrow_mut().push((
+            lsn,
+            messages::Waiter::Respond {
+                conn,
+                seq,
+                status,
+                body,
+            },
+        ));
+    }
+
+    /// Lets the held answers go once the backlog is below the low-water mark.
     pub fn release_intake(&self) {
         if self.held.borrow().is_empty() || self.msgs.flow.borrow().backlog() >= BACKLOG_LOW {
             return;
         }
-        let held: Vec<u64> = std::mem::take(&mut *self.held.borrow_mut());
-        let conns = self.conns.borrow();
-        for c in held {
-            if let Some(tx) = conns.get(&c) {
-                let _ = tx.tx.try_send(Outbound::Wake);
-            }
+        let held = std::mem::take(&mut *self.held.borrow_mut());
+        for (lsn, w) in held {
+            self.after(lsn, w);
         }
     }
 

@@ -10,18 +10,24 @@
 //!
 //! | module | its one job |
 //! |---|---|
+//! | [`ids`] | the gateway's message id; link, account and shard indexes |
+//! | [`limit`] | the token bucket of account, link and simulator rates |
 //! | [`smpp`] | the SMPP 3.4/5.0 protocol core: codec, framing, receipts, session state machine (no IO, no clock) |
 //! | [`config`] | the YateSMSC-style configuration files: INI lexer, typed model, validation with `file:line` errors (no IO) |
 //! | [`text`] | message text: GSM 7-bit and national tables, UCS2, Latin-1, UTF-8, UDH, segmentation, reassembly (no IO) |
 //! | [`route`] | YateSMSC regexroute files compiled to versioned tables, prefix indexes, decision caches, the explain report (no IO) |
+//! | [`flow`] | a message's life: retries, failover, validity, receipts, the records that make it durable (no IO, no clock) |
+//! | [`store`] | the message log: record format and replay (pure), segments written with group commit (glue) |
+//! | [`accounts`] | the ESME accounts as the running gateway sees them, by id |
 //! | [`net`] | runtime glue: memlock and io_uring checks, TLS, the connection driver |
-//! | [`shard`] | one pinned executor per core: listeners, sessions, routing decisions, terminating mode and simulator, receipts across shards |
-//! | [`upstream`] | client links to upstream SMSCs: bind slots, reconnect, throttling, the forwarding API |
-//! | [`control`] | composition: starts the shards and the control executor, loads and reloads (SIGHUP) the route table, stops on SIGINT/SIGTERM |
+//! | [`upstream`] | client links to upstream SMSCs: bind slots, reconnect, throttling; they report to a `LinkSink` |
+//! | [`shard`] | one pinned executor per core: listeners, ESME sessions, links, the flow and the log of its messages |
+//! | [`control`] | composition: reads the spool, starts the shards and the control executor, reloads routes (SIGHUP), stops on SIGINT/SIGTERM |
 //! | [`logger`] | log lines on stderr |
 //!
-//! Modules still to come, in the order the issues bring them: failover, `store` (the message
-//! log) and `cdr`.
+//! Dependencies point inward: `flow` and `store::record` use the protocol core and `text`;
+//! `upstream` knows nothing of `shard`, which composes sessions, links, flow and store.
+//! Modules still to come, in the order the issues bring them: `cdr`, metrics, HTTP, cluster.
 
 #![deny(unsafe_code)]
 

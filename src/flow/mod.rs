@@ -398,6 +398,31 @@ impl Flow {
         self.committed_lsn
     }
 
+    /// Takes back messages of `billid` that are logged but not yet durable: their originator
+    /// is answered with an error (the log cannot write), so they must never be delivered.
+    /// Their final record follows them into the log, so a later replay drops them too.
+    pub fn cancel(&mut self, log: &dyn Log, billid: MessageId, status: CommandStatus, now: u64) {
+        let ids: Vec<MessageId> = self
+            .msgs
+            .iter()
+            .filter(|(_, e)| e.msg.billid == billid && e.st == St::Uncommitted)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            if let Some(e) = self.msgs.get_mut(&id) {
+                e.msg.registered_delivery = 0;
+            }
+            self.finish(
+                log,
+                id,
+                End::new(crate::smpp::MessageState::REJECTED, 0x40),
+                status,
+                None,
+                now,
+            );
+        }
+    }
+
     /// The log made everything up to `lsn` durable: those messages are attempted.
     pub fn committed(&mut self, lsn: u64, now: u64) {
         self.committed_lsn = self.committed_lsn.max(lsn);

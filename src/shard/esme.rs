@@ -482,7 +482,7 @@ impl EsmeHandler {
                     Body::DataSm(_) => Body::DataSmResp(Some(text)),
                     _ => Body::SubmitSmResp(Some(text)),
                 };
-                self.answer_after(s, lsn, pdu.sequence_number, CommandStatus::ROK, body);
+                self.answer_after(s, lsn, pdu.sequence_number, id, body);
             }
             Err(status) => {
                 self.shard
@@ -565,29 +565,29 @@ impl EsmeHandler {
             message_id: self.shard.id_text(billid),
             unsuccess: unsuccess.into_iter().collect(),
         }));
-        self.answer_after(s, lsn, seq, CommandStatus::ROK, body);
+        self.answer_after(s, lsn, seq, billid, body);
     }
 
     /// Answers at once when `lsn` is durable, else once the log gets there; and while the
     /// shard's backlog for its links is over its high-water mark, once it has gone down (an
     /// ESME faster than the upstreams fills its window and waits, instead of the spool
     /// filling; its socket is still read, for the answers to what the gateway sends it).
-    fn answer_after(&self, s: &mut Session, lsn: u64, seq: u32, status: CommandStatus, body: Body) {
+    fn answer_after(&self, s: &mut Session, lsn: u64, seq: u32, billid: MessageId, body: Body) {
+        let w = Waiter::Respond {
+            conn: self.conn,
+            seq,
+            status: CommandStatus::ROK,
+            body,
+            billid: Some(billid),
+        };
         if self.shard.backlog_high() {
-            return self.shard.hold_answer(lsn, self.conn, seq, status, body);
+            return self.shard.hold_answer(lsn, w);
         }
-        if self.shard.is_committed(lsn) {
-            s.respond(seq, status, body, Tlvs::new());
-        } else {
-            self.shard.after(
-                lsn,
-                Waiter::Respond {
-                    conn: self.conn,
-                    seq,
-                    status,
-                    body,
-                },
-            );
+        match w {
+            Waiter::Respond { body, .. } if self.shard.is_committed(lsn) => {
+                s.respond(seq, CommandStatus::ROK, body, Tlvs::new())
+            }
+            w => self.shard.after(lsn, w),
         }
     }
 

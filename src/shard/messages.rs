@@ -102,6 +102,8 @@ pub enum Waiter {
         seq: u32,
         status: CommandStatus,
         body: Body,
+        /// The id the answer gives (taken back if the log cannot write it).
+        billid: Option<MessageId>,
     },
     /// An upstream's deliver_sm or data_sm.
     Link(Reply, CommandStatus),
@@ -231,6 +233,7 @@ impl ShardState {
                 seq,
                 status,
                 body,
+                ..
             } => self.respond(conn, seq, status, body),
             Waiter::Link(reply, status) => self.reply(reply, status),
             Waiter::Remote { shard, token } => {
@@ -699,9 +702,56 @@ impl ShardState {
         self.after(lsn, Waiter::Link(reply, CommandStatus::ROK));
     }
 
+    /// The log cannot write: the answers that wait for it become refusals, and their messages
+    /// are taken back (they are not durable, and the ESME is told so). What upstreams sent
+    /// (receipts, MO) stays unanswered until the log writes again: they send it again anyway.
+    fn refuse_waiting(&self, status: CommandStatus) {
+        let waiting: Vec<(u64, Waiter)> = self.msgs.waiters.borrow_mut().drain(..).collect();
+        let ms = now_ms();
+        for (lsn, w) in waiting {
+            match w {
+                Waiter::Respond {
+                    conn,
+                    seq,
+                    body,
+                    billid,
+                    ..
+                } => {
+                    if let Some(b) = billid {
+                        self.msgs
+                            .flow
+                            .borrow_mut()
+                            .cancel(&self.msgs.log, b, status, ms);
+                    }
+                    let command = match body {
+                        Body::DataSmResp(_) => CommandId::DATA_SM,
+                        Body::SubmitMultiResp(_) => CommandId::SUBMIT_MULTI,
+                        _ => CommandId::SUBMIT_SM,
+                    };
+                    if let Some(reply) = Pdu::error_reply(command, seq, status) {
+                        self.respond(conn, seq, status, reply.body);
+                    }
+                }
+                other => self.msgs.waiters.borrow_mut().push_back((lsn, other)),
+            }
+        }
+        self.run_flow();
+    }
+
     /// Periodic work: the flow's timers, targets that came up, lookups, housekeeping of the
     /// log's segments.
     pub fn flow_tick(&self, now: Instant) {
+        if let Some(status) = self.msgs.log.refusal() {
+            if self
+                .msgs
+                .waiters
+                .borrow()
+                .iter()
+                .any(|(_, w)| matches!(w, Waiter::Respond { .. }))
+            {
+                self.refuse_waiting(status);
+            }
+        }
         let ms = now_ms();
         {
             let mut flow = self.msgs.flow.borrow_mut();

@@ -243,16 +243,8 @@ impl ShardState {
     }
 
     /// Holds an answer until the backlog is below its low-water mark (and `lsn` is durable).
-    pub fn hold_answer(&self, lsn: u64, conn: u64, seq: u32, status: CommandStatus, body: Body) {
-        self.held.borrow_mut().push((
-            lsn,
-            messages::Waiter::Respond {
-                conn,
-                seq,
-                status,
-                body,
-            },
-        ));
+    pub fn hold_answer(&self, lsn: u64, w: messages::Waiter) {
+        self.held.borrow_mut().push((lsn, w));
     }
 
     /// Lets the held answers go once the backlog is below the low-water mark.

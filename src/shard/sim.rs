@@ -33,7 +33,7 @@ impl SimState {
     }
 
     /// Appends a message's text to the record file (a test aid: tests count what reached
-    /// the upstream). Written out on the shard's tick, not per message.
+    /// the upstream, also across a `kill -9`, so each line is written out at once).
     pub fn record(&self, path: &Path, text: &[u8]) {
         let mut r = self.recorder.borrow_mut();
         if r.is_none() {
@@ -52,6 +52,7 @@ impl SimState {
         if let Some(w) = r.as_mut() {
             let _ = w.write_all(text);
             let _ = w.write_all(b"\n");
+            let _ = w.flush();
         }
     }
 

@@ -910,7 +910,6 @@ impl Handler for EsmeHandler {
     /// stop because deliveries to the ESME are backed up: the responses that relieve them
     /// arrive on the same socket. Backed-up deliveries wait in the backlog, bounded by the
     /// inbox, and in the flow.)
-
     fn can_read(&self, s: &Session) -> bool {
         s.inbound_outstanding() < self.window
     }

@@ -45,18 +45,6 @@ fn wait_recorded(path: &Path, want: &HashSet<String>, timeout: Duration) -> Hash
     }
 }
 
-fn wait_bound(gw: &Gateway, n: usize) {
-    let t0 = Instant::now();
-    while gw.count_log("): bound") < n {
-        assert!(
-            t0.elapsed() < Duration::from_secs(15),
-            "link not bound {n} times:\n{}",
-            gw.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// The receipted ids of the receipts an ESME got.
 fn receipted(e: &Esme) -> Vec<String> {
     e.delivered
@@ -84,7 +72,7 @@ fn every_acknowledged_message_reaches_the_upstream_after_kill_9_under_load() {
         REGFILE,
         &[],
     );
-    wait_bound(&gw, 2);
+    gw.wait_bound(2);
     let mut e = Esme::plain(gw.plain);
     e.bind(BindType::Transceiver, "demo", "demo").unwrap();
 
@@ -195,7 +183,7 @@ fn receipts_for_messages_forwarded_before_a_crash_reach_the_originator_after_the
         REGFILE,
         &[],
     );
-    wait_bound(&gw, 2);
+    gw.wait_bound(2);
     let mut e = Esme::plain(gw.plain);
     e.bind(BindType::Transmitter, "demo", "demo").unwrap();
     let mut ids = HashSet::new();
@@ -308,7 +296,7 @@ fn a_disk_that_refuses_writes_refuses_new_submits_and_loses_nothing() {
         REGFILE,
         &[],
     );
-    wait_bound(&gw, 2);
+    gw.wait_bound(2);
     // Room for about one segment per shard, then no more.
     set_fsize(gw.pid(), Some(1 << 20));
     let mut e = Esme::plain(gw.plain);

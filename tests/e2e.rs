@@ -26,14 +26,6 @@ fn gateway(port: u16) -> Gateway {
     )
 }
 
-fn wait_bound(gw: &Gateway) {
-    let t0 = Instant::now();
-    while gw.count_log("): bound") < 2 {
-        assert!(t0.elapsed() < Duration::from_secs(15), "{}", gw.log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Runs the smpplib and npm smpp clients (plain, and npm over TLS too) against the gateway.
 fn third_party_clients(gw: &Gateway) {
     let peers = common::peers();
@@ -74,7 +66,7 @@ fn smpplib_and_node_smpp_through_the_gateway_to_the_simulator() {
     let record = temp_dir("e2e-sim").join("received.bin");
     let sim = Gateway::sim(&["--shards", "1", "--record", record.to_str().unwrap()]);
     let gw = gateway(sim.plain.port());
-    wait_bound(&gw);
+    gw.wait_bound(2);
     third_party_clients(&gw);
     // What reached the upstream is what the ESMEs sent, byte for byte: GSM 7-bit text, UCS2
     // (UTF-16BE) and the concatenation headers of the long messages.
@@ -123,7 +115,7 @@ fn smpplib_and_node_smpp_through_the_gateway_to_the_npm_smpp_server() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let gw = gateway(port);
-    wait_bound(&gw);
+    gw.wait_bound(2);
     third_party_clients(&gw);
 }
 
@@ -140,11 +132,7 @@ fn a_mobile_originated_message_reaches_an_smpplib_receiver() {
         REGFILE,
         &[("regexroute.conf", "[default]\n${module}^smppclient$=smppserver/demo\n")],
     );
-    let t0 = Instant::now();
-    while gw.count_log("): bound") < 1 {
-        assert!(t0.elapsed() < Duration::from_secs(15), "{}", gw.log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    gw.wait_bound(1);
     // Sent before the receiver binds: held, then delivered.
     up.send_mo("447700900123", "1234", b"MO before the bind");
     let t0 = Instant::now();
@@ -224,11 +212,7 @@ fn text_is_transcoded_only_between_ends_that_read_data_coding_0_differently() {
         "[latin]\npassword=l\ncoding=latin1\n\n[gsm]\npassword=g\n",
         &[],
     );
-    let t0 = Instant::now();
-    while gw.count_log("): bound") < 1 {
-        assert!(t0.elapsed() < Duration::from_secs(15), "{}", gw.log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    gw.wait_bound(1);
     // An ESME whose data_coding 0 is Latin-1: "café" arrives upstream in GSM 7-bit.
     let mut e = Esme::plain(gw.plain);
     e.bind(BindType::Transmitter, "latin", "l").unwrap();

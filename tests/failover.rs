@@ -154,10 +154,7 @@ fn a_primary_killed_mid_run_loses_nothing_the_rest_goes_to_the_backup() {
         backup.plain.port(),
         "[general]\nbackup_smpp_gw=smppclient/backup\n",
     );
-    let t0 = Instant::now();
-    while gw.count_log("): bound") < 2 && t0.elapsed() < Duration::from_secs(10) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    gw.wait_bound(2);
     let mut e = Esme::plain(gw.plain);
     e.bind(BindType::Transmitter, "demo", "demo").unwrap();
     let mut acked = submit(&mut e, 500, "before", 0);

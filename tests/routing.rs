@@ -39,15 +39,7 @@ fn start(up: &FakeUpstream, general: &str, routes: &str) -> Gateway {
         REGFILE,
         &[("regexroute.conf", routes)],
     );
-    let t0 = Instant::now();
-    while gw.count_log("): bound") < 1 {
-        assert!(
-            t0.elapsed() < Duration::from_secs(15),
-            "link not bound:\n{}",
-            gw.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    gw.wait_bound(1);
     gw
 }
 

@@ -26,19 +26,6 @@ fn gateway(port: u16, extra: &str) -> Gateway {
     Gateway::start_with("default_route=up", &client(port, extra), REGFILE, &[])
 }
 
-/// Waits until `n` bind lines of the link are in the log.
-fn wait_bound(gw: &Gateway, n: usize) {
-    let t0 = Instant::now();
-    while gw.count_log("): bound") < n {
-        assert!(
-            t0.elapsed() < Duration::from_secs(15),
-            "link not bound {n} times:\n{}",
-            gw.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn esme(gw: &Gateway) -> Esme {
     let mut e = Esme::plain(gw.plain);
     e.bind(BindType::Transceiver, "demo", "demo").expect("bind");
@@ -158,7 +145,7 @@ fn ten_thousand_submits_through_the_simulator_with_receipts_in_each_msgid_format
             sim.plain.port(),
             &format!("binds=2\nwindow=50\nmsgid_format={link_ids}\n"),
         );
-        wait_bound(&gw, 2);
+        gw.wait_bound(2);
         let mut e = esme(&gw);
         let results = submit_many(&mut e, n, 50, 1);
         assert_all_accepted_with_receipts(&mut e, &results, sim_ids);
@@ -173,7 +160,7 @@ fn each_link_bind_type() {
         sim.plain.port(),
         "bind=transmitter+receiver\nmsgid_format=hex\n",
     );
-    wait_bound(&gw, 2);
+    gw.wait_bound(2);
     assert!(
         sim.wait_log("gw bound as transmitter", Duration::from_secs(5))
             && sim.wait_log("gw bound as receiver", Duration::from_secs(5))
@@ -185,7 +172,7 @@ fn each_link_bind_type() {
     // transmitter only: accepted, and no receipt can come back.
     let sim = Gateway::sim(&["--shards", "1"]);
     let gw = gateway(sim.plain.port(), "bind=transmitter\n");
-    wait_bound(&gw, 1);
+    gw.wait_bound(1);
     let mut e = esme(&gw);
     assert!(submit_many(&mut e, 20, 10, 1)
         .iter()
@@ -196,7 +183,7 @@ fn each_link_bind_type() {
     // they are accepted and end undeliverable, with the receipt asked for (TP-Status 0x45).
     let sim = Gateway::sim(&["--shards", "1"]);
     let gw = gateway(sim.plain.port(), "bind=receiver\n");
-    wait_bound(&gw, 1);
+    gw.wait_bound(1);
     assert!(sim.wait_log("gw bound as receiver", Duration::from_secs(5)));
     let mut e = esme(&gw);
     assert!(submit_many(&mut e, 5, 5, 1)
@@ -269,7 +256,7 @@ fn ten_thousand_submits_through_the_npm_smpp_server() {
         ]);
     let _peer = start_peer(cmd);
     let gw = gateway(port, "binds=2\nwindow=50\nmsgid_format=decimal\n");
-    wait_bound(&gw, 2);
+    gw.wait_bound(2);
     let mut e = esme(&gw);
     let results = submit_many(&mut e, 10_000, 50, 1);
     assert_all_accepted_with_receipts(&mut e, &results, "npm smpp");
@@ -287,7 +274,7 @@ fn ten_thousand_submits_through_the_python_smpp34_server_answering_out_of_order(
     .args(["--port", &port.to_string(), "--msgid", "hex", "--receipts"]);
     let _peer = start_peer(cmd);
     let gw = gateway(port, "binds=1\nwindow=50\nmsgid_format=hex\n");
-    wait_bound(&gw, 1);
+    gw.wait_bound(1);
     let mut e = esme(&gw);
     let results = submit_many(&mut e, 10_000, 50, 1);
     assert_all_accepted_with_receipts(&mut e, &results, "smpp34");
@@ -367,7 +354,7 @@ fn an_upstream_that_goes_silent_is_declared_dead_and_in_flight_messages_are_hand
         up.port,
         "binds=1\nwindow=10\nenquire_link=500ms\nresponse_timeout=1500ms\n",
     );
-    wait_bound(&gw, 1);
+    gw.wait_bound(1);
     let mut e = esme(&gw);
     assert!(submit_many(&mut e, 5, 5, 0)
         .iter()
@@ -383,7 +370,7 @@ fn an_upstream_that_goes_silent_is_declared_dead_and_in_flight_messages_are_hand
         gw.log()
     );
     up.set_silent(false);
-    wait_bound(&gw, 2);
+    gw.wait_bound(2);
     for s in seqs {
         assert_eq!(
             e.response(s).unwrap().0,
@@ -405,11 +392,11 @@ fn an_upstream_killed_and_restarted_is_rebound_once_per_slot() {
     let mut sim = Gateway::sim(&["--shards", "1"]);
     let port = sim.plain.port();
     let gw = gateway(port, "binds=2\n");
-    wait_bound(&gw, 2);
+    gw.wait_bound(2);
     sim.kill();
     assert!(gw.wait_log("reconnecting in", Duration::from_secs(10)));
     let sim = Gateway::sim_on(port, &["--shards", "1"]);
-    wait_bound(&gw, 4);
+    gw.wait_bound(4);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
         sim.count_log("gw bound as transceiver"),
@@ -435,7 +422,7 @@ fn an_upstream_throttling_every_third_submit_loses_nothing_and_keeps_order() {
         record.to_str().unwrap(),
     ]);
     let gw = gateway(sim.plain.port(), "binds=1\nwindow=1\n");
-    wait_bound(&gw, 1);
+    gw.wait_bound(1);
     let mut e = esme(&gw);
     let results = submit_many(&mut e, 30, 30, 0);
     assert!(
@@ -479,7 +466,7 @@ fn a_tls_upstream_with_a_test_ca_and_a_wrong_certificate_rejected() {
         REGFILE,
         &[("ca.pem", &ca.pem())],
     );
-    wait_bound(&good, 1);
+    good.wait_bound(1);
     let mut e = esme(&good);
     assert_eq!(
         submit_many(&mut e, 3, 3, 0)
@@ -595,7 +582,7 @@ fn read_pdu(s: &mut std::net::TcpStream) -> Option<Pdu> {
 fn links_unbind_cleanly_when_the_gateway_stops() {
     let sim = Gateway::sim(&["--shards", "1"]);
     let mut gw = gateway(sim.plain.port(), "binds=2\n");
-    wait_bound(&gw, 2);
+    gw.wait_bound(2);
     let (code, log) = gw.stop();
     assert_eq!(code, Some(0), "{log}");
     let t0 = Instant::now();
@@ -619,7 +606,7 @@ fn an_account_with_receipts_per_message_gets_one_receipt_for_a_long_message() {
         "[demo]\npassword=demo\n\n[whole]\npassword=w\nreceipts=message\n",
         &[],
     );
-    wait_bound(&gw, 1);
+    gw.wait_bound(1);
     let part = |seq: u8, text: &str| {
         let mut m = sm(
             "4477",

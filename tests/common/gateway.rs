@@ -117,6 +117,19 @@ impl Gateway {
         );
     }
 
+    /// Waits until client links have bound `n` times in all (the `): bound` log lines).
+    pub fn wait_bound(&self, n: usize) {
+        let t0 = Instant::now();
+        while self.count_log("): bound") < n {
+            assert!(
+                t0.elapsed() < Duration::from_secs(15),
+                "link not bound {n} times:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits until the log, after the last line containing `mark`, contains `needle`.
     pub fn wait_log_after(&self, mark: &str, needle: &str, timeout: Duration) -> bool {
         let t0 = Instant::now();

@@ -56,7 +56,7 @@ impl SyncMode {
 pub enum LogIo {
     /// Direct IO where the spool's device completes polled IO, buffered writes elsewhere.
     Auto,
-    /// Direct IO (O_DIRECT, glommio's DMA files) wherever the filesystem allows it.
+    /// Direct IO (O_DIRECT) wherever the filesystem allows it.
     Direct,
     /// Buffered writes; durability is the same (every commit is fdatasync'd).
     Buffered,

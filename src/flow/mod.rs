@@ -194,6 +194,8 @@ pub struct Flow {
     /// The LSN of the latest record this flow appended.
     last_lsn: u64,
     committed_lsn: u64,
+    /// Ids in the queues of links that are up (see [`Flow::backlog`]), kept as queues change.
+    link_backlog: usize,
 }
 
 impl Flow {
@@ -211,6 +213,7 @@ impl Flow {
             actions: VecDeque::new(),
             last_lsn: 0,
             committed_lsn: 0,
+            link_backlog: 0,
         }
     }
 
@@ -240,13 +243,23 @@ impl Flow {
     /// Messages queued for links that are up (they only wait for room): the backlog new
     /// messages from ESMEs would join. Links that are down are not counted (their messages
     /// wait for the link, not for the gateway), nor are ESMEs (what relieves them, their
-    /// deliver_sm_resp, comes on the sockets a backlog would stop reading).
+    /// deliver_sm_resp, comes on the sockets a backlog would stop reading). Kept as the
+    /// queues change: asked at every submit.
     pub fn backlog(&self) -> usize {
-        self.queues
-            .iter()
-            .filter(|(t, q)| matches!(t, Target::Link(_)) && !q.down)
-            .map(|(_, q)| q.ids.len())
-            .sum::<usize>()
+        self.link_backlog
+    }
+
+    /// Marks a target down or up, keeping [`Flow::backlog`] in step.
+    fn set_down(&mut self, target: Target, down: bool) {
+        let q = self.queues.entry(target).or_default();
+        if q.down != down && matches!(target, Target::Link(_)) {
+            if down {
+                self.link_backlog = self.link_backlog.saturating_sub(q.ids.len());
+            } else {
+                self.link_backlog += q.ids.len();
+            }
+        }
+        q.down = down;
     }
 
     /// Messages whose latest snapshot is in segment `seg`.
@@ -468,6 +481,9 @@ impl Flow {
         } else {
             q.ids.push_back(id);
         }
+        if !q.down && matches!(target, Target::Link(_)) {
+            self.link_backlog += 1;
+        }
         self.pull(target, now);
         // Still queued (its target is down or busy): only expiry can end it now.
         if self.msgs.get(&id).is_some_and(|e| e.st == St::Queued) {
@@ -488,6 +504,9 @@ impl Flow {
             let Some(id) = q.ids.pop_front() else {
                 return;
             };
+            if matches!(target, Target::Link(_)) {
+                self.link_backlog = self.link_backlog.saturating_sub(1);
+            }
             let Some(e) = self.msgs.get_mut(&id) else {
                 continue;
             };
@@ -569,7 +588,7 @@ impl Flow {
                 if self.can_fail_over(id) {
                     self.fail_over(log, id, CommandStatus::ROK, now);
                 } else {
-                    self.queues.entry(target).or_default().down = true;
+                    self.set_down(target, true);
                     self.enqueue(id, true, now);
                 }
             }
@@ -811,8 +830,10 @@ impl Flow {
 
     /// A target is up (a link bound a transmitter, an ESME bound a receiver): its queue goes.
     pub fn target_up(&mut self, target: Target, now: u64) {
+        if self.queues.contains_key(&target) {
+            self.set_down(target, false);
+        }
         if let Some(q) = self.queues.get_mut(&target) {
-            q.down = false;
             q.blocked_until = 0;
         }
         self.pull(target, now);

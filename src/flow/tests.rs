@@ -655,3 +655,21 @@ fn restored_messages_resume_where_they_were() {
     assert!(f.receipt(&log, 0, key("c0ffee"), &r, &pdu, T0).is_some());
     assert_eq!(log.finals()[0].1, MessageState::UNDELIVERABLE.0);
 }
+
+#[test]
+fn the_backlog_counts_what_waits_for_room_at_links_that_are_up() {
+    let (mut f, log) = (flow(false, false), TestLog::default());
+    let ids: Vec<MessageId> = (0..6).map(|_| accepted(&mut f, &log, LINK, 0)).collect();
+    assert_eq!(sends(&mut f).len(), 4, "batch of 4 out");
+    assert_eq!(f.backlog(), 2);
+    // ESME targets are not counted.
+    accepted(&mut f, &log, RX, 0);
+    assert_eq!(sends(&mut f).len(), 1);
+    assert_eq!(f.backlog(), 2);
+    // The link goes down: its queue waits for it, not for room.
+    f.result(&log, ids[0], Outcome::Unreachable, T0);
+    assert_eq!(f.backlog(), 0);
+    f.target_up(LINK, T0);
+    assert_eq!(sends(&mut f).len(), 1, "room for one");
+    assert_eq!(f.backlog(), 2);
+}

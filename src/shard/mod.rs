@@ -330,19 +330,16 @@ impl ShardState {
     /// A delivery for a receiver on this shard; given back with what stopped it.
     #[allow(clippy::result_large_err)] // the Err hands the delivery back
     fn deliver_here(&self, mut d: Delivery) -> Result<(), (Delivery, Outcome)> {
-        let local: Vec<Inbox> = self
-            .receivers
-            .borrow()
-            .get(&d.account)
-            .map(|l| l.iter().map(|(_, tx)| tx.clone()).collect())
-            .unwrap_or_default();
-        if local.is_empty() {
+        // Sending on a connection's channel runs nothing of the connection's, so the
+        // receivers can stay borrowed meanwhile (no list copied per delivery).
+        let receivers = self.receivers.borrow();
+        let Some(local) = receivers.get(&d.account).filter(|l| !l.is_empty()) else {
             return Err((d, Outcome::Unreachable));
-        }
+        };
         let start = self.round_robin.get();
         self.round_robin.set(start.wrapping_add(1));
         for i in 0..local.len() {
-            let inbox = &local[(start + i) % local.len()];
+            let inbox = &local[(start + i) % local.len()].1;
             if inbox.deliveries.get() >= INBOX {
                 continue;
             }

@@ -45,6 +45,28 @@ fn wait_recorded(path: &Path, want: &HashSet<String>, timeout: Duration) -> Hash
     }
 }
 
+/// A simulator (receipts `receipt_delay` after the answer, accepted texts recorded) and a
+/// gateway forwarding everything to it over 2 binds, bound: the record's path, both.
+fn two_hop(tag: &str, receipt_delay: &str) -> (std::path::PathBuf, Gateway, Gateway) {
+    let record = temp_dir(tag).join("received.txt");
+    let sim = Gateway::sim(&[
+        "--shards",
+        "1",
+        "--receipt-delay",
+        receipt_delay,
+        "--record",
+        record.to_str().unwrap(),
+    ]);
+    let gw = Gateway::start_with(
+        "default_route=up",
+        &link(sim.plain.port(), ""),
+        REGFILE,
+        &[],
+    );
+    gw.wait_bound(2);
+    (record, sim, gw)
+}
+
 /// The receipted ids of the receipts an ESME got.
 fn receipted(e: &Esme) -> Vec<String> {
     e.delivered
@@ -56,23 +78,8 @@ fn receipted(e: &Esme) -> Vec<String> {
 
 #[test]
 fn every_acknowledged_message_reaches_the_upstream_after_kill_9_under_load() {
-    let record = temp_dir("crash").join("received.txt");
     // Receipts come a while after the answer, so that some are still due at the crash.
-    let sim = Gateway::sim(&[
-        "--shards",
-        "1",
-        "--receipt-delay",
-        "300ms",
-        "--record",
-        record.to_str().unwrap(),
-    ]);
-    let mut gw = Gateway::start_with(
-        "default_route=up",
-        &link(sim.plain.port(), ""),
-        REGFILE,
-        &[],
-    );
-    gw.wait_bound(2);
+    let (record, _sim, mut gw) = two_hop("crash", "300ms");
     let mut e = Esme::plain(gw.plain);
     e.bind(BindType::Transceiver, "demo", "demo").unwrap();
 
@@ -168,22 +175,7 @@ fn every_acknowledged_message_reaches_the_upstream_after_kill_9_under_load() {
 
 #[test]
 fn receipts_for_messages_forwarded_before_a_crash_reach_the_originator_after_the_restart() {
-    let record = temp_dir("receipts").join("received.txt");
-    let sim = Gateway::sim(&[
-        "--shards",
-        "1",
-        "--receipt-delay",
-        "3s",
-        "--record",
-        record.to_str().unwrap(),
-    ]);
-    let mut gw = Gateway::start_with(
-        "default_route=up",
-        &link(sim.plain.port(), ""),
-        REGFILE,
-        &[],
-    );
-    gw.wait_bound(2);
+    let (record, _sim, mut gw) = two_hop("receipts", "3s");
     let mut e = Esme::plain(gw.plain);
     e.bind(BindType::Transmitter, "demo", "demo").unwrap();
     let mut ids = HashSet::new();

@@ -28,31 +28,12 @@ fn gateway(port: u16) -> Gateway {
 
 /// Runs the smpplib and npm smpp clients (plain, and npm over TLS too) against the gateway.
 fn third_party_clients(gw: &Gateway) {
-    let peers = common::peers();
-    let out = Command::new(&peers.python)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/peers/smpplib_client.py"
-        ))
-        .args(["127.0.0.1", &gw.plain.port().to_string(), "demo", "demo"])
-        .output()
-        .unwrap();
-    check_peer("smpplib", &out);
+    check_peer("smpplib", &common::smpplib_client(gw.plain.port()));
     for url in [
         format!("smpp://127.0.0.1:{}", gw.plain.port()),
         format!("ssmpp://127.0.0.1:{}", gw.tls.port()),
     ] {
-        let out = Command::new("node")
-            .env("NODE_PATH", peers.node_dir.join("node_modules"))
-            .env("NODE_TLS_REJECT_UNAUTHORIZED", "0")
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/peers/node_client.js"
-            ))
-            .args([url.as_str(), "demo", "demo"])
-            .output()
-            .unwrap();
-        check_peer(&url, &out);
+        check_peer(&url, &common::node_client(&url));
     }
 }
 

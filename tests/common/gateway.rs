@@ -30,6 +30,25 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     d
 }
 
+/// Starts `cmd` with debug logging, its stderr collected into `log` line by line.
+fn start_logged(mut cmd: Command, log: Arc<Mutex<String>>) -> Child {
+    let mut child = cmd
+        .env("SMPPGW_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start smppgw");
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let mut l = log.lock().unwrap();
+            l.push_str(&line);
+            l.push('\n');
+        }
+    });
+    child
+}
+
 pub struct Gateway {
     child: Option<Child>,
     pub plain: SocketAddr,
@@ -89,23 +108,8 @@ impl Gateway {
         self.kill();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_smppgw"));
         cmd.arg("run").arg("--config").arg(&self.dir);
-        let mut child = cmd
-            .env("SMPPGW_LOG", "debug")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start smppgw");
-        let stderr = child.stderr.take().unwrap();
-        let sink = self.log.clone();
-        sink.lock().unwrap().push_str("---- restarted ----\n");
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
-        self.child = Some(child);
+        self.log.lock().unwrap().push_str("---- restarted ----\n");
+        self.child = Some(start_logged(cmd, self.log.clone()));
         assert!(
             self.wait_log_after(
                 "---- restarted ----",
@@ -176,28 +180,14 @@ impl Gateway {
     }
 
     fn spawn(
-        mut cmd: Command,
+        cmd: Command,
         plain: SocketAddr,
         tls: SocketAddr,
         dir: PathBuf,
         cert_pem: String,
     ) -> Gateway {
-        let mut child = cmd
-            .env("SMPPGW_LOG", "debug")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start smppgw");
         let log = Arc::new(Mutex::new(String::new()));
-        let stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let mut l = sink.lock().unwrap();
-                l.push_str(&line);
-                l.push('\n');
-            }
-        });
+        let child = start_logged(cmd, log.clone());
         let gw = Gateway {
             child: Some(child),
             plain,

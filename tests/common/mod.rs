@@ -153,6 +153,31 @@ pub fn check_peer(peer: &str, out: &std::process::Output) {
     );
 }
 
+/// Runs `tests/peers/smpplib_client.py` (demo/demo) against 127.0.0.1:`port`.
+pub fn smpplib_client(port: u16) -> std::process::Output {
+    std::process::Command::new(&peers().python)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/peers/smpplib_client.py"
+        ))
+        .args(["127.0.0.1", &port.to_string(), "demo", "demo"])
+        .output()
+        .unwrap()
+}
+
+/// Runs `tests/peers/node_client.js` (demo/demo) against `url` (`smpp://` or `ssmpp://`).
+pub fn node_client(url: &str) -> std::process::Output {
+    std::process::Command::new("node")
+        .env("NODE_PATH", peers().node_dir.join("node_modules"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/peers/node_client.js"
+        ))
+        .args([url, "demo", "demo"])
+        .output()
+        .unwrap()
+}
+
 pub mod esme;
 pub mod gateway;
 pub mod upstream;

@@ -217,10 +217,6 @@ impl Flow {
         }
     }
 
-    pub fn policy(&self) -> &Policy {
-        &self.policy
-    }
-
     /// A new message id of this shard.
     pub fn next_id(&mut self) -> MessageId {
         self.ids.next_id()

@@ -338,7 +338,7 @@ fn store_and_queue_errors_name_file_line_and_key() {
         ("segment_size=512k", "ysmpp.conf:2: segment_size: \"512k\" is out of range (1M to 1G)"),
         ("segment_size=2G", "ysmpp.conf:2: segment_size: \"2G\" is out of range (1M to 1G)"),
         ("segment_size=big", "ysmpp.conf:2: segment_size: \"big\" is not a size in octets (for example 4096, 64k, 1m)"),
-        ("memory_messages=999", "ysmpp.conf:2: memory_messages: \"999\" must be at least 1000"),
+        ("memory_messages=99", "ysmpp.conf:2: memory_messages: \"99\" must be at least 100"),
         ("memory_messages=lots", "ysmpp.conf:2: memory_messages: \"lots\" is not a number of messages"),
         ("queue_limit=0", "ysmpp.conf:2: queue_limit: \"0\" must be greater than 0"),
     ];

@@ -410,7 +410,7 @@ fn replayed(segment: u64, records: &[(usize, Record)]) -> Model {
         live: r
             .live
             .into_iter()
-            .map(|(id, l)| (id, (l.message, l.snapshot_segment)))
+            .map(|(id, l)| (id, (l.message, l.snapshot.seg)))
             .collect(),
         finals: r.finals,
         superseded: r.superseded,
@@ -927,8 +927,20 @@ fn write_spool(spool: &Path) -> SpoolPlan {
 fn live_of(sh: &store::ShardSpool) -> Vec<(StoredMessage, u64)> {
     sh.live
         .iter()
-        .map(|l| (l.message.clone(), l.snapshot_segment))
+        .map(|l| (l.message.clone(), store::segment_of(l.snapshot.seg).1))
         .collect()
+}
+
+/// Every live message of `sh` read back from where load says its snapshot lies: the PDU it
+/// has (or, when it came without one, the one it had in `full`).
+fn reads_back(spool: &Path, sh: &store::ShardSpool, full: &[(StoredMessage, u64)]) {
+    for l in &sh.live {
+        let (chain, seq) = store::segment_of(l.snapshot.seg);
+        let path = shard_dir(spool, chain).join(segment_name(seq));
+        let pdu = store::read_message(&path, l.snapshot).unwrap();
+        let want = full.iter().find(|(m, _)| m.id == l.message.id).unwrap();
+        assert_eq!(pdu, want.0.pdu, "message {} read back", l.message.id);
+    }
 }
 
 fn sorted(models: &[&Model]) -> Vec<(StoredMessage, u64)> {
@@ -959,13 +971,14 @@ fn load_adopts_every_chain_whatever_the_shard_count() {
         assert_eq!(snapshot(0), Some((2, 2, false)));
         assert_eq!(snapshot(1), Some((1, 1, true)));
         assert_eq!(snapshot(2), Some((1, 0, false)));
-        let got = store::load(&spool, shards).unwrap();
+        let got = store::load(&spool, shards, usize::MAX).unwrap();
         assert_eq!(got.shards.len(), shards);
         assert_eq!(got.max_epoch_secs, plan.max_epoch_secs);
         let (a, b) = (&plan.live[0], &plan.live[1]);
         match shards {
             1 => {
                 assert_eq!(live_of(&got.shards[0]), sorted(&[a, b]));
+                reads_back(&spool, &got.shards[0], &sorted(&[a, b]));
                 assert_eq!(chains_of(&got.shards[0]), [(0, 1), (0, 2), (1, 4), (1, 5)]);
                 // Shard 0 writes on in shard-0, after the last segment found there.
                 assert_eq!(got.shards[0].first_seq, 4);
@@ -973,6 +986,8 @@ fn load_adopts_every_chain_whatever_the_shard_count() {
             _ => {
                 assert_eq!(live_of(&got.shards[0]), sorted(&[a]));
                 assert_eq!(live_of(&got.shards[1]), sorted(&[b]));
+                reads_back(&spool, &got.shards[0], &sorted(&[a]));
+                reads_back(&spool, &got.shards[1], &sorted(&[b]));
                 assert_eq!(chains_of(&got.shards[0]), [(0, 1), (0, 2)]);
                 assert_eq!(chains_of(&got.shards[1]), [(1, 4), (1, 5)]);
                 assert_eq!(got.shards[0].first_seq, 4);
@@ -1028,9 +1043,35 @@ fn dir_octets(spool: &Path) -> u64 {
 }
 
 #[test]
+fn load_keeps_at_most_the_resident_bound_of_bodies_and_the_rest_read_back() {
+    let spool = scratch("resident");
+    let plan = write_spool(&spool);
+    let (a, b) = (&plan.live[0], &plan.live[1]);
+    let got = store::load(&spool, 1, 3).unwrap();
+    let sh = &got.shards[0];
+    let full = sorted(&[a, b]);
+    assert_eq!(sh.live.len(), full.len());
+    let kept: Vec<bool> = sh.live.iter().map(|l| !l.message.pdu.is_empty()).collect();
+    assert_eq!(kept.iter().filter(|k| **k).count(), 3, "{kept:?}");
+    assert!(kept[..3].iter().all(|k| *k), "the oldest keep theirs");
+    // Apart from the body, each is the message replay made.
+    for (l, (m, _)) in sh.live.iter().zip(&full) {
+        let mut m = m.clone();
+        m.pdu = l.message.pdu.clone();
+        assert_eq!(l.message, m);
+    }
+    reads_back(&spool, sh, &full);
+    assert!(got.report.iter().any(|l| l.contains(&format!(
+        "{} messages beyond memory_messages",
+        full.len() - 3
+    ))));
+    std::fs::remove_dir_all(&spool).unwrap();
+}
+
+#[test]
 fn load_of_an_empty_spool_creates_the_shard_directories() {
     let spool = scratch("empty").join("spool");
-    let got = store::load(&spool, 2).unwrap();
+    let got = store::load(&spool, 2, usize::MAX).unwrap();
     assert!(got
         .shards
         .iter()

@@ -447,7 +447,7 @@ fn parse_general<'a>(k: &mut Keys<'a>, p: &mut Problems, g: &mut General) {
     }) {
         g.segment_size = n;
     }
-    if let Some(n) = k.get(p, "memory_messages", at_least(1000, "a number of messages")) {
+    if let Some(n) = k.get(p, "memory_messages", at_least(100, "a number of messages")) {
         g.memory_messages = n;
     }
     if let Some(n) = k.get(p, "queue_limit", positive::<usize>("a number of messages")) {

@@ -358,7 +358,7 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
                 )
             })?;
             std::mem::forget(held);
-            let spool = crate::store::load(&dir, shards)?;
+            let spool = crate::store::load(&dir, shards, opts.config.general.memory_messages)?;
             for line in &spool.report {
                 info!("{line}");
             }

@@ -20,7 +20,15 @@
 //! - `target_up` when a link binds or an ESME receiver binds (waiting messages go);
 //! - `handle_timeout` at `poll_timeout` (retries, scheduled deliveries, expiry, receipts
 //!   that never came);
-//! - `poll_action`: [`Action::Send`] an attempt, [`Action::Ended`] a message is final.
+//! - `poll_action`: [`Action::Send`] an attempt, [`Action::Ended`] a message is final,
+//!   [`Action::Load`] a body to read back from the log (answered with [`Flow::loaded`]).
+//!
+//! Memory stays bounded: beyond `policy.memory_messages` bodies, a message that has to wait
+//! (queued behind others or for a target that is down, waiting for a retry or its scheduled
+//! time, forwarded and waiting for its receipt) drops its PDU and keeps only where its
+//! snapshot lies in the log. It is read back when its turn comes (a few ahead of the queue's
+//! head, so a link that comes up is fed without waiting on each read), when the gateway must
+//! quote it in a receipt of its own, and when its segment is compacted.
 //!
 //! Records are appended through the [`Log`] the caller passes: the message when accepted,
 //! each counted failure, the upstream id (the receipt map), the end. A receipt for the
@@ -50,7 +58,7 @@ use receipt::{gateway_receipt, relay_receipt, Reported, UpstreamReceipt};
 use crate::ids::{AccountId, LinkId, MessageId};
 use crate::smpp::receipt::IdKey;
 use crate::smpp::{CommandStatus, Pdu, RegisteredDelivery};
-use crate::store::record::{Forwarded, Kind, Record, StoredMessage};
+use crate::store::record::{Forwarded, Kind, Loc, Record, StoredMessage};
 use crate::store::replay::Live;
 use crate::text::Charset;
 
@@ -63,8 +71,9 @@ pub enum Target {
 
 /// Where records go: the shard's message log, or a test's list.
 pub trait Log {
-    /// Appends a record; returns its LSN and the key of the segment it went to.
-    fn append(&self, record: &Record) -> (u64, u64);
+    /// Appends a record; returns its LSN and where it lies (a zero length: it cannot be read
+    /// back, and messages keep their bodies in memory).
+    fn append(&self, record: &Record) -> (u64, Loc);
 }
 
 /// How an attempt went.
@@ -101,6 +110,8 @@ pub enum Action {
         origin: Bytes,
     },
     /// A message is final (for the log and counters; its record is appended already).
+    /// Read the body of message `id` back from the log, at `at`; hand it to [`Flow::loaded`].
+    Load { id: MessageId, at: Loc },
     Ended {
         id: MessageId,
         billid: MessageId,
@@ -143,6 +154,9 @@ enum St {
     Later,
     /// Forwarded; the upstream's receipt is awaited.
     AwaitingReceipt,
+    /// Final, its end known, its body on its way back from the log for the receipt that
+    /// quotes it.
+    Finishing(End, CommandStatus),
 }
 
 struct Entry {
@@ -153,11 +167,22 @@ struct Entry {
     /// What data_coding 0 means to the originator (for the receipt's quote).
     zero: Charset,
     st: St,
-    /// The segment holding the latest snapshot.
-    snap: u64,
+    /// Where its latest snapshot lies (its segment keeps it live until it ends or moves).
+    snap: Loc,
     /// When this entry's timer fires next (0: none).
     wake: u64,
     receipt_key: Option<(LinkId, IdKey)>,
+    /// Its body is on its way back from the log.
+    loading: bool,
+    /// When the body is back, write its snapshot again (its segment is compacted).
+    compact_on_load: bool,
+}
+
+impl Entry {
+    /// The body is not in memory (only in the log).
+    fn spilled(&self) -> bool {
+        self.msg.pdu.is_empty()
+    }
 }
 
 #[derive(Default)]
@@ -165,6 +190,8 @@ struct Queue {
     ids: VecDeque<MessageId>,
     down: bool,
     in_flight: usize,
+    /// Bodies of its messages being read back.
+    loading: usize,
     /// No room: offer again at this time.
     blocked_until: u64,
 }
@@ -196,7 +223,26 @@ pub struct Flow {
     committed_lsn: u64,
     /// Ids in the queues of links that are up (see [`Flow::backlog`]), kept as queues change.
     link_backlog: usize,
+    /// Messages whose body is in memory.
+    resident: usize,
+    stats: FlowStats,
 }
+
+/// What the memory bound did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowStats {
+    /// Bodies dropped from memory (the message waits with its body only in the log).
+    pub spilled: u64,
+    /// Bodies read back.
+    pub loaded: u64,
+    /// Bodies that could not be read back (their messages ended undeliverable).
+    pub unreadable: u64,
+}
+
+/// Messages ahead in a queue whose bodies are read back before their turn.
+const LOAD_AHEAD: usize = 256;
+/// Bodies read back at most per [`Flow::compact`] call.
+const COMPACT_LOADS: usize = 4096;
 
 impl Flow {
     pub fn new(policy: Policy, backup: Option<(Target, Bytes)>, ids: IdGen) -> Flow {
@@ -214,7 +260,18 @@ impl Flow {
             last_lsn: 0,
             committed_lsn: 0,
             link_backlog: 0,
+            resident: 0,
+            stats: FlowStats::default(),
         }
+    }
+
+    /// Messages whose body is in memory.
+    pub fn resident(&self) -> usize {
+        self.resident
+    }
+
+    pub fn stats(&self) -> FlowStats {
+        self.stats
     }
 
     /// A new message id of this shard.
@@ -258,7 +315,7 @@ impl Flow {
         q.down = down;
     }
 
-    /// Messages whose latest snapshot is in segment `seg`.
+    /// Messages whose latest snapshot is in segment `seg` (a key, as [`Loc::seg`]).
     pub fn live_in(&self, seg: u64) -> u32 {
         self.seg_live.get(&seg).copied().unwrap_or(0)
     }
@@ -296,13 +353,13 @@ impl Flow {
     /// waits for. It is attempted once [`Flow::committed`] reaches that LSN. Without a target
     /// it ends at once as unroutable (with a receipt when asked).
     pub fn accept(&mut self, log: &dyn Log, inc: Incoming, now: u64) -> u64 {
-        let (lsn, seg) = append(&mut self.last_lsn, log, &Record::Message(inc.msg.clone()));
+        let (lsn, at) = append(&mut self.last_lsn, log, &Record::Message(inc.msg.clone()));
         let id = inc.msg.id;
         let Some(target) = inc.target else {
             self.end_unrouted(log, inc, now);
             return self.last_lsn;
         };
-        self.insert(id, inc, target, St::Uncommitted, seg);
+        self.insert(id, inc, target, St::Uncommitted, at);
         self.uncommitted.push_back((lsn, id));
         self.last_lsn
     }
@@ -318,6 +375,7 @@ impl Flow {
     ) {
         let id = inc.msg.id;
         let Some(primary) = inc.target else {
+            // (The caller brings the body back first: the receipt quotes it.)
             self.end_unrouted(log, inc, now);
             return;
         };
@@ -327,7 +385,7 @@ impl Flow {
         };
         let awaiting = inc.msg.forwarded.is_some();
         let wants = RegisteredDelivery(inc.msg.registered_delivery).wants_receipt();
-        self.insert(id, inc, target, St::Later, live.snapshot_segment);
+        self.insert(id, inc, target, St::Later, live.snapshot);
         if awaiting {
             match receipt_key.filter(|_| wants) {
                 Some(key) => {
@@ -342,6 +400,7 @@ impl Flow {
                     }
                     self.receipts.insert(key, id);
                     self.set_wake(id, wake.max(now));
+                    self.spill(id);
                 }
                 None => self.finish(log, id, End::FORWARDED, CommandStatus::ROK, None, now),
             }
@@ -350,8 +409,11 @@ impl Flow {
         self.ready(id, now);
     }
 
-    fn insert(&mut self, id: MessageId, inc: Incoming, target: Target, st: St, snap: u64) {
-        *self.seg_live.entry(snap).or_default() += 1;
+    fn insert(&mut self, id: MessageId, inc: Incoming, target: Target, st: St, snap: Loc) {
+        *self.seg_live.entry(snap.seg).or_default() += 1;
+        if !inc.msg.pdu.is_empty() {
+            self.resident += 1;
+        }
         self.msgs.insert(
             id,
             Entry {
@@ -363,6 +425,8 @@ impl Flow {
                 snap,
                 wake: 0,
                 receipt_key: None,
+                loading: false,
+                compact_on_load: false,
             },
         );
     }
@@ -455,6 +519,7 @@ impl Flow {
             e.st = St::Later;
             let at = e.msg.not_before_ms.min(e.msg.expires_ms);
             self.set_wake(id, at);
+            self.spill(id);
             return;
         }
         self.enqueue(id, false, now);
@@ -484,6 +549,7 @@ impl Flow {
         // Still queued (its target is down or busy): only expiry can end it now.
         if self.msgs.get(&id).is_some_and(|e| e.st == St::Queued) {
             self.set_wake(id, expires);
+            self.spill(id);
         }
     }
 
@@ -497,18 +563,25 @@ impl Flow {
             if q.down || q.in_flight >= batch || q.blocked_until > now {
                 return;
             }
-            let Some(id) = q.ids.pop_front() else {
+            let Some(&id) = q.ids.front() else {
                 return;
             };
+            let e = self.msgs.get_mut(&id);
+            let stale = e
+                .as_ref()
+                .is_none_or(|e| e.st != St::Queued || e.target != target);
+            if !stale && e.as_ref().is_some_and(|e| e.spilled()) {
+                // Its turn, its body still on disk: read it (and a few behind it) back; the
+                // queue goes on when it is here.
+                return self.load_ahead(target);
+            }
+            q.ids.pop_front();
             if matches!(target, Target::Link(_)) {
                 self.link_backlog = self.link_backlog.saturating_sub(1);
             }
-            let Some(e) = self.msgs.get_mut(&id) else {
+            let Some(e) = e.filter(|_| !stale) else {
                 continue;
             };
-            if e.st != St::Queued || e.target != target {
-                continue;
-            }
             q.in_flight += 1;
             e.st = St::InFlight;
             e.wake = 0;
@@ -519,6 +592,110 @@ impl Flow {
                 pdu: e.msg.pdu.clone(),
                 origin: e.msg.origin.clone(),
             });
+        }
+    }
+
+    /// Asks for the bodies of the first messages of `target`'s queue that are only on disk,
+    /// unless enough are on their way already.
+    fn load_ahead(&mut self, target: Target) {
+        let Some(q) = self.queues.get_mut(&target) else {
+            return;
+        };
+        if q.loading >= LOAD_AHEAD / 2 {
+            return;
+        }
+        let mut asked = 0;
+        for id in q.ids.iter().take(LOAD_AHEAD) {
+            let Some(e) = self.msgs.get_mut(id) else {
+                continue;
+            };
+            if e.st == St::Queued && e.spilled() && !e.loading {
+                e.loading = true;
+                asked += 1;
+                self.actions.push_back(Action::Load {
+                    id: *id,
+                    at: e.snap,
+                });
+            }
+        }
+        q.loading += asked;
+    }
+
+    /// Asks for the body of one message (its end needs it, or its segment is compacted).
+    fn load(&mut self, id: MessageId) {
+        let Some(e) = self.msgs.get_mut(&id) else {
+            return;
+        };
+        if e.loading || !e.spilled() {
+            return;
+        }
+        e.loading = true;
+        self.queues.entry(e.target).or_default().loading += 1;
+        self.actions.push_back(Action::Load { id, at: e.snap });
+    }
+
+    /// Drops the body of a message that waits, when more than `memory_messages` are in
+    /// memory and its snapshot can be read back.
+    fn spill(&mut self, id: MessageId) {
+        if self.resident <= self.policy.memory_messages {
+            return;
+        }
+        let Some(e) = self.msgs.get_mut(&id) else {
+            return;
+        };
+        if e.spilled() || e.loading || !e.snap.on_disk() {
+            return;
+        }
+        e.msg.pdu = Bytes::new();
+        self.resident -= 1;
+        self.stats.spilled += 1;
+    }
+
+    /// The body of message `id` read back from the log (`None`: it could not be read; the
+    /// message ends undeliverable, and the caller says why).
+    pub fn loaded(&mut self, log: &dyn Log, id: MessageId, pdu: Option<Bytes>, now: u64) {
+        let Some(e) = self.msgs.get_mut(&id) else {
+            return;
+        };
+        if !e.loading {
+            return;
+        }
+        e.loading = false;
+        let target = e.target;
+        if let Some(q) = self.queues.get_mut(&target) {
+            q.loading = q.loading.saturating_sub(1);
+        }
+        let Some(pdu) = pdu.filter(|p| !p.is_empty()) else {
+            self.stats.unreadable += 1;
+            // Nothing to send and nothing to quote: it ends here, without a receipt.
+            if let Some(e) = self.msgs.get_mut(&id) {
+                e.msg.registered_delivery = 0;
+                e.st = St::Later;
+            }
+            return self.finish(log, id, End::LOST, CommandStatus::RSYSERR, None, now);
+        };
+        e.msg.pdu = pdu;
+        self.resident += 1;
+        self.stats.loaded += 1;
+        let compacted = std::mem::take(&mut e.compact_on_load);
+        if compacted {
+            self.snapshot_again(log, id);
+        }
+        let Some(e) = self.msgs.get(&id) else {
+            return;
+        };
+        match e.st {
+            St::Finishing(end, status) => self.finish(log, id, end, status, None, now),
+            St::Queued => {
+                self.pull(target, now);
+                // Read back only to be written again, behind a target that is down: back to
+                // disk. (One read back for its turn stays: it goes soon.)
+                if compacted && self.is_down(target) {
+                    self.spill(id);
+                }
+            }
+            St::Later | St::AwaitingReceipt => self.spill(id),
+            St::Uncommitted | St::InFlight => {}
         }
     }
 
@@ -560,6 +737,7 @@ impl Flow {
                     e.receipt_key = Some((link, key.clone()));
                     self.receipts.insert((link, key), id);
                     self.set_wake(id, now.saturating_add(self.policy.receipt_wait_ms));
+                    self.spill(id);
                 } else {
                     self.finish(log, id, End::FORWARDED, CommandStatus::ROK, None, now);
                 }
@@ -672,6 +850,7 @@ impl Flow {
             )
             .min(e.msg.expires_ms);
         self.set_wake(id, at);
+        self.spill(id);
     }
 
     /// The message is final: its record, the `Ended` action, and the receipt its originator
@@ -685,13 +864,33 @@ impl Flow {
         relayed: Option<Pdu>,
         now: u64,
     ) {
+        let Some(e) = self.msgs.get_mut(&id) else {
+            return;
+        };
+        let quotes = relayed.is_none()
+            && e.origin.is_some()
+            && e.msg.kind != Kind::Receipt
+            && end.wanted_by(e.msg.registered_delivery);
+        if quotes && e.spilled() {
+            // The receipt the gateway writes quotes the text: the body comes back first.
+            e.st = St::Finishing(end, status);
+            return self.load(id);
+        }
         let Some(e) = self.msgs.remove(&id) else {
             return;
         };
-        if let Some(n) = self.seg_live.get_mut(&e.snap) {
+        if !e.spilled() {
+            self.resident -= 1;
+        }
+        if e.loading {
+            if let Some(q) = self.queues.get_mut(&e.target) {
+                q.loading = q.loading.saturating_sub(1);
+            }
+        }
+        if let Some(n) = self.seg_live.get_mut(&e.snap.seg) {
             *n = n.saturating_sub(1);
             if *n == 0 {
-                self.seg_live.remove(&e.snap);
+                self.seg_live.remove(&e.snap.seg);
             }
         }
         if let Some(k) = &e.receipt_key {
@@ -808,6 +1007,10 @@ impl Flow {
     ) -> Option<u64> {
         let id = *self.receipts.get(&(link, key.clone()))?;
         let e = self.msgs.get(&id)?;
+        if matches!(e.st, St::Finishing(..)) {
+            // Its end is known already (a second final receipt): nothing to log.
+            return Some(0);
+        }
         let (billid, origin, rd) = (e.msg.billid, e.origin, e.msg.registered_delivery);
         if r.intermediate {
             // Progress: relayed when the originator asked for intermediate notifications.
@@ -897,7 +1100,7 @@ impl Flow {
                 St::AwaitingReceipt => {
                     self.finish(log, id, End::RECEIPT_LOST, CommandStatus::ROK, None, now)
                 }
-                St::Queued | St::InFlight | St::Uncommitted => {}
+                St::Queued | St::InFlight | St::Uncommitted | St::Finishing(..) => {}
             }
         }
         let blocked: Vec<Target> = self
@@ -915,26 +1118,52 @@ impl Flow {
     }
 
     /// Writes the state of every message whose latest snapshot is in segment `seg` again, so
-    /// that `seg` holds nothing live and can be deleted.
+    /// that `seg` holds nothing live and can be deleted. Messages whose body is only on disk
+    /// are read back first (at most a few thousand per call): call again until
+    /// [`Flow::live_in`] says `seg` is empty.
     pub fn compact(&mut self, log: &dyn Log, seg: u64) {
         let ids: Vec<MessageId> = self
             .msgs
             .iter()
-            .filter(|(_, e)| e.snap == seg)
+            .filter(|(_, e)| e.snap.seg == seg)
             .map(|(id, _)| *id)
             .collect();
+        let mut loads = 0;
         for id in ids {
             let Some(e) = self.msgs.get_mut(&id) else {
                 continue;
             };
-            let (_, new) = append(&mut self.last_lsn, log, &Record::Message(e.msg.clone()));
-            let old = std::mem::replace(&mut e.snap, new);
-            *self.seg_live.entry(new).or_default() += 1;
-            if let Some(n) = self.seg_live.get_mut(&old) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    self.seg_live.remove(&old);
+            if !e.spilled() {
+                self.snapshot_again(log, id);
+                continue;
+            }
+            if e.compact_on_load {
+                continue;
+            }
+            if loads < COMPACT_LOADS {
+                loads += 1;
+                e.compact_on_load = true;
+                if e.loading {
+                    continue;
                 }
+                self.load(id);
+            }
+        }
+    }
+
+    /// Writes a message's whole state again at the end of the log (its old snapshot's
+    /// segment no longer keeps it).
+    fn snapshot_again(&mut self, log: &dyn Log, id: MessageId) {
+        let Some(e) = self.msgs.get_mut(&id) else {
+            return;
+        };
+        let (_, new) = append(&mut self.last_lsn, log, &Record::Message(e.msg.clone()));
+        let old = std::mem::replace(&mut e.snap, new);
+        *self.seg_live.entry(new.seg).or_default() += 1;
+        if let Some(n) = self.seg_live.get_mut(&old.seg) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.seg_live.remove(&old.seg);
             }
         }
     }
@@ -942,10 +1171,10 @@ impl Flow {
 
 /// Appends a record, remembering the latest LSN (a free function, so that it can run while an
 /// entry of the flow is borrowed).
-fn append(last_lsn: &mut u64, log: &dyn Log, r: &Record) -> (u64, u64) {
-    let (lsn, seg) = log.append(r);
+fn append(last_lsn: &mut u64, log: &dyn Log, r: &Record) -> (u64, Loc) {
+    let (lsn, at) = log.append(r);
     *last_lsn = (*last_lsn).max(lsn);
-    (lsn, seg)
+    (lsn, at)
 }
 
 impl StoredMessage {

@@ -28,6 +28,9 @@ pub struct Policy {
     /// a validity_period may ask for (yatesmsc.conf `validity`, `max_validity`).
     pub validity_ms: u64,
     pub max_validity_ms: u64,
+    /// Bodies of waiting messages kept in memory at most (ysmpp.conf `memory_messages`);
+    /// beyond it, waiting messages keep their bodies only in the log.
+    pub memory_messages: usize,
 }
 
 impl Default for Policy {
@@ -43,6 +46,7 @@ impl Default for Policy {
             batch: 1024,
             validity_ms: 48 * 3600 * 1000,
             max_validity_ms: 7 * 24 * 3600 * 1000,
+            memory_messages: usize::MAX,
         }
     }
 }
@@ -101,6 +105,9 @@ impl End {
     pub const NO_RESPONSE: End = End::new(MessageState::UNDELIVERABLE, 0x62);
     /// The upstream never sent the receipt asked for: unknown.
     pub const RECEIPT_LOST: End = End::new(MessageState::UNKNOWN, 0x01);
+    /// Its body could not be read back from the message log (damaged on disk): 0x40, a
+    /// permanent error of the SC's own.
+    pub const LOST: End = End::new(MessageState::UNDELIVERABLE, 0x40);
 
     pub const fn new(state: MessageState, tp_status: u8) -> End {
         End { state, tp_status }

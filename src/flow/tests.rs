@@ -19,14 +19,27 @@ struct TestLog {
 }
 
 impl Log for TestLog {
-    fn append(&self, r: &Record) -> (u64, u64) {
+    fn append(&self, r: &Record) -> (u64, Loc) {
         let mut v = self.records.borrow_mut();
         v.push(r.clone());
-        (v.len() as u64, self.seg.get())
+        // The offset is the record's index: `body_at` reads it back.
+        let at = Loc {
+            seg: self.seg.get(),
+            off: v.len() as u64 - 1,
+            len: 1,
+        };
+        (v.len() as u64, at)
     }
 }
 
 impl TestLog {
+    /// The body of the message record at `at`, as a shard reads it back.
+    fn body_at(&self, at: Loc) -> Option<Bytes> {
+        match self.records.borrow().get(at.off as usize)? {
+            Record::Message(m) => Some(m.pdu.clone()),
+            _ => None,
+        }
+    }
     fn lsn(&self) -> u64 {
         self.records.borrow().len() as u64
     }
@@ -644,7 +657,10 @@ fn restored_messages_resume_where_they_were() {
     ] {
         let live = Live {
             message: inc.msg.clone(),
-            snapshot_segment: 4,
+            snapshot: Loc {
+                seg: 4,
+                ..Loc::default()
+            },
         };
         f.restore(&log, live, inc, k, T0);
     }
@@ -672,4 +688,226 @@ fn the_backlog_counts_what_waits_for_room_at_links_that_are_up() {
     f.target_up(LINK, T0);
     assert_eq!(sends(&mut f).len(), 1, "room for one");
     assert_eq!(f.backlog(), 2);
+}
+
+/// The flow with at most `limit` bodies in memory.
+fn bounded(limit: usize) -> Flow {
+    let mut f = flow(false, false);
+    f.policy.memory_messages = limit;
+    f
+}
+
+/// Answers every `Load` the flow asks for from the log; returns what was loaded, in order,
+/// and the other actions.
+fn serve_loads(f: &mut Flow, log: &TestLog, now: u64) -> (Vec<MessageId>, Vec<Action>) {
+    let (mut loaded, mut other) = (Vec::new(), Vec::new());
+    loop {
+        let acts = actions(f);
+        if acts.is_empty() {
+            return (loaded, other);
+        }
+        for a in acts {
+            match a {
+                Action::Load { id, at } => {
+                    loaded.push(id);
+                    f.loaded(log, id, log.body_at(at), now);
+                }
+                a => other.push(a),
+            }
+        }
+    }
+}
+
+fn sent(acts: &[Action]) -> Vec<MessageId> {
+    acts.iter()
+        .filter_map(|a| match a {
+            Action::Send { id, pdu, .. } => {
+                assert!(!pdu.is_empty(), "a message goes with its body");
+                Some(*id)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn beyond_the_memory_bound_waiting_messages_keep_their_bodies_only_in_the_log() {
+    let (mut f, log) = (bounded(3), TestLog::default());
+    let first = accepted(&mut f, &log, LINK, 0);
+    sends(&mut f);
+    f.result(&log, first, Outcome::Unreachable, T0);
+    let mut ids = vec![first];
+    for _ in 0..19 {
+        ids.push(accepted(&mut f, &log, LINK, 0));
+    }
+    assert!(
+        actions(&mut f).is_empty(),
+        "the link is down: nothing is sent or read"
+    );
+    assert_eq!(f.resident(), 3, "20 wait, 3 bodies in memory");
+    assert_eq!(f.stats().spilled, 17);
+    // The link comes up: the bodies come back a few ahead of the queue's head, and every
+    // message goes in its order, with its body.
+    f.target_up(LINK, T0 + 1);
+    let mut out = Vec::new();
+    let (loaded, acts) = serve_loads(&mut f, &log, T0 + 1);
+    out.extend(sent(&acts));
+    // `batch` (4) attempts at most are out: answer them as they go.
+    while out.len() < ids.len() {
+        let before = out.len();
+        for id in out.clone().into_iter().skip(out.len().saturating_sub(4)) {
+            f.result(&log, id, Outcome::Delivered, T0 + 2);
+        }
+        let (more, acts) = serve_loads(&mut f, &log, T0 + 2);
+        let _ = more;
+        out.extend(sent(&acts));
+        assert!(out.len() > before, "the queue moves: {out:?}");
+    }
+    assert_eq!(out, ids, "in order");
+    assert!(!loaded.is_empty());
+    assert!(f.resident() <= 3 + LOAD_AHEAD);
+    assert_eq!(f.stats().loaded, 17);
+}
+
+#[test]
+fn messages_waiting_for_receipts_keep_no_body_in_memory_and_need_none_to_end() {
+    let (mut f, log) = (bounded(1), TestLog::default());
+    let keep = accepted(&mut f, &log, LINK, 1);
+    let a = accepted(&mut f, &log, LINK, 1);
+    sends(&mut f);
+    for (id, up) in [(keep, "1"), (a, "2")] {
+        let upstream_id = Bytes::copy_from_slice(up.as_bytes());
+        f.result(
+            &log,
+            id,
+            Outcome::Accepted {
+                upstream_id,
+                key: key(up),
+            },
+            T0,
+        );
+    }
+    assert_eq!(
+        f.resident(),
+        1,
+        "one of the two waits for its receipt on disk only"
+    );
+    // The upstream's receipt is relayed as it came: nothing to read back.
+    let pdu = receipt_pdu("2", "DELIVRD");
+    let r = receipt::read_upstream(&pdu).unwrap();
+    assert!(f.receipt(&log, 0, key("2"), &r, &pdu, T0 + 10).is_some());
+    let acts = actions(&mut f);
+    assert!(
+        !acts.iter().any(|x| matches!(x, Action::Load { .. })),
+        "{acts:?}"
+    );
+    assert_eq!(ended(&acts), vec![(a, End::DELIVERED)]);
+    // No receipt comes for the other: it ends unknown, without a receipt, without a read.
+    f.handle_timeout(&log, T0 + 60_000);
+    let acts = actions(&mut f);
+    assert!(
+        !acts.iter().any(|x| matches!(x, Action::Load { .. })),
+        "{acts:?}"
+    );
+    assert_eq!(ended(&acts), vec![(keep, End::RECEIPT_LOST)]);
+    // What is left: the relayed receipt, a message of its own for the originator.
+    assert_eq!((f.len(), f.resident()), (1, 1));
+}
+
+#[test]
+fn an_expired_message_on_disk_gets_its_expiry_receipt_with_its_text() {
+    let (mut f, log) = (bounded(1), TestLog::default());
+    let first = accepted(&mut f, &log, RX, 1);
+    sends(&mut f);
+    f.result(&log, first, Outcome::Unreachable, T0);
+    let inc = incoming(&mut f, Some(RX), 1, 5_000);
+    let b = inc.msg.id;
+    let lsn = f.accept(&log, inc, T0);
+    f.committed(lsn, T0);
+    assert_eq!(f.resident(), 1);
+    f.handle_timeout(&log, T0 + 5_000);
+    let (loaded, acts) = serve_loads(&mut f, &log, T0 + 5_000);
+    assert_eq!(loaded, vec![b]);
+    assert_eq!(ended(&acts), vec![(b, End::EXPIRED)]);
+    // Its receipt (a message for the originator) quotes the text it was read back with.
+    let lsn = log.lsn();
+    f.committed(lsn, T0 + 5_000);
+    let receipt = log
+        .records
+        .borrow()
+        .iter()
+        .rev()
+        .find_map(|r| match r {
+            Record::Message(m) if m.kind == Kind::Receipt && m.billid == b => Some(m.pdu.clone()),
+            _ => None,
+        })
+        .expect("an expiry receipt");
+    let text = String::from_utf8_lossy(&receipt).into_owned();
+    assert!(
+        text.contains("stat:EXPIRED") && text.contains("text:Hello there"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_body_that_cannot_be_read_back_ends_its_message_without_a_receipt() {
+    let (mut f, log) = (bounded(1), TestLog::default());
+    let first = accepted(&mut f, &log, LINK, 1);
+    sends(&mut f);
+    f.result(&log, first, Outcome::Unreachable, T0);
+    let b = accepted(&mut f, &log, LINK, 1);
+    f.target_up(LINK, T0 + 1);
+    let acts = actions(&mut f);
+    assert_eq!(sent(&acts), vec![first]);
+    let Some(Action::Load { id, .. }) = acts.iter().find(|x| matches!(x, Action::Load { .. }))
+    else {
+        panic!("{acts:?}")
+    };
+    assert_eq!(*id, b);
+    f.loaded(&log, b, None, T0 + 1);
+    let acts = actions(&mut f);
+    assert_eq!(ended(&acts), vec![(b, End::LOST)]);
+    assert_eq!(f.stats().unreadable, 1);
+    assert!(
+        !log.records
+            .borrow()
+            .iter()
+            .any(|r| matches!(r, Record::Message(m) if m.kind == Kind::Receipt)),
+        "nothing to quote, no receipt"
+    );
+}
+
+#[test]
+fn compaction_reads_bodies_on_disk_back_and_writes_them_again() {
+    let (mut f, log) = (bounded(1), TestLog::default());
+    log.seg.set(1);
+    let first = accepted(&mut f, &log, LINK, 0);
+    sends(&mut f);
+    f.result(&log, first, Outcome::Unreachable, T0);
+    let b = accepted(&mut f, &log, LINK, 0);
+    let c = accepted(&mut f, &log, LINK, 0);
+    assert_eq!((f.live_in(1), f.resident()), (3, 1));
+    log.seg.set(2);
+    f.compact(&log, 1);
+    assert_eq!(f.live_in(1), 2, "the two on disk wait for their bodies");
+    let (mut loaded, _) = serve_loads(&mut f, &log, T0);
+    loaded.sort();
+    assert_eq!(loaded, vec![b, c]);
+    assert_eq!((f.live_in(1), f.live_in(2)), (0, 3));
+    assert_eq!(f.resident(), 1, "written again, then out of memory again");
+    // The new snapshots hold the whole message.
+    let again: Vec<MessageId> = log.records.borrow()[3..]
+        .iter()
+        .filter_map(|r| match r {
+            Record::Message(m) if !m.pdu.is_empty() => Some(m.id),
+            _ => None,
+        })
+        .collect();
+    let mut again = again;
+    again.sort();
+    assert_eq!(again, vec![first, b, c]);
+    // And they still go, in order, when the link comes up.
+    f.target_up(LINK, T0 + 1);
+    let (_, acts) = serve_loads(&mut f, &log, T0 + 1);
+    assert_eq!(sent(&acts), vec![first, b, c]);
 }

@@ -24,8 +24,9 @@ use crate::ids::{LinkId, MessageId, ShardId};
 use crate::smpp::receipt::IdKey;
 use crate::smpp::{as_deliver_sm, Body, CommandId, CommandStatus, Pdu};
 use crate::store::log::MessageLog;
-use crate::store::record::{Kind, Record};
-use crate::store::OldSegment;
+use crate::store::read::Reader;
+use crate::store::record::{Kind, Loc, Record};
+use crate::store::{segment_key, segment_of, OldSegment};
 use crate::upstream::{self, InboundReply, Submission};
 
 /// Unix milliseconds now.
@@ -48,15 +49,16 @@ pub enum StoreLog {
 }
 
 impl Log for StoreLog {
-    fn append(&self, r: &Record) -> (u64, u64) {
+    fn append(&self, r: &Record) -> (u64, Loc) {
         match self {
             StoreLog::Disk { log, chain } => {
-                let (lsn, seq) = log.append(r);
-                (lsn, chain << 48 | seq)
+                let (lsn, at) = log.append(r);
+                let seg = segment_key(*chain as usize, at.seg);
+                (lsn, Loc { seg, ..at })
             }
             StoreLog::Memory { next } => {
                 next.set(next.get() + 1);
-                (next.get(), 0)
+                (next.get(), Loc::default())
             }
         }
     }
@@ -144,6 +146,8 @@ pub struct Messages {
     last_housekeeping: Cell<Option<Instant>>,
     /// `run_flow` is draining the flow's actions.
     running: Cell<bool>,
+    /// Segments open for reading bodies back.
+    reader: Reader,
 }
 
 impl Messages {
@@ -159,6 +163,7 @@ impl Messages {
             deletions: RefCell::new(Vec::new()),
             last_housekeeping: Cell::new(None),
             running: Cell::new(false),
+            reader: Reader::default(),
         }
     }
 }
@@ -215,15 +220,40 @@ impl ShardState {
                 None => break,
             }
         }
-        self.msgs.deletions.borrow_mut().retain(|(l, path)| {
-            if *l <= lsn {
-                remove_segment(path.clone());
-                false
-            } else {
-                true
-            }
-        });
+        self.delete_committed(lsn);
         self.run_flow();
+    }
+
+    /// Deletes the segments whose deletion waited for the log to reach `lsn`.
+    fn delete_committed(&self, lsn: u64) {
+        let due: Vec<std::path::PathBuf> = {
+            let mut d = self.msgs.deletions.borrow_mut();
+            let due = d
+                .iter()
+                .filter(|(l, _)| *l <= lsn)
+                .map(|(_, p)| p.clone())
+                .collect();
+            d.retain(|(l, _)| *l > lsn);
+            due
+        };
+        for path in due {
+            self.msgs.reader.forget(&path);
+            if let StoreLog::Disk { log, chain } = &self.msgs.log {
+                let seq = path
+                    .file_stem()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.parse::<u64>().ok());
+                let own = path.parent()
+                    == Some(&crate::store::shard_dir(
+                        std::path::Path::new(&self.spool),
+                        *chain as usize,
+                    ));
+                if let (Some(seq), true) = (seq, own) {
+                    log.forget(seq);
+                }
+            }
+            remove_segment(path);
+        }
     }
 
     fn fire(&self, w: Waiter) {
@@ -285,6 +315,7 @@ impl ShardState {
                     pdu,
                     origin,
                 }) => self.attempt(id, kind, target, &pdu, &origin),
+                Some(Action::Load { id, at }) => self.load_body(id, at),
                 Some(Action::Ended {
                     id,
                     billid,
@@ -339,6 +370,75 @@ impl ShardState {
                 None => break,
             }
         }
+    }
+
+    /// Reads a message's body back from the log for the flow (off the shard's thread: the
+    /// flow goes on meanwhile).
+    fn load_body(&self, id: MessageId, at: Loc) {
+        let shard = self.self_rc();
+        glommio::spawn_local(async move {
+            let pdu = match shard.read_body(at).await {
+                Ok(pdu) => Some(pdu),
+                Err(e) => {
+                    warn!(
+                        "message {id}: its body cannot be read back from the message log ({e}); it ends undeliverable"
+                    );
+                    None
+                }
+            };
+            shard
+                .msgs
+                .flow
+                .borrow_mut()
+                .loaded(&shard.msgs.log, id, pdu, now_ms());
+            shard.run_flow();
+        })
+        .detach();
+    }
+
+    async fn read_body(&self, at: Loc) -> Result<Bytes, String> {
+        let StoreLog::Disk { log, chain } = &self.msgs.log else {
+            return Err("no message log".into());
+        };
+        let path = self.segment_path(at.seg)?;
+        let (c, seq) = segment_of(at.seg);
+        let off = if c as u64 == *chain && log.is_own(seq) {
+            // Written by this run: where the record went in the file is known once its
+            // commit is written (with sync=none it may not be yet).
+            loop {
+                if let Some(p) = log.file_offset(seq, at.off) {
+                    break p;
+                }
+                glommio::timer::sleep(Duration::from_millis(1)).await;
+            }
+        } else {
+            at.off
+        };
+        self.msgs.reader.read_message(&path, off, at.len).await
+    }
+
+    /// The file of segment `key`.
+    fn segment_path(&self, key: u64) -> Result<std::path::PathBuf, String> {
+        let (chain, seq) = segment_of(key);
+        if let StoreLog::Disk { log, chain: own } = &self.msgs.log {
+            if chain as u64 == *own && log.is_own(seq) {
+                let dir = crate::store::shard_dir(std::path::Path::new(&self.spool), self.id);
+                return Ok(dir.join(crate::store::segment_name(seq)));
+            }
+        }
+        self.msgs
+            .old
+            .borrow()
+            .iter()
+            .find(|s| s.chain == chain && s.seq == seq)
+            .map(|s| s.path.clone())
+            .ok_or_else(|| format!("segment {seq} of shard-{chain} is not in the spool"))
+    }
+
+    /// Reads a body back before the shards serve (a blocking read: the start only).
+    pub fn read_body_now(&self, at: Loc) -> Result<Bytes, String> {
+        let path = self.segment_path(at.seg)?;
+        crate::store::read_message(&path, at)
     }
 
     /// Feeds an attempt's outcome to the flow of the message's owner.
@@ -780,7 +880,9 @@ impl ShardState {
     }
 
     /// Deletes segments none of whose messages is live, oldest first in each chain;
-    /// compacts the oldest of a chain that keeps too many.
+    /// compacts the oldest of a chain that keeps too many. A segment goes once the records
+    /// that made it useless (the ends of its messages, or their snapshots written again) are
+    /// durable: until then a crash would need it.
     fn housekeeping(&self) {
         let StoreLog::Disk { log, chain } = &self.msgs.log else {
             return;
@@ -818,27 +920,34 @@ impl ShardState {
                 if pending.contains(&seg.path) {
                     break;
                 }
-                let key = (seg.chain as u64) << 48 | seg.seq;
-                let live = self.msgs.flow.borrow().live_in(key);
-                if live == 0 {
-                    remove_segment(seg.path.clone());
-                    old.remove(first);
-                    continue;
-                }
-                if in_chain.len() > SEALED_BEFORE_COMPACTION {
+                let key = segment_key(seg.chain, seg.seq);
+                let mut live = self.msgs.flow.borrow().live_in(key);
+                if live > 0 && in_chain.len() > SEALED_BEFORE_COMPACTION {
+                    // Written again at the end of the log; those only on disk are read back
+                    // first, so this may take a few rounds.
                     self.msgs.flow.borrow_mut().compact(&self.msgs.log, key);
-                    let lsn = self.msgs.flow.borrow().last_lsn();
-                    info!(
-                        "message log (shard {}): segment {} compacted ({live} messages written again)",
-                        self.id,
-                        seg.path.display()
-                    );
-                    let removed = old.remove(first);
-                    self.msgs.deletions.borrow_mut().push((lsn, removed.path));
+                    let left = self.msgs.flow.borrow().live_in(key);
+                    if left < live {
+                        info!(
+                            "message log (shard {}): segment {} compacted ({} messages written again{})",
+                            self.id,
+                            seg.path.display(),
+                            live - left,
+                            if left > 0 { format!(", {left} being read back") } else { String::new() }
+                        );
+                    }
+                    live = left;
                 }
-                break;
+                if live > 0 {
+                    break;
+                }
+                let removed = old.remove(first);
+                let lsn = self.msgs.flow.borrow().last_lsn();
+                self.msgs.deletions.borrow_mut().push((lsn, removed.path));
             }
         }
+        drop(old);
+        self.delete_committed(self.msgs.log.committed());
     }
 }
 

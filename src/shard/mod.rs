@@ -473,8 +473,16 @@ impl ShardState {
                         )),
                         _ => None,
                     });
+            let mut msg = live.message.clone();
+            if target.is_none() && msg.pdu.is_empty() {
+                // It ends now, and its receipt quotes it: its body comes back first.
+                match self.read_body_now(live.snapshot) {
+                    Ok(pdu) => msg.pdu = pdu,
+                    Err(e) => warn!("message {}: its body cannot be read back ({e})", msg.id),
+                }
+            }
             let inc = Incoming {
-                msg: live.message.clone(),
+                msg,
                 target,
                 origin,
                 zero,
@@ -802,6 +810,19 @@ pub async fn run(
     }
     let stats = disk.as_ref().map(|l| l.stats()).unwrap_or_default();
     let pending = shard.msgs.flow.borrow().len();
+    let mem = shard.msgs.flow.borrow().stats();
+    if mem.spilled > 0 || mem.loaded > 0 {
+        info!(
+            "shard {id}: {} message bodies left memory for the log (memory_messages), {} read back{}",
+            mem.spilled,
+            mem.loaded,
+            if mem.unreadable > 0 {
+                format!(", {} unreadable", mem.unreadable)
+            } else {
+                String::new()
+            }
+        );
+    }
     ShardReport {
         id,
         connections: accepted.get(),

@@ -175,6 +175,7 @@ impl Shared {
             trusted: y.smppgw_trusted,
             validity_ms: y.validity.as_millis() as u64,
             max_validity_ms: y.max_validity.as_millis() as u64,
+            memory_messages: g.memory_messages,
             ..Policy::default()
         };
         let backup = y.backup.as_ref().and_then(|b| match b {

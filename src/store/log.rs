@@ -29,7 +29,7 @@ use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::io::{BufferedFile, DmaFile, OpenOptions};
 use log::{info, warn};
 
-use super::record::{self, Record, SegmentHeader};
+use super::record::{self, Loc, Record, SegmentHeader};
 use crate::smpp::CommandStatus;
 
 /// How a shard's log is set up.
@@ -157,6 +157,9 @@ fn is_einval<T>(e: &glommio::GlommioError<T>) -> bool {
 /// Records appended to one segment and not yet written.
 struct Chunk {
     seq: u64,
+    /// Where its first record lies as the log counts the segment (octets appended to it
+    /// before): commits pad to the alignment, so a file offset is known only once written.
+    start: u64,
     bytes: BytesMut,
 }
 
@@ -201,6 +204,9 @@ struct State {
     /// Salts of segments created this run, by sequence number.
     salts: BTreeMap<u64, u32>,
     open: BTreeMap<u64, Open>,
+    /// Per segment of this run, where each written chunk went: (start as counted, end as
+    /// counted, file offset), in order. Records are read back through it.
+    placed: BTreeMap<u64, Vec<(u64, u64, u64)>>,
     next_lsn: u64,
     committed: u64,
     failure: Option<(CommandStatus, String)>,
@@ -238,6 +244,7 @@ impl MessageLog {
                 fill: 0,
                 salts: BTreeMap::new(),
                 open: BTreeMap::new(),
+                placed: BTreeMap::new(),
                 next_lsn: 0,
                 committed: 0,
                 failure: None,
@@ -270,8 +277,9 @@ impl MessageLog {
         (s >> 32) as u32
     }
 
-    /// Appends a record; returns its LSN and the segment it goes to.
-    pub fn append(&self, rec: &Record) -> (u64, u64) {
+    /// Appends a record; returns its LSN, and where it lies (the segment's sequence number in
+    /// `seg`, the offset as the log counts it: see [`MessageLog::file_offset`]).
+    pub fn append(&self, rec: &Record) -> (u64, Loc) {
         let mut st = self.st.borrow_mut();
         if st.fill >= self.cfg.segment_size {
             let salt = self.draw();
@@ -283,8 +291,10 @@ impl MessageLog {
         }
         let (seq, salt) = (st.seq, st.salt);
         if st.pending.last().is_none_or(|c| c.seq != seq) {
+            let start = st.fill;
             st.pending.push(Chunk {
                 seq,
+                start,
                 bytes: BytesMut::with_capacity(64 * 1024),
             });
         }
@@ -294,6 +304,11 @@ impl MessageLog {
         let before = chunk.bytes.len();
         record::encode(rec, salt, &mut chunk.bytes);
         let n = (chunk.bytes.len() - before) as u64;
+        let at = Loc {
+            seg: seq,
+            off: chunk.start + before as u64,
+            len: n as u32,
+        };
         st.fill += n;
         st.next_lsn += 1;
         let lsn = st.next_lsn;
@@ -301,7 +316,27 @@ impl MessageLog {
             st.writer_idle = false;
             let _ = self.wake.try_send(());
         }
-        (lsn, seq)
+        (lsn, at)
+    }
+
+    /// Where in its file the record appended at `off` (as [`MessageLog::append`] counted it)
+    /// of this run's segment `seq` lies: `None` while it is not written yet.
+    pub fn file_offset(&self, seq: u64, off: u64) -> Option<u64> {
+        let st = self.st.borrow();
+        let placed = st.placed.get(&seq)?;
+        let i = placed.partition_point(|&(start, _, _)| start <= off);
+        let &(start, end, pos) = placed.get(i.checked_sub(1)?)?;
+        (off < end).then_some(pos + (off - start))
+    }
+
+    /// Whether segment `seq` was written by this run.
+    pub fn is_own(&self, seq: u64) -> bool {
+        seq >= self.cfg.first_seq
+    }
+
+    /// Forgets where the records of segment `seq` went (it is being deleted).
+    pub fn forget(&self, seq: u64) {
+        self.st.borrow_mut().placed.remove(&seq);
     }
 
     /// The highest LSN an acknowledgement may rely on: durable with `sync=batch`, appended
@@ -412,6 +447,7 @@ impl MessageLog {
     async fn write(&self, chunks: &[Chunk]) -> Result<(), (CommandStatus, String)> {
         let mut touched: Vec<Rc<SegFile>> = Vec::new();
         let mut advanced: Vec<(u64, u64)> = Vec::new();
+        let mut placed: Vec<(u64, u64, u64, u64)> = Vec::new();
         let mut bytes = 0u64;
         for c in chunks {
             let (file, pos, align) = self.segment(c.seq).await.map_err(classify)?;
@@ -420,6 +456,7 @@ impl MessageLog {
                 .map_err(classify)?;
             let len = (c.bytes.len() as u64).div_ceil(align) * align;
             advanced.push((c.seq, pos + len));
+            placed.push((c.seq, c.start, c.start + c.bytes.len() as u64, pos));
             bytes += c.bytes.len() as u64;
             if !touched.iter().any(|f| Rc::ptr_eq(f, &file)) {
                 touched.push(file);
@@ -444,6 +481,9 @@ impl MessageLog {
             if let Some(o) = st.open.get_mut(&seq) {
                 o.pos = pos;
             }
+        }
+        for (seq, start, end, pos) in placed {
+            st.placed.entry(seq).or_default().push((start, end, pos));
         }
         st.stats.commits += 1;
         st.stats.bytes += bytes;

@@ -5,6 +5,7 @@
 //! | `record` | the record format and segment framing (pure: encode, decode, scan past damage) |
 //! | `replay` | records folded into the messages still live (pure) |
 //! | `log` | a shard's segments written with group commit through glommio's DMA files (glue) |
+//! | `read` | message bodies read back from segments (glue) |
 //! | this file | the spool directory at start: find, read and replay every shard's segments |
 //!
 //! Layout: `spool_dir/shard-N/0000000000000001.log`, one directory per shard and one file per
@@ -17,6 +18,7 @@
 //! state is written again at the end of the log, then the segment goes.
 
 pub mod log;
+pub mod read;
 pub mod record;
 pub mod replay;
 
@@ -30,6 +32,18 @@ use replay::{Live, Replay};
 /// A segment's file name.
 pub fn segment_name(seq: u64) -> String {
     format!("{seq:016}.log")
+}
+
+/// The key a shard's flow knows a segment by: its chain (the `shard-N` directory it is in) and
+/// its sequence number in that chain. Sequence numbers repeat across chains (a shard adopts
+/// the chains of a run with more shards), keys do not.
+pub fn segment_key(chain: usize, seq: u64) -> u64 {
+    (chain as u64) << 48 | seq
+}
+
+/// The chain and sequence number of a segment key.
+pub fn segment_of(key: u64) -> (usize, u64) {
+    ((key >> 48) as usize, key & ((1 << 48) - 1))
 }
 
 /// A shard's directory in the spool.
@@ -67,7 +81,12 @@ pub struct Spool {
 
 /// Reads and replays every segment under `spool` for a run of `shards` shards. Creates the
 /// directories when missing. Errors only when the spool cannot be read or created at all.
-pub fn load(spool: &Path, shards: usize) -> Result<Spool, String> {
+///
+/// Each shard keeps the bodies of at most `resident` of its messages (the oldest); the others
+/// come back without their PDU (empty), to be read from the log when their turn comes
+/// ([`read_message`]). A kept body is copied out of its segment, so no segment stays in
+/// memory once loading is done.
+pub fn load(spool: &Path, shards: usize, resident: usize) -> Result<Spool, String> {
     let shards = shards.max(1);
     std::fs::create_dir_all(spool)
         .map_err(|e| format!("spool_dir {}: cannot create: {e}", spool.display()))?;
@@ -98,6 +117,7 @@ pub fn load(spool: &Path, shards: usize) -> Result<Spool, String> {
             .map_err(|e| format!("spool {}: cannot create: {e}", dir.display()))?;
     }
     let (mut segments_read, mut octets, mut live_total) = (0usize, 0u64, 0usize);
+    let mut spilled = 0usize;
     for (chain, dir) in chains {
         let mut segs: Vec<(u64, PathBuf)> = std::fs::read_dir(&dir)
             .map_err(|e| format!("spool {}: cannot read: {e}", dir.display()))?
@@ -157,14 +177,34 @@ pub fn load(spool: &Path, shards: usize) -> Result<Spool, String> {
                     }
                 ));
             }
-            for (_, r) in scan.records {
-                replay.apply(*seq, r);
+            let key = segment_key(chain, *seq);
+            for (off, r) in scan.records {
+                let len = record::frame_len(&data, off).unwrap_or(0) as u32;
+                let at = record::Loc {
+                    seg: key,
+                    off: off as u64,
+                    len,
+                };
+                replay.apply_at(at, r);
             }
         }
         out.max_epoch_secs = out.max_epoch_secs.max(replay.max_epoch_secs);
         live_total += replay.live.len();
         let sh = &mut out.shards[owner];
-        sh.live.extend(replay.live.into_values());
+        // Bodies are copied out of the segments (which are then freed), up to `resident` per
+        // shard, oldest first; the rest stay on disk.
+        let mut live: Vec<Live> = replay.live.into_values().collect();
+        live.sort_by_key(|l| l.message.id);
+        for mut l in live {
+            let keep = sh.live.len() < resident || !l.snapshot.on_disk();
+            l.message.pdu = if keep {
+                Bytes::copy_from_slice(&l.message.pdu)
+            } else {
+                spilled += 1;
+                Bytes::new()
+            };
+            sh.live.push(l);
+        }
         for (seq, path) in segs {
             if path.exists() {
                 sh.old_segments.push(OldSegment { chain, seq, path });
@@ -178,6 +218,11 @@ pub fn load(spool: &Path, shards: usize) -> Result<Spool, String> {
         sh.first_seq += 1;
         sh.live.sort_by_key(|l| l.message.id);
     }
+    if spilled > 0 {
+        out.report.push(format!(
+            "{spilled} messages beyond memory_messages stay on disk until their turn comes"
+        ));
+    }
     out.report.insert(
         0,
         format!(
@@ -186,4 +231,35 @@ pub fn load(spool: &Path, shards: usize) -> Result<Spool, String> {
         ),
     );
     Ok(out)
+}
+
+/// Reads the PDU of the message whose snapshot lies at `at` in the segment file `path`
+/// (blocking: for the start, before the shards serve anyone).
+pub fn read_message(path: &Path, at: record::Loc) -> Result<Bytes, String> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut head = vec![0u8; 2 * SEGMENT_HEADER_LEN];
+    f.read_exact_at(&mut head, 0)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut frame = vec![0u8; at.len as usize];
+    f.read_exact_at(&mut frame, at.off)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    message_pdu(&head, Bytes::from(frame)).ok_or_else(|| {
+        format!(
+            "{}: no good message record at offset {}",
+            path.display(),
+            at.off
+        )
+    })
+}
+
+/// The PDU of a message record read back: `head` is the start of its segment (either copy of
+/// the header gives the salt), `frame` the record's frame.
+pub fn message_pdu(head: &[u8], frame: Bytes) -> Option<Bytes> {
+    let header = SegmentHeader::decode(head)
+        .or_else(|| SegmentHeader::decode(head.get(SEGMENT_HEADER_LEN..).unwrap_or(&[])))?;
+    match record::read_frame(&frame, header.salt)? {
+        record::Record::Message(m) => Some(m.pdu),
+        _ => None,
+    }
 }

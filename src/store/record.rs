@@ -105,6 +105,23 @@ pub struct StoredMessage {
     pub pdu: Bytes,
 }
 
+/// Where a record lies in a shard's log: the key of its segment (see
+/// [`segment_key`](super::segment_key)), its offset as the log counts it, and its length with
+/// the frame header. A zero length: nowhere (a log that keeps nothing, the simulator's).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Loc {
+    pub seg: u64,
+    pub off: u64,
+    pub len: u32,
+}
+
+impl Loc {
+    /// Whether the record can be read back.
+    pub fn on_disk(&self) -> bool {
+        self.len > 0
+    }
+}
+
 /// One entry of the message log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
@@ -398,6 +415,22 @@ pub fn frame_at(data: &Bytes, pos: usize, salt: u32, align: usize) -> Frame {
         },
         None => Frame::Bad,
     }
+}
+
+/// The record of one frame read back on its own (`data` holds exactly the frame): `None` when
+/// it is damaged or not a whole good frame.
+pub fn read_frame(data: &Bytes, salt: u32) -> Option<Record> {
+    match frame_at(data, 0, salt, 1) {
+        Frame::Record { record, next } if next == data.len() => Some(record),
+        _ => None,
+    }
+}
+
+/// The length of the frame starting at `pos` of `data` (header included), as its length field
+/// says.
+pub fn frame_len(data: &[u8], pos: usize) -> Option<usize> {
+    let head = data.get(pos..pos + 4)?;
+    Some(FRAME_HEADER + u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize)
 }
 
 /// The first offset from `from` on where a good frame starts. Runs of zeros (a preallocated

@@ -9,15 +9,15 @@
 
 use hashbrown::HashMap;
 
-use super::record::{Forwarded, Record, StoredMessage};
+use super::record::{Forwarded, Loc, Record, StoredMessage};
 use crate::ids::MessageId;
 
 /// A live message after replay.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Live {
     pub message: StoredMessage,
-    /// The segment (sequence number) holding its latest snapshot.
-    pub snapshot_segment: u64,
+    /// Where its latest snapshot lies (`seg` is the key of the segment).
+    pub snapshot: Loc,
 }
 
 /// The fold of a shard's records.
@@ -35,6 +35,17 @@ pub struct Replay {
 impl Replay {
     /// Applies one record of segment `segment` (records must come in write order).
     pub fn apply(&mut self, segment: u64, record: Record) {
+        self.apply_at(
+            Loc {
+                seg: segment,
+                ..Loc::default()
+            },
+            record,
+        )
+    }
+
+    /// Applies one record found at `at` (records must come in write order).
+    pub fn apply_at(&mut self, at: Loc, record: Record) {
         let id = record.id();
         self.max_epoch_secs = self.max_epoch_secs.max(id.epoch_secs());
         match record {
@@ -43,7 +54,7 @@ impl Replay {
                     id,
                     Live {
                         message: m,
-                        snapshot_segment: segment,
+                        snapshot: at,
                     },
                 );
             }

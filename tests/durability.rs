@@ -57,8 +57,10 @@ fn two_hop(tag: &str, receipt_delay: &str) -> (std::path::PathBuf, Gateway, Gate
         "--record",
         record.to_str().unwrap(),
     ]);
+    // Small segments: the runs roll over several, each zeroed ahead while the one before
+    // fills, and replay reads across them.
     let gw = Gateway::start_with(
-        "default_route=up",
+        "default_route=up\nsegment_size=1M",
         &link(sim.plain.port(), ""),
         REGFILE,
         &[],

@@ -1069,6 +1069,19 @@ fn load_keeps_at_most_the_resident_bound_of_bodies_and_the_rest_read_back() {
 }
 
 #[test]
+fn load_removes_segments_zeroed_ahead_and_never_used() {
+    let spool = scratch("prepared");
+    std::fs::create_dir_all(shard_dir(&spool, 0)).unwrap();
+    let left = shard_dir(&spool, 0).join(format!("{}.new", segment_name(7)));
+    std::fs::write(&left, vec![0u8; 8192]).unwrap();
+    let got = store::load(&spool, 1, usize::MAX).unwrap();
+    assert!(!left.exists());
+    assert_eq!(got.shards[0].first_seq, 1, "it does not count as a segment");
+    assert!(got.report[0].contains("0 segments"), "{:?}", got.report);
+    std::fs::remove_dir_all(&spool).unwrap();
+}
+
+#[test]
 fn load_of_an_empty_spool_creates_the_shard_directories() {
     let spool = scratch("empty").join("spool");
     let got = store::load(&spool, 2, usize::MAX).unwrap();

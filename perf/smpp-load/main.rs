@@ -205,6 +205,10 @@ struct Load {
     deadline: Option<Instant>,
     interval: Option<Duration>,
     next_send: Instant,
+    /// The window was full at the last `fill`: the send schedule waits for a response, not
+    /// for a timer (a timer in the past would wake the loop at once, again and again, and
+    /// starve every connection of its reads).
+    window_full: bool,
     sender: bool,
     bound: bool,
     done_at: Option<Instant>,
@@ -221,7 +225,12 @@ impl Load {
         if !self.bound || !self.sender {
             return;
         }
-        while s.window_available() > 0 && !self.finished_sending(now) {
+        self.window_full = false;
+        while !self.finished_sending(now) {
+            if s.window_available() == 0 {
+                self.window_full = true;
+                break;
+            }
             if self.interval.is_some() && self.next_send > now {
                 break;
             }
@@ -366,14 +375,20 @@ impl Handler for Load {
             return None;
         }
         let mut t: Option<Instant> = None;
-        if self.interval.is_some() && self.sender && self.quota > 0 {
+        // A deadline or grace time already past has been seen to (any wake after it does): a
+        // timer left there would wake the loop at once, again and again.
+        let now = Instant::now();
+        if self.interval.is_some() && !self.window_full && !self.finished_sending(now) {
             t = Some(self.next_send);
         }
-        if let Some(d) = self.deadline {
+        if let Some(d) = self.deadline.filter(|d| *d > now) {
             t = Some(t.map_or(d, |x| x.min(d)));
         }
-        if let Some(done) = self.done_at {
-            let g = done + Duration::from_secs(5);
+        if let Some(g) = self
+            .done_at
+            .map(|d| d + Duration::from_secs(5))
+            .filter(|g| *g > now)
+        {
             t = Some(t.map_or(g, |x| x.min(g)));
         }
         t
@@ -474,6 +489,7 @@ fn main() {
                         interval: (rate_per_conn > 0.0)
                             .then(|| Duration::from_secs_f64(1.0 / rate_per_conn)),
                         next_send: epoch,
+                        window_full: false,
                         sender,
                         bound: false,
                         done_at: None,

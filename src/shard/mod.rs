@@ -93,6 +93,11 @@ pub enum ShardMsg {
     },
     /// The answer; `found` comes once the receipt is logged.
     ReceiptFound { token: u64, found: bool },
+    /// A connection accepted on listener `listener` of another shard, to be served here.
+    Serve {
+        stream: glommio::net::AcceptedTcpStream,
+        listener: usize,
+    },
 }
 
 /// A shard holds the answers to new submits while this many messages wait for room at links
@@ -149,6 +154,9 @@ pub struct ShardState {
     refusals: Cell<(Option<Instant>, u64)>,
     /// Messages that ended undelivered, logged the same way.
     undelivered: Cell<(Option<Instant>, u64)>,
+    /// The TLS acceptor of each listener (by index; `None`: plain), for connections other
+    /// shards hand over.
+    listener_tls: RefCell<Vec<Option<TlsAcceptor>>>,
 }
 
 /// Writes `"{label}: {line}"` at most once a second per `last` (the time of the last line
@@ -424,7 +432,44 @@ impl ShardState {
                 pdu,
             } => self.on_receipt_lookup(from, token, link, key, receipt, pdu),
             ShardMsg::ReceiptFound { token, found } => self.on_receipt_found(token, found),
+            ShardMsg::Serve { stream, listener } => {
+                let tls = self.listener_tls.borrow().get(listener).cloned().flatten();
+                self.self_rc()
+                    .serve_accepted(stream.bind_to_executor(), tls);
+            }
         }
+    }
+
+    /// The shard a new connection should be served on: this one, unless another serves
+    /// fewer connections (counted as served from now on).
+    fn pick_server(&self) -> ShardId {
+        let served = &self.shared.served;
+        let mine = served[self.id].load(Ordering::Relaxed);
+        let (best, least) = served
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (i, n.load(Ordering::Relaxed)))
+            .min_by_key(|&(i, n)| (n, i != self.id))
+            .unwrap_or((self.id, mine));
+        let pick = if least < mine && self.mesh.is_some() {
+            best
+        } else {
+            self.id
+        };
+        served[pick].fetch_add(1, Ordering::Relaxed);
+        pick
+    }
+
+    /// Serves a connection on this shard until it closes.
+    fn serve_accepted(self: Rc<Self>, stream: glommio::net::TcpStream, tls: Option<TlsAcceptor>) {
+        let peer = stream.peer_addr().ok();
+        let _ = stream.set_nodelay(true);
+        spawn_local(async move {
+            serve(self.clone(), stream, peer, tls).await;
+            self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+            self.shared.served[self.id].fetch_sub(1, Ordering::Relaxed);
+        })
+        .detach();
     }
 
     fn session_config(&self) -> SessionConfig {
@@ -647,6 +692,7 @@ pub async fn run(
         router: RefCell::new(routing::Router::new(0x2545_F491_4F6C_DD1D ^ id as u64)),
         refusals: Cell::new((None, 0)),
         undelivered: Cell::new((None, 0)),
+        listener_tls: RefCell::new(listeners.iter().map(|l| l.tls.clone()).collect()),
     });
 
     SHARD.with(|s| *s.borrow_mut() = Some(shard.clone()));
@@ -708,7 +754,7 @@ pub async fn run(
 
     let mut accept_tasks = Vec::new();
     let accepted = Rc::new(Cell::new(0u64));
-    for spec in listeners {
+    for (index, spec) in listeners.into_iter().enumerate() {
         let listener = match TcpListener::bind(spec.addr) {
             Ok(l) => l,
             Err(e) => {
@@ -732,7 +778,7 @@ pub async fn run(
         let accepted = accepted.clone();
         accept_tasks.push(spawn_local(async move {
             loop {
-                let stream = match listener.accept().await {
+                let accepted_stream = match listener.shared_accept().await {
                     Ok(s) => s,
                     Err(e) => {
                         warn!("listener {:?}: accept failed: {e}", spec.name);
@@ -741,25 +787,34 @@ pub async fn run(
                     }
                 };
                 accepted.set(accepted.get() + 1);
-                let peer = stream.peer_addr().ok();
                 let total = shard.shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
                 if total > shard.shared.config.general.max_connections || shard.shared.is_stopping()
                 {
                     shard.shared.connections.fetch_sub(1, Ordering::Relaxed);
+                    let stream = accepted_stream.bind_to_executor();
                     warn!(
-                        "refusing connection from {peer:?}: {} connections is the limit",
+                        "refusing connection from {:?}: {} connections is the limit",
+                        stream.peer_addr().ok(),
                         shard.shared.config.general.max_connections
                     );
                     continue;
                 }
-                let _ = stream.set_nodelay(true);
-                let shard = shard.clone();
-                let tls = spec.tls.clone();
-                spawn_local(async move {
-                    serve(shard.clone(), stream, peer, tls).await;
-                    shard.shared.connections.fetch_sub(1, Ordering::Relaxed);
-                })
-                .detach();
+                // Served by the shard with the fewest connections: the kernel's
+                // SO_REUSEPORT hash alone can put every bind on one core.
+                let to = shard.pick_server();
+                if to == shard.id {
+                    shard
+                        .clone()
+                        .serve_accepted(accepted_stream.bind_to_executor(), spec.tls.clone());
+                } else {
+                    shard.send_to(
+                        to,
+                        ShardMsg::Serve {
+                            stream: accepted_stream,
+                            listener: index,
+                        },
+                    );
+                }
             }
         }));
     }

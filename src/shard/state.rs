@@ -116,6 +116,10 @@ pub struct Shared {
     /// new message id.
     pub start_secs: u32,
     pub connections: AtomicUsize,
+    /// Connections each shard serves (accepted there, or handed to it): a listener hands a new
+    /// connection to the shard that serves the fewest (SO_REUSEPORT alone can put every bind
+    /// on one core).
+    pub served: Vec<AtomicUsize>,
     pub stopping: AtomicBool,
     pub counters: Counters,
     /// The client links, in `clients=` order.
@@ -205,6 +209,7 @@ impl Shared {
             epoch,
             start_secs,
             connections: AtomicUsize::new(0),
+            served: (0..shards.max(1)).map(|_| AtomicUsize::new(0)).collect(),
             stopping: AtomicBool::new(false),
             counters: Counters::default(),
             links,

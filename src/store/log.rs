@@ -8,7 +8,12 @@
 //!   again), `fdatasync`s once, and reports the highest LSN now durable to the shard. While one
 //!   sync is on its way, new records gather for the next: at 0.3 ms a sync, a busy shard
 //!   commits tens of records per sync without waiting on purpose; `sync_window` adds a wait.
-//! - A segment is preallocated to `segment_size`, so a sync carries no size change; a new
+//! - A segment is written full of zeros before its first record (`NNNN.log.new`, prepared in
+//!   the background while the one before fills, then renamed), so a sync carries no size
+//!   change and no extent conversion: a preallocated (unwritten) extent turns written at
+//!   every commit that first touches it, and that metadata rides on the `fdatasync` (measured
+//!   here: p50 160 us instead of 100 us, and 70 us of CPU instead of 40). Where zeros cannot
+//!   be written ahead (a full disk), the segment is preallocated when needed instead. A new
 //!   segment starts when the current one is full. Its file name is its sequence number.
 //! - A failed write (a full disk, an IO error) keeps the batch and tries again every second;
 //!   while it fails, [`MessageLog::refusal`] tells the shard to refuse new messages, and a
@@ -163,6 +168,25 @@ struct Chunk {
     bytes: BytesMut,
 }
 
+/// A segment file written full of zeros ahead of its use.
+struct Prepared {
+    seq: u64,
+    path: PathBuf,
+    file: SegFile,
+    align: u64,
+    direct: bool,
+}
+
+/// Octets of zeros per write while preparing a segment; each write is synced, then the
+/// preparation pauses, so that it never holds the disk long against a commit's sync.
+const ZERO_CHUNK: usize = 256 << 10;
+const ZERO_PAUSE: Duration = Duration::from_millis(1);
+
+/// The name of a segment being prepared.
+fn prepared_name(seq: u64) -> String {
+    format!("{}.new", super::segment_name(seq))
+}
+
 /// A segment being written.
 struct Open {
     file: Rc<SegFile>,
@@ -213,6 +237,9 @@ struct State {
     stats: LogStats,
     stopping: bool,
     writer_idle: bool,
+    /// The next segment, zeroed ahead; whether one is being prepared.
+    prepared: Option<Prepared>,
+    preparing: bool,
 }
 
 /// One shard's message log.
@@ -251,6 +278,8 @@ impl MessageLog {
                 stats: LogStats::default(),
                 stopping: false,
                 writer_idle: true,
+                prepared: None,
+                preparing: false,
             }),
             cfg,
             wake,
@@ -370,6 +399,7 @@ impl MessageLog {
         let Some(rx) = self.wake_rx.borrow_mut().take() else {
             return;
         };
+        self.prepare(self.cfg.first_seq);
         let mut last_complaint: Option<Instant> = None;
         loop {
             let batch = {
@@ -431,11 +461,16 @@ impl MessageLog {
             }
             on_commit(upto);
         }
-        // Close what is open.
+        // Close what is open; a segment prepared and never used goes.
         let open: Vec<Open> = std::mem::take(&mut self.st.borrow_mut().open)
             .into_values()
             .collect();
         drop(open);
+        let unused = self.st.borrow_mut().prepared.take();
+        if let Some(p) = unused {
+            drop(p.file);
+            let _ = glommio::io::remove(&p.path).await;
+        }
     }
 
     /// Asks the writer to finish what is pending and stop.
@@ -444,7 +479,7 @@ impl MessageLog {
         let _ = self.wake.try_send(());
     }
 
-    async fn write(&self, chunks: &[Chunk]) -> Result<(), (CommandStatus, String)> {
+    async fn write(self: &Rc<Self>, chunks: &[Chunk]) -> Result<(), (CommandStatus, String)> {
         let mut touched: Vec<Rc<SegFile>> = Vec::new();
         let mut advanced: Vec<(u64, u64)> = Vec::new();
         let mut placed: Vec<(u64, u64, u64, u64)> = Vec::new();
@@ -495,20 +530,53 @@ impl MessageLog {
 
     /// The open file of segment `seq`, created (header, preallocation, directory sync) on
     /// first use.
-    async fn segment(&self, seq: u64) -> Result<(Rc<SegFile>, u64, u64), String> {
+    async fn segment(self: &Rc<Self>, seq: u64) -> Result<(Rc<SegFile>, u64, u64), String> {
         if let Some(o) = self.st.borrow().open.get(&seq) {
             return Ok((o.file.clone(), o.pos, o.align));
         }
         let salt = self.st.borrow().salts.get(&seq).copied().unwrap_or(0);
         let path = self.cfg.dir.join(super::segment_name(seq));
-        let want_direct = match self.cfg.io {
-            crate::config::LogIo::Direct => true,
-            crate::config::LogIo::Buffered => false,
-            crate::config::LogIo::Auto => {
-                crate::net::sys::device_polls_io(&self.cfg.dir) == Some(true)
+        let want_direct = self.want_direct();
+        let ready = {
+            let mut st = self.st.borrow_mut();
+            match st.prepared.take() {
+                Some(p) if p.seq == seq => Some(p),
+                Some(p) if p.seq < seq => {
+                    glommio::spawn_local(async move {
+                        drop(p.file);
+                        let _ = glommio::io::remove(&p.path).await;
+                    })
+                    .detach();
+                    None
+                }
+                other => {
+                    st.prepared = other;
+                    None
+                }
             }
         };
-        let (file, align, direct) = SegFile::open(&path, want_direct).await?;
+        let ready = match ready {
+            Some(p) => match glommio::io::rename(&p.path, &path).await {
+                Ok(()) => Some((p.file, p.align, p.direct)),
+                Err(e) => {
+                    warn!(
+                        "message log (shard {}): {}: {e}",
+                        self.cfg.shard,
+                        p.path.display()
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
+        let (file, align, direct) = match ready {
+            Some(r) => r,
+            None => {
+                let (file, align, direct) = SegFile::open(&path, want_direct).await?;
+                file.pre_allocate(self.cfg.segment_size).await?;
+                (file, align, direct)
+            }
+        };
         if !direct && !self.buffered_noted.replace(true) {
             let why = match self.cfg.io {
                 crate::config::LogIo::Buffered => "log_io=buffered",
@@ -521,7 +589,6 @@ impl MessageLog {
                 self.cfg.dir.display()
             );
         }
-        file.pre_allocate(self.cfg.segment_size).await?;
         let header = SegmentHeader {
             shard: self.cfg.shard,
             seq,
@@ -540,6 +607,7 @@ impl MessageLog {
         file.sync().await?;
         sync_dir(&self.cfg.dir).await?;
         let file = Rc::new(file);
+        self.prepare(seq + 1);
         self.st.borrow_mut().open.insert(
             seq,
             Open {
@@ -549,6 +617,83 @@ impl MessageLog {
             },
         );
         Ok((file, header.data_start() as u64, align))
+    }
+}
+
+impl MessageLog {
+    fn want_direct(&self) -> bool {
+        match self.cfg.io {
+            crate::config::LogIo::Direct => true,
+            crate::config::LogIo::Buffered => false,
+            crate::config::LogIo::Auto => {
+                crate::net::sys::device_polls_io(&self.cfg.dir) == Some(true)
+            }
+        }
+    }
+
+    /// Writes segment `seq` full of zeros in the background (unless one is prepared or being
+    /// prepared): see the module doc. A failure only means the segment is preallocated when
+    /// it is needed.
+    fn prepare(self: &Rc<Self>, seq: u64) {
+        {
+            let mut st = self.st.borrow_mut();
+            if st.preparing || st.prepared.is_some() || st.stopping {
+                return;
+            }
+            st.preparing = true;
+        }
+        let log = self.clone();
+        glommio::spawn_local(async move {
+            let path = log.cfg.dir.join(prepared_name(seq));
+            let size = log.cfg.segment_size;
+            let made = async {
+                let (file, align, direct) = SegFile::open(&path, log.want_direct()).await?;
+                let zeros = vec![0u8; ZERO_CHUNK];
+                let mut pos = 0u64;
+                while pos < size {
+                    let n = (size - pos).min(ZERO_CHUNK as u64) as usize;
+                    file.write_at(&zeros[..n], pos, align).await?;
+                    file.sync().await?;
+                    pos += n as u64;
+                    glommio::timer::sleep(ZERO_PAUSE).await;
+                }
+                Ok::<_, String>((file, align, direct))
+            }
+            .await;
+            let mut st = log.st.borrow_mut();
+            st.preparing = false;
+            // Too late (the segment was preallocated meanwhile): prepare the next one.
+            let stale = seq < st.seq || st.open.contains_key(&seq);
+            let next = if st.open.contains_key(&st.seq) { st.seq + 1 } else { st.seq };
+            match made {
+                Ok((file, align, direct)) if !st.stopping && !stale => {
+                    st.prepared = Some(Prepared {
+                        seq,
+                        path,
+                        file,
+                        align,
+                        direct,
+                    });
+                }
+                Ok(_) => {
+                    let again = !st.stopping;
+                    drop(st);
+                    let _ = glommio::io::remove(&path).await;
+                    if again {
+                        log.prepare(next);
+                    }
+                }
+                Err(e) => {
+                    drop(st);
+                    log::debug!(
+                        "message log (shard {}): segment {seq} not prepared ahead ({e}); it is preallocated when needed",
+                        log.cfg.shard
+                    );
+                    let _ = glommio::io::remove(&path).await;
+                }
+            }
+        })
+        .detach();
     }
 }
 

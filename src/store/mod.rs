@@ -124,6 +124,11 @@ pub fn load(spool: &Path, shards: usize, resident: usize) -> Result<Spool, Strin
             .flatten()
             .filter_map(|e| {
                 let name = e.file_name();
+                if name.to_str().is_some_and(|n| n.ends_with(".log.new")) {
+                    // Zeroed ahead by a run that ended before using it: nothing in it.
+                    let _ = std::fs::remove_file(e.path());
+                    return None;
+                }
                 let seq = name.to_str()?.strip_suffix(".log")?.parse::<u64>().ok()?;
                 Some((seq, e.path()))
             })

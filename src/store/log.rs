@@ -660,37 +660,43 @@ impl MessageLog {
                 Ok::<_, String>((file, align, direct))
             }
             .await;
-            let mut st = log.st.borrow_mut();
-            st.preparing = false;
-            // Too late (the segment was preallocated meanwhile): prepare the next one.
-            let stale = seq < st.seq || st.open.contains_key(&seq);
-            let next = if st.open.contains_key(&st.seq) { st.seq + 1 } else { st.seq };
-            match made {
-                Ok((file, align, direct)) if !st.stopping && !stale => {
-                    st.prepared = Some(Prepared {
-                        seq,
-                        path,
-                        file,
-                        align,
-                        direct,
-                    });
-                }
-                Ok(_) => {
-                    let again = !st.stopping;
-                    drop(st);
-                    let _ = glommio::io::remove(&path).await;
-                    if again {
-                        log.prepare(next);
+            // Kept, or removed (too late: the segment was preallocated meanwhile, or the log
+            // stops; or it failed), and then whether to prepare the next one.
+            let (remove, again) = {
+                let mut st = log.st.borrow_mut();
+                st.preparing = false;
+                let stale = seq < st.seq || st.open.contains_key(&seq);
+                let next = if st.open.contains_key(&st.seq) {
+                    st.seq + 1
+                } else {
+                    st.seq
+                };
+                match made {
+                    Ok((file, align, direct)) if !st.stopping && !stale => {
+                        st.prepared = Some(Prepared {
+                            seq,
+                            path: path.clone(),
+                            file,
+                            align,
+                            direct,
+                        });
+                        (false, None)
+                    }
+                    Ok(_) => (true, (!st.stopping).then_some(next)),
+                    Err(e) => {
+                        log::debug!(
+                            "message log (shard {}): segment {seq} not prepared ahead ({e}); it is preallocated when needed",
+                            log.cfg.shard
+                        );
+                        (true, None)
                     }
                 }
-                Err(e) => {
-                    drop(st);
-                    log::debug!(
-                        "message log (shard {}): segment {seq} not prepared ahead ({e}); it is preallocated when needed",
-                        log.cfg.shard
-                    );
-                    let _ = glommio::io::remove(&path).await;
-                }
+            };
+            if remove {
+                let _ = glommio::io::remove(&path).await;
+            }
+            if let Some(next) = again {
+                log.prepare(next);
             }
         })
         .detach();

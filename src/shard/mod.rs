@@ -10,8 +10,10 @@
 //! | `messages` | the flow and the log: attempts, outcomes, commits, receipts and MO from links |
 //! | `routing` | the shard's route table, decision cache, parameters, what a decision means |
 //!
-//! Every shard accepts on every listener (glommio sets SO_REUSEPORT, so the kernel spreads
-//! connections). Nothing here takes a lock on the data path. Shards talk over the channel
+//! Every shard accepts on every listener (glommio sets SO_REUSEPORT), and hands each new
+//! connection to the shard that serves the fewest (the kernel's hash alone can put every bind
+//! on one core); a connection then stays on its shard. Nothing here takes a lock on the data
+//! path. Shards talk over the channel
 //! mesh: deliveries for a receiver bound elsewhere, submissions for a link bound elsewhere,
 //! outcomes for the shard that owns a message, receipt lookups.
 

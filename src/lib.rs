@@ -32,6 +32,7 @@
 #![deny(unsafe_code)]
 
 pub mod accounts;
+pub mod cdr;
 pub mod config;
 pub mod control;
 pub mod flow;

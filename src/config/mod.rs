@@ -7,6 +7,7 @@
 //! | `value` | typed values: booleans, durations, sizes, addresses, lists |
 //! | `keys` | what the files' parsers share: reading a section's keys, collecting problems, small parsers |
 //! | `ysmpp` | `ysmpp.conf`: `[general]`, `[smpp-server]`, listeners, client links |
+//! | `cdr` | `[cdr]` of `ysmpp.conf`: the CDR file, its line format, rotation |
 //! | `regfile` | `regfile.conf`: ESME accounts |
 //! | `openssl` | `openssl.conf`: TLS contexts |
 //! | `yatesmsc` | `yatesmsc.conf` (optional): the backup gateway, retries, validity |
@@ -17,6 +18,7 @@
 //! Invalid values are errors and stop the load; unknown keys and sections are warnings, so a
 //! file written for YateSMSC with keys we do not use still loads.
 
+mod cdr;
 pub mod default;
 pub mod ini;
 mod keys;
@@ -27,6 +29,7 @@ pub mod value;
 mod yatesmsc;
 mod ysmpp;
 
+pub use cdr::CdrConfig;
 pub use model::{
     Account, Backup, ClientLink, Config, ConfigError, ConfigFiles, General, LinkBind, Listener,
     LogIo, MsgIdFormat, ReceiptPolicy, Server, Shards, SyncMode, TlsContext, Warning, Yatesmsc,

@@ -77,6 +77,8 @@ pub struct Config {
     pub clients: Vec<ClientLink>,
     /// `[general]` of yatesmsc.conf: failover, retries, validity.
     pub yatesmsc: Yatesmsc,
+    /// `[cdr]` of ysmpp.conf.
+    pub cdr: super::CdrConfig,
     pub warnings: Vec<Warning>,
 }
 
@@ -101,6 +103,7 @@ impl Config {
             server,
             listeners,
             clients,
+            cdr,
         } = ysmpp::parse(&Ini::parse(ysmpp), &mut p);
         let tls = openssl::parse(&Ini::parse(files.openssl.unwrap_or("")), &mut p);
         for l in &listeners {
@@ -131,6 +134,7 @@ impl Config {
                 tls,
                 clients,
                 yatesmsc,
+                cdr,
                 warnings: p.warnings,
             })
         } else {

@@ -258,11 +258,13 @@ pub(super) struct Ysmpp {
     pub listeners: Vec<Listener>,
     /// `[smpp-client]` links, in `clients=` order.
     pub clients: Vec<ClientLink>,
+    pub cdr: super::CdrConfig,
 }
 
 pub(super) fn parse(ysmpp: &Ini, p: &mut Problems) -> Ysmpp {
     let mut general = General::default();
     let mut server = Server::default();
+    let mut cdr = super::CdrConfig::default();
     let mut listeners: Vec<Listener> = Vec::new();
     // [smpp-client] names the client sections; read it first, wherever it stands.
     let mut client_names: Vec<(String, usize)> = Vec::new();
@@ -292,6 +294,7 @@ pub(super) fn parse(ysmpp: &Ini, p: &mut Problems) -> Ysmpp {
                 }
             }
             "general" => parse_general(&mut k, p, &mut general),
+            "cdr" => super::cdr::parse(&mut k, p, &mut cdr),
             "smpp-server" => {
                 if let Some(b) = k.get(p, "enable", value::boolean) {
                     server.enable = b;
@@ -397,6 +400,7 @@ pub(super) fn parse(ysmpp: &Ini, p: &mut Problems) -> Ysmpp {
         server,
         listeners,
         clients,
+        cdr,
     }
 }
 

@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -22,12 +22,21 @@ use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorBuilder, LocalExecutorPoolBuilder, Placement, PoolPlacement};
 use log::{error, info, warn};
 
+use crate::cdr::writer::CdrFile;
 use crate::config::{default::DEFAULT_CERT_NAME, Config};
 use crate::net::{sys, tls};
 use crate::route::RouteTable;
 use crate::shard::{self, ListenerSpec, Mode, ShardReport, ShardStart, Shared, SimOptions};
 
 /// Locked memory each executor registers for IO; small, the hard limit is often 8 MiB.
+mod cdr;
+
+use cdr::{CdrWriter, ControlJoin};
+
+/// CDR batches the queue from the shards to the control shard holds (a shard hands one per
+/// tick at most, of up to a few hundred records).
+const CDR_BATCHES: usize = 4096;
+
 const IO_MEMORY: usize = 256 * 1024;
 const RING_DEPTH: usize = 256;
 
@@ -72,6 +81,7 @@ pub fn sim_config(addr: std::net::SocketAddr, tls: Option<crate::config::TlsCont
         tls: tls.into_iter().collect(),
         clients: Vec::new(),
         yatesmsc: crate::config::Yatesmsc::default(),
+        cdr: crate::config::CdrConfig::default(),
         warnings: Vec::new(),
     }
 }
@@ -391,13 +401,48 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
 
     let config = Arc::new(opts.config.clone());
     let link_tls = client_tls(&config, opts.config_dir.as_deref())?;
-    let shared = Arc::new(Shared::new(
+    let mut shared = Shared::new(
         config.clone(),
         opts.mode.clone(),
         shards,
         start_secs,
         link_tls,
-    ));
+    );
+    let cdr = match (&opts.mode, &config.cdr.file) {
+        (Mode::Terminating, Some(file)) => {
+            let path = match &opts.config_dir {
+                Some(dir) => dir.join(file),
+                None => PathBuf::from(file),
+            };
+            let out = CdrFile::open(&path, config.cdr.rotate_size)
+                .map_err(|e| format!("[cdr] file: {e}"))?;
+            // Test hooks: a smaller queue, a writer that stalls (to show that what it cannot
+            // take is counted and said).
+            let batches = std::env::var("SMPPGW_CDR_QUEUE")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(CDR_BATCHES);
+            let (sink, rx) = crate::cdr::Sink::new(batches);
+            shared.cdr = Some(sink);
+            shared.policy.legs = true;
+            info!(
+                "CDRs to {} ({}{})",
+                path.display(),
+                if config.cdr.template == crate::cdr::Template::default() {
+                    "every column, tab-separated"
+                } else {
+                    "[cdr] format"
+                },
+                match config.cdr.rotate_size {
+                    0 => String::new(),
+                    n => format!(", rotated at {}", crate::config::value::size_text(n)),
+                }
+            );
+            Some((out, rx))
+        }
+        _ => None,
+    };
+    let shared = Arc::new(shared);
     let specs = listener_specs(&config, &acceptors);
     refuse_taken(&specs)?;
 
@@ -470,8 +515,14 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
         .name("signals".into())
         .spawn(move || loop {
             let sig = wait_for_signal();
+            if sig == sys::SIGHUP || sig == sys::SIGUSR1 {
+                stop.cdr_reopen.store(true, Ordering::Relaxed);
+            }
             if sig == sys::SIGHUP {
                 reload_routes(&stop, route_dir.as_deref());
+                continue;
+            }
+            if sig == sys::SIGUSR1 {
                 continue;
             }
             info!("signal {sig} received: unbinding sessions and stopping");
@@ -510,17 +561,35 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
     )?;
 
     let control_shared = shared.clone();
+    let shards_done = Arc::new(AtomicBool::new(false));
+    let control_done = shards_done.clone();
+    let smppgw_address = config.yatesmsc.smppgw_address.clone().unwrap_or_default();
     let control = LocalExecutorBuilder::new(Placement::Unbound)
         .name("control")
         .io_memory(IO_MEMORY)
         .ring_depth(64)
         .spawn(move || async move {
+            let mut cdr = cdr.map(|(file, rx)| CdrWriter::new(file, rx, smppgw_address));
+            let stall = std::env::var("SMPPGW_CDR_STALL_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map(Duration::from_millis);
             let mut last = Instant::now();
             let mut last_accepted = 0u64;
             let mut last_links: Vec<String> = Vec::new();
             let mut last_link_log = Instant::now();
-            while !control_shared.is_stopping() {
-                glommio::timer::sleep(Duration::from_millis(100)).await;
+            // Until the shards are done (their last CDRs come after the stop signal).
+            while !control_done.load(Ordering::Relaxed) {
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+                if let Some(w) = &mut cdr {
+                    if let Some(d) = stall {
+                        std::thread::sleep(d);
+                    }
+                    w.run_once(&control_shared);
+                }
+                if control_shared.is_stopping() {
+                    continue;
+                }
                 // Link state: a line when it changes (at most every 5 s), and every minute.
                 if last_link_log.elapsed() >= Duration::from_secs(5) {
                     let now: Vec<String> =
@@ -556,8 +625,17 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
                     last_accepted = accepted;
                 }
             }
+            if let Some(w) = &mut cdr {
+                w.run_once(&control_shared);
+                let (written, lost) = w.totals(&control_shared);
+                info!("CDRs: {written} records written, {lost} lost");
+            }
         })
         .map_err(|e| format!("cannot start the control executor: {e}"))?;
+    let control = ControlJoin {
+        handle: Some(control),
+        done: shards_done,
+    };
 
     let mut report = RunReport::default();
     let (mut commits, mut records, mut sync_p50, mut sync_p99) = (0u64, 0u64, 0u32, 0u32);
@@ -579,7 +657,7 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
         sim.stopping.store(true, Ordering::Relaxed);
         let _ = pool.join_all();
     }
-    let _ = control.join();
+    drop(control);
     let c = &shared.counters;
     report.accepted = c.accepted.load(Ordering::Relaxed);
     report.rejected = c.rejected.load(Ordering::Relaxed);

@@ -112,6 +112,20 @@ pub enum Action {
     /// A message is final (for the log and counters; its record is appended already).
     /// Read the body of message `id` back from the log, at `at`; hand it to [`Flow::loaded`].
     Load { id: MessageId, at: Loc },
+    /// An attempt came back (only with `policy.legs`: for the CDR's attempt leg).
+    Attempted {
+        id: MessageId,
+        billid: MessageId,
+        kind: Kind,
+        target: Target,
+        outcome: &'static str,
+        status: Option<CommandStatus>,
+        upstream_id: Option<Bytes>,
+        /// Milliseconds from the attempt to its outcome.
+        latency_ms: u64,
+        failures: u16,
+        on_backup: bool,
+    },
     Ended {
         id: MessageId,
         billid: MessageId,
@@ -124,6 +138,9 @@ pub enum Action {
         status: CommandStatus,
         failures: u16,
         on_backup: bool,
+        /// When it was accepted (Unix ms), and the upstream's id when a link took it.
+        accepted_ms: u64,
+        upstream_id: Option<Bytes>,
     },
 }
 
@@ -176,6 +193,8 @@ struct Entry {
     loading: bool,
     /// When the body is back, write its snapshot again (its segment is compacted).
     compact_on_load: bool,
+    /// When its latest attempt went (Unix ms).
+    sent_ms: u64,
 }
 
 impl Entry {
@@ -427,6 +446,7 @@ impl Flow {
                 receipt_key: None,
                 loading: false,
                 compact_on_load: false,
+                sent_ms: 0,
             },
         );
     }
@@ -454,6 +474,8 @@ impl Flow {
             status: CommandStatus::ROK,
             failures: 0,
             on_backup: false,
+            accepted_ms: inc.msg.accepted_ms,
+            upstream_id: None,
         });
         self.receipt_for(
             log,
@@ -585,6 +607,7 @@ impl Flow {
             q.in_flight += 1;
             e.st = St::InFlight;
             e.wake = 0;
+            e.sent_ms = now;
             self.actions.push_back(Action::Send {
                 id,
                 kind: e.msg.kind,
@@ -713,6 +736,33 @@ impl Flow {
             // An attempt came back: the target has room again.
             q.blocked_until = 0;
         }
+        if self.policy.legs {
+            let (name, status, upstream_id) = match &outcome {
+                Outcome::Accepted { upstream_id, .. } => (
+                    "accepted",
+                    Some(CommandStatus::ROK),
+                    Some(upstream_id.clone()),
+                ),
+                Outcome::Delivered => ("delivered", Some(CommandStatus::ROK), None),
+                Outcome::Temporary(s) => ("temporary", Some(*s), None),
+                Outcome::Permanent(s) => ("permanent", Some(*s), None),
+                Outcome::Timeout => ("timeout", None, None),
+                Outcome::Unreachable => ("unreachable", None, None),
+                Outcome::NoRoom => ("no_room", None, None),
+            };
+            self.actions.push_back(Action::Attempted {
+                id,
+                billid: e.msg.billid,
+                kind: e.msg.kind,
+                target,
+                outcome: name,
+                status,
+                upstream_id,
+                latency_ms: now.saturating_sub(e.sent_ms),
+                failures: e.msg.failures,
+                on_backup: e.msg.on_backup,
+            });
+        }
         match outcome {
             Outcome::Accepted { upstream_id, key } => {
                 let Target::Link(link) = target else {
@@ -778,9 +828,13 @@ impl Flow {
         self.pull(target, now);
     }
 
+    /// Whether a message may go to the backup gateway now: one for a link (a message for an
+    /// ESME waits for that ESME to bind), not there yet.
     fn can_fail_over(&self, id: MessageId) -> bool {
         match (&self.backup, self.msgs.get(&id)) {
-            (Some((b, _)), Some(e)) => !e.msg.on_backup && *b != e.target,
+            (Some((b, _)), Some(e)) => {
+                !e.msg.on_backup && *b != e.target && matches!(e.target, Target::Link(_))
+            }
             _ => false,
         }
     }
@@ -916,6 +970,8 @@ impl Flow {
             status,
             failures: e.msg.failures,
             on_backup: e.msg.on_backup,
+            accepted_ms: e.msg.accepted_ms,
+            upstream_id: e.msg.forwarded.as_ref().map(|f| f.upstream_id.clone()),
         });
         self.receipt_for(log, &e.msg, e.origin, e.zero, end, relayed, now);
     }

@@ -31,6 +31,8 @@ pub struct Policy {
     /// Bodies of waiting messages kept in memory at most (ysmpp.conf `memory_messages`);
     /// beyond it, waiting messages keep their bodies only in the log.
     pub memory_messages: usize,
+    /// Report each attempt's outcome ([`super::Action::Attempted`]): CDRs are written.
+    pub legs: bool,
 }
 
 impl Default for Policy {
@@ -47,6 +49,7 @@ impl Default for Policy {
             validity_ms: 48 * 3600 * 1000,
             max_validity_ms: 7 * 24 * 3600 * 1000,
             memory_messages: usize::MAX,
+            legs: false,
         }
     }
 }

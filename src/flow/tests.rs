@@ -435,6 +435,31 @@ fn a_link_that_is_down_sends_the_message_to_the_backup_at_once() {
 }
 
 #[test]
+fn messages_for_an_esme_wait_for_it_and_never_go_to_the_backup() {
+    let (mut f, log) = (flow(true, false), TestLog::default());
+    let id = accepted(&mut f, &log, RX, 0);
+    assert_eq!(sends(&mut f), vec![(id, RX)]);
+    f.result(&log, id, Outcome::Unreachable, T0);
+    assert!(sends(&mut f).is_empty(), "held for the ESME");
+    assert!(f.is_down(RX));
+    // Out of retries too: it ends, it does not fail over.
+    f.target_up(RX, T0 + 1);
+    assert_eq!(sends(&mut f), vec![(id, RX)]);
+    let mut now = T0 + 1;
+    for _ in 0..=2 {
+        f.result(&log, id, Outcome::Temporary(CommandStatus::RX_T_APPN), now);
+        now += 10_000;
+        f.handle_timeout(&log, now);
+        let out = sends(&mut f);
+        assert!(out.iter().all(|(_, t)| *t == RX), "{out:?}");
+    }
+    assert_eq!(
+        log.finals(),
+        vec![(id, MessageState::UNDELIVERABLE.0, 0x61)]
+    );
+}
+
+#[test]
 fn without_a_backup_messages_wait_for_the_link_in_order_until_it_comes_up() {
     let (mut f, log) = (flow(false, false), TestLog::default());
     let a = accepted(&mut f, &log, LINK, 0);

@@ -74,8 +74,9 @@ pub fn probe_io_uring() -> Result<(), String> {
 
 /// The reload signal.
 pub const SIGHUP: i32 = libc::SIGHUP;
+pub const SIGUSR1: i32 = libc::SIGUSR1;
 
-/// Blocks SIGINT, SIGTERM and SIGHUP in this thread and the threads it starts afterwards, and
+/// Blocks SIGINT, SIGTERM, SIGHUP and SIGUSR1 in this thread and the threads it starts afterwards, and
 /// returns a function that waits for one of them (call it on a dedicated thread).
 pub fn block_stop_signals() -> impl Fn() -> i32 + Send {
     // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it; pthread_sigmask
@@ -86,6 +87,7 @@ pub fn block_stop_signals() -> impl Fn() -> i32 + Send {
         libc::sigaddset(&mut set, libc::SIGINT);
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGHUP);
+        libc::sigaddset(&mut set, libc::SIGUSR1);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         set
     };

@@ -210,7 +210,7 @@ impl EsmeHandler {
             || self.throttle.as_ref().is_some_and(|r| !r.try_take(1, now));
         if throttled {
             shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
-            return fail(s, pdu, CommandStatus::RTHROTTLED);
+            return self.refuse(s, pdu, &account, CommandStatus::RTHROTTLED);
         }
         // Receipts the ESME does not collect are kept for it, up to `queue_limit` per shard;
         // beyond, it may not ask for more.
@@ -235,7 +235,7 @@ impl EsmeHandler {
                 )
             });
             shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
-            return fail(s, pdu, CommandStatus::RMSGQFUL);
+            return self.refuse(s, pdu, &account, CommandStatus::RMSGQFUL);
         }
         if let Mode::Simulator(opts) = &shared.mode {
             return self.simulate(s, pdu, opts, &account);
@@ -249,12 +249,19 @@ impl EsmeHandler {
                 )
             });
             shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
-            return fail(s, pdu, status);
+            return self.refuse(s, pdu, &account, status);
         }
         match &pdu.body {
             Body::SubmitMulti(m) => self.submit_multi(s, pdu, m, &account),
             _ => self.submit(s, pdu, &account),
         }
+    }
+
+    /// Refuses a message before it is routed (with its CDR leg).
+    fn refuse(&self, s: &mut Session, pdu: &Pdu, account: &AccountState, status: CommandStatus) {
+        self.shard
+            .cdr_submit(pdu, None, None, &account.system_id, None, status, self.peer);
+        fail(s, pdu, status)
     }
 
     /// Routes one destination; `billid` is the id the ESME gets (route rules see it).
@@ -371,8 +378,41 @@ impl EsmeHandler {
     }
 
     /// Logs message `id` (known to the ESME as `billid`) for its decision; returns the LSN
-    /// its answer waits for, or the refusal.
+    /// its answer waits for, or the refusal. Writes the submit's CDR leg.
     fn intake(
+        &self,
+        request: &Pdu,
+        id: MessageId,
+        billid: MessageId,
+        account: &AccountState,
+        decision: Decision,
+    ) -> Result<u64, CommandStatus> {
+        // The submit's leg comes first (a message with no route ends inside the intake).
+        if self.shard.cdrs_on() {
+            let (target, status) = match decision {
+                Decision::To(t) => (Some(t), CommandStatus::ROK),
+                Decision::Refuse(s) => (None, s),
+                Decision::NoRoute | Decision::Terminate => (None, CommandStatus::ROK),
+            };
+            let status = match request.message() {
+                Some(_) => status,
+                None => CommandStatus::RINVCMDID,
+            };
+            let ok = status.is_ok();
+            self.shard.cdr_submit(
+                request,
+                ok.then_some(id),
+                ok.then_some(billid),
+                &account.system_id,
+                target,
+                status,
+                self.peer,
+            );
+        }
+        self.take_in(request, id, billid, account, decision)
+    }
+
+    fn take_in(
         &self,
         request: &Pdu,
         id: MessageId,

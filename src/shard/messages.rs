@@ -316,6 +316,28 @@ impl ShardState {
                     origin,
                 }) => self.attempt(id, kind, target, &pdu, &origin),
                 Some(Action::Load { id, at }) => self.load_body(id, at),
+                Some(Action::Attempted {
+                    id,
+                    billid,
+                    kind: _,
+                    target,
+                    outcome,
+                    status,
+                    upstream_id,
+                    latency_ms,
+                    failures,
+                    on_backup,
+                }) => self.cdr_attempt(
+                    id,
+                    billid,
+                    target,
+                    outcome,
+                    status,
+                    upstream_id,
+                    latency_ms,
+                    failures,
+                    on_backup,
+                ),
                 Some(Action::Ended {
                     id,
                     billid,
@@ -326,7 +348,22 @@ impl ShardState {
                     status,
                     failures,
                     on_backup,
+                    accepted_ms,
+                    upstream_id,
                 }) => {
+                    self.cdr_end(
+                        id,
+                        billid,
+                        kind,
+                        &origin,
+                        target,
+                        end,
+                        status,
+                        failures,
+                        on_backup,
+                        accepted_ms,
+                        upstream_id,
+                    );
                     let c = &self.shared.counters;
                     if end.delivered() || end == crate::flow::End::FORWARDED {
                         c.delivered
@@ -793,6 +830,7 @@ impl ShardState {
             forwarded: None,
             pdu: buf.freeze(),
         };
+        self.cdr_mo(&pdu, id, &self.shared.links[link].target, Some(target));
         let lsn = self.accept(Incoming {
             msg,
             target: Some(target),

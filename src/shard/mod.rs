@@ -17,6 +17,7 @@
 //! mesh: deliveries for a receiver bound elsewhere, submissions for a link bound elsewhere,
 //! outcomes for the shard that owns a message, receipt lookups.
 
+mod cdr;
 pub mod esme;
 pub mod messages;
 pub mod routing;
@@ -159,6 +160,8 @@ pub struct ShardState {
     /// The TLS acceptor of each listener (by index; `None`: plain), for connections other
     /// shards hand over.
     listener_tls: RefCell<Vec<Option<TlsAcceptor>>>,
+    /// CDR legs not yet handed to the control shard.
+    cdrs: RefCell<Vec<crate::cdr::Cdr>>,
 }
 
 /// Writes `"{label}: {line}"` at most once a second per `last` (the time of the last line
@@ -553,6 +556,7 @@ impl ShardState {
     fn tick(&self, now: Instant) {
         self.flow_tick(now);
         self.sim.flush();
+        self.flush_cdrs();
     }
 }
 
@@ -695,6 +699,7 @@ pub async fn run(
         refusals: Cell::new((None, 0)),
         undelivered: Cell::new((None, 0)),
         listener_tls: RefCell::new(listeners.iter().map(|l| l.tls.clone()).collect()),
+        cdrs: RefCell::new(Vec::new()),
     });
 
     SHARD.with(|s| *s.borrow_mut() = Some(shard.clone()));
@@ -865,6 +870,8 @@ pub async fn run(
         log.stop();
         writer.await;
     }
+    shard.run_flow();
+    shard.flush_cdrs();
     let stats = disk.as_ref().map(|l| l.stats()).unwrap_or_default();
     let pending = shard.msgs.flow.borrow().len();
     let mem = shard.msgs.flow.borrow().stats();

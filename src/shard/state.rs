@@ -135,6 +135,10 @@ pub struct Shared {
     pub backup: Option<(Target, String)>,
     /// Every account and link reads data_coding 0 the same way: no text is ever transcoded.
     pub uniform_coding: bool,
+    /// Where CDRs go (`[cdr] file`), when they are written.
+    pub cdr: Option<crate::cdr::Sink>,
+    /// The CDR file is to be opened again (SIGHUP, SIGUSR1: logrotate moved it).
+    pub cdr_reopen: AtomicBool,
 }
 
 impl Shared {
@@ -218,6 +222,8 @@ impl Shared {
             accounts,
             policy,
             backup,
+            cdr: None,
+            cdr_reopen: AtomicBool::new(false),
         }
     }
 

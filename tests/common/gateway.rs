@@ -72,6 +72,18 @@ impl Gateway {
         regfile: &str,
         files: &[(&str, &str)],
     ) -> Gateway {
+        Gateway::start_env(general, extra, regfile, files, &[])
+    }
+
+    /// As `start_with`, with environment variables for the gateway's process only (test
+    /// hooks; setting them in the test process would reach every test running beside it).
+    pub fn start_env(
+        general: &str,
+        extra: &str,
+        regfile: &str,
+        files: &[(&str, &str)],
+        env: &[(&str, &str)],
+    ) -> Gateway {
         let dir = temp_dir("gw");
         for (name, content) in files {
             std::fs::write(dir.join(name), content).unwrap();
@@ -98,6 +110,7 @@ impl Gateway {
         .unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_smppgw"));
         cmd.arg("run").arg("--config").arg(&dir);
+        cmd.envs(env.iter().copied());
         Gateway::spawn(cmd, plain, tls, dir, cert_pem)
     }
 

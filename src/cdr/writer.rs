@@ -1,0 +1,82 @@
+//! The CDR file, as the control shard writes it: lines appended in batches (one `write` per
+//! batch), reopened when logrotate has moved it (SIGHUP or SIGUSR1), rotated by size when
+//! `rotate_size` is set (the full file is renamed with the time it was rotated, and a new one
+//! opened). Glue: std files, on the control shard's thread, off the data path.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// An open CDR file.
+pub struct CdrFile {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    rotate_size: u64,
+}
+
+impl CdrFile {
+    /// Opens (creating, appending) `path`; `rotate_size` 0: never rotated here.
+    pub fn open(path: &Path, rotate_size: u64) -> Result<CdrFile, String> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(CdrFile {
+            path: path.to_path_buf(),
+            file,
+            size,
+            rotate_size,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends rendered lines. On an error the lines are not written (the caller counts them).
+    pub fn write(&mut self, lines: &str) -> Result<(), String> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        if self.rotate_size > 0
+            && self.size > 0
+            && self.size + lines.len() as u64 > self.rotate_size
+        {
+            self.rotate()?;
+        }
+        self.file
+            .write_all(lines.as_bytes())
+            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+        self.size += lines.len() as u64;
+        Ok(())
+    }
+
+    /// Opens the path again: after logrotate renamed the file, new lines go to a new one.
+    pub fn reopen(&mut self) -> Result<(), String> {
+        *self = CdrFile::open(&self.path, self.rotate_size)?;
+        Ok(())
+    }
+
+    /// Renames the file to `NAME.YYYYmmddTHHMMSS.mmm` and starts a new one.
+    fn rotate(&mut self) -> Result<(), String> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let mut stamp = String::new();
+        super::push_time(now, &mut stamp);
+        let stamp: String = stamp
+            .chars()
+            .filter(|c| !matches!(c, '-' | ':' | 'Z'))
+            .collect();
+        let mut to = self.path.clone().into_os_string();
+        to.push(format!(".{stamp}"));
+        std::fs::rename(&self.path, &to).map_err(|e| format!("{}: {e}", self.path.display()))?;
+        self.reopen()
+    }
+}

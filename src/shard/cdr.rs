@@ -1,0 +1,245 @@
+//! The shard's CDR legs: built from what the shard knows at each step (an ESME's submit, an
+//! MO from a link, each attempt's outcome, each end) and handed to the control shard in
+//! batches (at each tick, or when a batch is full). Nothing here waits: see `cdr::Sink`.
+
+use bytes::Bytes;
+
+use super::ShardState;
+use crate::cdr::{Cdr, Leg};
+use crate::flow::{End, Target};
+use crate::ids::MessageId;
+use crate::smpp::tlv::tag;
+use crate::smpp::{CommandStatus, MessageView, Pdu};
+use crate::store::record::Kind;
+
+/// Records a shard gathers before it hands them over.
+const BATCH: usize = 256;
+
+/// The module and id of a record's name (`smppserver/ID`, `smppclient/ID`).
+fn split(name: &Bytes) -> (&'static str, Bytes) {
+    match name.iter().position(|&b| b == b'/') {
+        Some(i) => {
+            let module = match &name[..i] {
+                b"smppclient" => "smppclient",
+                b"smppserver" => "smppserver",
+                _ => "",
+            };
+            (module, name.slice(i + 1..))
+        }
+        None => ("", name.clone()),
+    }
+}
+
+/// Parts of a long message: the UDH concatenation element, else the SAR TLVs; 1 otherwise.
+fn segments(pdu: &Pdu, view: &MessageView<'_>) -> u16 {
+    if view.esm_class.udhi() {
+        if let Some(c) = crate::text::udh::Udh::parse(&view.user_data)
+            .ok()
+            .and_then(|(u, _)| u.concat())
+        {
+            return c.total as u16;
+        }
+    }
+    pdu.tlvs
+        .get_u8(tag::SAR_TOTAL_SEGMENTS)
+        .map_or(1, |n| n.max(1) as u16)
+}
+
+impl ShardState {
+    fn cdr(&self, c: Cdr) {
+        if self.shared.cdr.is_none() {
+            return;
+        }
+        let full = {
+            let mut b = self.cdrs.borrow_mut();
+            b.push(c);
+            b.len() >= BATCH
+        };
+        if full {
+            self.flush_cdrs();
+        }
+    }
+
+    /// Hands what this shard gathered to the control shard.
+    pub fn flush_cdrs(&self) {
+        let Some(sink) = &self.shared.cdr else {
+            return;
+        };
+        let batch = std::mem::take(&mut *self.cdrs.borrow_mut());
+        if !batch.is_empty() {
+            sink.hand(batch);
+        }
+    }
+
+    pub fn cdrs_on(&self) -> bool {
+        self.shared.cdr.is_some()
+    }
+
+    /// An ESME's submit (one destination), accepted as `id` (known to it as `billid`) or
+    /// refused with `status`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn cdr_submit(
+        &self,
+        request: &Pdu,
+        id: Option<MessageId>,
+        billid: Option<MessageId>,
+        system_id: &str,
+        target: Option<Target>,
+        status: CommandStatus,
+        peer: Option<std::net::SocketAddr>,
+    ) {
+        if !self.cdrs_on() {
+            return;
+        }
+        let view = request.message();
+        self.cdr(Cdr {
+            time_ms: super::messages::now_ms(),
+            billid,
+            msgid: id,
+            leg: Some(Leg::Submit),
+            module: "smppserver",
+            incoming: true,
+            system_id: Bytes::copy_from_slice(system_id.as_bytes()),
+            caller: view
+                .as_ref()
+                .map_or_else(Bytes::new, |v| v.source.addr.bytes().clone()),
+            called: view
+                .as_ref()
+                .map_or_else(Bytes::new, |v| v.dest.addr.bytes().clone()),
+            target: target.map_or_else(Bytes::new, |t| self.shared.target_bytes(t)),
+            segments: view.as_ref().map_or(0, |v| segments(request, v)),
+            data_coding: view.as_ref().map(|v| v.data_coding),
+            status: Some(status),
+            address: peer.map_or_else(Bytes::new, |p| Bytes::from(p.to_string())),
+            outcome: if status.is_ok() {
+                "accepted"
+            } else {
+                "refused"
+            },
+            ..Cdr::default()
+        });
+    }
+
+    /// An MO from link `link_name`, logged as `id`.
+    pub fn cdr_mo(&self, request: &Pdu, id: MessageId, link_name: &Bytes, target: Option<Target>) {
+        if !self.cdrs_on() {
+            return;
+        }
+        let view = request.message();
+        let (module, system_id) = split(link_name);
+        self.cdr(Cdr {
+            time_ms: super::messages::now_ms(),
+            billid: Some(id),
+            msgid: Some(id),
+            leg: Some(Leg::Mo),
+            module,
+            incoming: true,
+            system_id,
+            caller: view
+                .as_ref()
+                .map_or_else(Bytes::new, |v| v.source.addr.bytes().clone()),
+            called: view
+                .as_ref()
+                .map_or_else(Bytes::new, |v| v.dest.addr.bytes().clone()),
+            target: target.map_or_else(Bytes::new, |t| self.shared.target_bytes(t)),
+            segments: view.as_ref().map_or(0, |v| segments(request, v)),
+            data_coding: view.as_ref().map(|v| v.data_coding),
+            status: Some(CommandStatus::ROK),
+            outcome: "accepted",
+            ..Cdr::default()
+        });
+    }
+
+    /// An attempt's outcome (the flow's `Attempted`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn cdr_attempt(
+        &self,
+        id: MessageId,
+        billid: MessageId,
+        target: Target,
+        outcome: &'static str,
+        status: Option<CommandStatus>,
+        upstream_id: Option<Bytes>,
+        latency_ms: u64,
+        failures: u16,
+        on_backup: bool,
+    ) {
+        let name = self.shared.target_bytes(target);
+        let (module, system_id) = split(&name);
+        self.cdr(Cdr {
+            time_ms: super::messages::now_ms(),
+            billid: Some(billid),
+            msgid: Some(id),
+            leg: Some(Leg::Attempt),
+            module,
+            incoming: false,
+            system_id,
+            target: name,
+            upstream_id: upstream_id.unwrap_or_default(),
+            status,
+            latency_ms: Some(latency_ms),
+            failures,
+            backup: on_backup,
+            outcome,
+            address: match target {
+                Target::Link(l) => self.shared.links.get(l).map_or_else(Bytes::new, |l| {
+                    Bytes::from(format!("{}:{}", l.config.server, l.config.port))
+                }),
+                Target::Esme(_) => Bytes::new(),
+            },
+            ..Cdr::default()
+        });
+    }
+
+    /// A message's end (the flow's `Ended`): the `final` leg, or for a receipt the `receipt`
+    /// leg (its billid is the message it reports on).
+    #[allow(clippy::too_many_arguments)]
+    pub fn cdr_end(
+        &self,
+        id: MessageId,
+        billid: MessageId,
+        kind: Kind,
+        origin: &Bytes,
+        target: Option<Target>,
+        end: End,
+        status: CommandStatus,
+        failures: u16,
+        on_backup: bool,
+        accepted_ms: u64,
+        upstream_id: Option<Bytes>,
+    ) {
+        if !self.cdrs_on() {
+            return;
+        }
+        let now = super::messages::now_ms();
+        let target = target.map_or_else(Bytes::new, |t| self.shared.target_bytes(t));
+        let (leg, incoming, (module, system_id)) = match kind {
+            // A receipt goes out to the originator: its leg names the originator's account.
+            Kind::Receipt => (Leg::Receipt, false, split(&target)),
+            Kind::Submit | Kind::Mo => (Leg::Final, true, split(origin)),
+        };
+        self.cdr(Cdr {
+            time_ms: now,
+            billid: Some(billid),
+            msgid: Some(id),
+            leg: Some(leg),
+            module,
+            incoming,
+            system_id,
+            target,
+            upstream_id: upstream_id.unwrap_or_default(),
+            status: Some(status),
+            tp_status: Some(end.tp_status),
+            message_state: Some(end.state),
+            latency_ms: Some(now.saturating_sub(accepted_ms)),
+            failures,
+            backup: on_backup,
+            outcome: if end.delivered() || end == End::FORWARDED {
+                "delivered"
+            } else {
+                "undelivered"
+            },
+            ..Cdr::default()
+        });
+    }
+}

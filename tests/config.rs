@@ -353,20 +353,34 @@ fn store_and_queue_errors_name_file_line_and_key() {
 #[test]
 fn the_cdr_section_names_its_file_format_and_rotation() {
     let c = parse(
-        &format!("[cdr]\nfile=cdr/gw.cdr\nformat=${{billid}};${{leg}}\nrotate_size=10M\n{LISTENER}"),
+        &format!(
+            "[cdr]\nfile=cdr/gw.cdr\nformat=${{billid}};${{leg}}\nrotate_size=10M\n{LISTENER}"
+        ),
         "",
         "",
     )
     .unwrap();
     assert_eq!(c.cdr.file.as_deref(), Some("cdr/gw.cdr"));
     assert_eq!(c.cdr.rotate_size, 10 << 20);
-    assert_eq!(c.cdr.template, smppgw::cdr::Template::parse("${billid};${leg}").unwrap());
+    assert_eq!(
+        c.cdr.template,
+        smppgw::cdr::Template::parse("${billid};${leg}").unwrap()
+    );
     // Without a [cdr] file: no CDRs.
     assert_eq!(parse(LISTENER, "", "").unwrap().cdr.file, None);
     let cases = [
-        ("format=${billid}\t${nope}", "ysmpp.conf:2: format: ${nope} is not a CDR column"),
-        ("format=${billid", "ysmpp.conf:2: format: \"${billid\" is not closed with }"),
-        ("rotate_size=100", "ysmpp.conf:2: rotate_size: \"100\" must be 0 or at least 4K"),
+        (
+            "format=${billid}\t${nope}",
+            "ysmpp.conf:2: format: ${nope} is not a CDR column",
+        ),
+        (
+            "format=${billid",
+            "ysmpp.conf:2: format: \"${billid\" is not closed with }",
+        ),
+        (
+            "rotate_size=100",
+            "ysmpp.conf:2: rotate_size: \"100\" must be 0 or at least 4K",
+        ),
     ];
     for (line, expected) in cases {
         let got = only_error(&format!("[cdr]\n{line}\n{LISTENER}"), "", "");

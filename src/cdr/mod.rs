@@ -189,24 +189,54 @@ impl Template {
     }
 }
 
-/// Bytes as text in a line: lossy UTF-8, tabs and line ends as spaces.
+/// Bytes as text in a line: lossy UTF-8, tabs and line ends as spaces. (Printable ASCII,
+/// the usual case, is copied as it is.)
 fn push_bytes(b: &[u8], out: &mut String) {
+    if b.iter().all(|&c| (0x20..0x7f).contains(&c)) {
+        // Printable ASCII is UTF-8.
+        out.push_str(std::str::from_utf8(b).unwrap_or_default());
+        return;
+    }
     for c in String::from_utf8_lossy(b).chars() {
         out.push(if c.is_control() { ' ' } else { c });
     }
 }
 
-/// A value when there is one.
-fn push_opt(out: &mut String, v: Option<impl std::fmt::Display>) {
-    if let Some(v) = v {
-        let _ = write!(out, "{v}");
+/// A number in decimal, without the formatting machinery (a line has many).
+fn push_u64(out: &mut String, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+}
+
+/// `0x` and `digits` upper-case hex digits of `n`.
+fn push_hex(out: &mut String, n: u64, digits: usize) {
+    out.push_str("0x");
+    for k in (0..digits).rev() {
+        out.push(char::from(
+            b"0123456789ABCDEF"[((n >> (4 * k)) & 0xF) as usize],
+        ));
+    }
+}
+
+fn push_id(out: &mut String, id: Option<MessageId>) {
+    if let Some(id) = id {
+        out.push_str(std::str::from_utf8(&id.to_hex()).unwrap_or_default());
     }
 }
 
 fn column(c: &Cdr, name: &str, address: &str, out: &mut String) {
     match name {
         "time" => push_time(c.time_ms, out),
-        "billid" => push_opt(out, c.billid),
+        "billid" => push_id(out, c.billid),
         "leg" => out.push_str(c.leg.map_or("", Leg::name)),
         "module" => out.push_str(c.module),
         "direction" => out.push_str(if c.incoming { "incoming" } else { "outgoing" }),
@@ -214,43 +244,76 @@ fn column(c: &Cdr, name: &str, address: &str, out: &mut String) {
         "caller" => push_bytes(&c.caller, out),
         "called" => push_bytes(&c.called, out),
         "target" => push_bytes(&c.target, out),
-        "msgid" => push_opt(out, c.msgid),
+        "msgid" => push_id(out, c.msgid),
         "upstream_id" => push_bytes(&c.upstream_id, out),
-        "segments" => push_opt(out, Some(c.segments).filter(|n| *n > 0)),
-        "data_coding" => push_opt(out, c.data_coding),
-        "status" => push_opt(out, c.status.map(|s| format!("0x{:08X}", s.0))),
-        "status_name" => push_opt(out, c.status.map(|s| s.name().unwrap_or("unknown"))),
-        "tp_status" => push_opt(out, c.tp_status.map(|t| format!("0x{t:02X}"))),
-        "message_state" => push_opt(out, c.message_state.map(|s| s.stat())),
-        "upstream_error" => push_opt(
-            out,
-            c.status
-                .filter(|s| s.name().is_none())
-                .map(|s| format!("0x{:08X}", s.0)),
-        ),
+        "segments" if c.segments > 0 => push_u64(out, c.segments as u64),
+        "data_coding" => c
+            .data_coding
+            .into_iter()
+            .for_each(|d| push_u64(out, d as u64)),
+        "status" => c
+            .status
+            .into_iter()
+            .for_each(|s| push_hex(out, s.0 as u64, 8)),
+        "status_name" => c
+            .status
+            .into_iter()
+            .for_each(|s| out.push_str(s.name().unwrap_or("unknown"))),
+        "tp_status" => c
+            .tp_status
+            .into_iter()
+            .for_each(|t| push_hex(out, t as u64, 2)),
+        "message_state" => c
+            .message_state
+            .into_iter()
+            .for_each(|s| out.push_str(s.stat())),
+        "upstream_error" => c
+            .status
+            .filter(|s| s.name().is_none())
+            .into_iter()
+            .for_each(|s| push_hex(out, s.0 as u64, 8)),
         "address" if c.address.is_empty() => out.push_str(address),
         "address" => push_bytes(&c.address, out),
-        "latency" => push_opt(out, c.latency_ms),
-        "failures" => push_opt(out, Some(c.failures)),
+        "latency" => c.latency_ms.into_iter().for_each(|l| push_u64(out, l)),
+        "failures" => push_u64(out, c.failures as u64),
         "backup" => out.push_str(if c.backup { "yes" } else { "no" }),
         "outcome" => out.push_str(c.outcome),
         _ => {}
     }
 }
 
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+thread_local! {
+    /// The second the last `time` was written in, and its text up to the seconds.
+    static SECOND: std::cell::RefCell<(i64, String)> = const {
+        std::cell::RefCell::new((i64::MIN, String::new()))
+    };
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` (the date and time of day worked out once a second).
 pub(crate) fn push_time(ms: u64, out: &mut String) {
     let secs = (ms / 1000) as i64;
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let s = secs.rem_euclid(86_400);
-    let _ = write!(
-        out,
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60,
-        ms % 1000
-    );
+    SECOND.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.0 != secs {
+            let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+            let s = secs.rem_euclid(86_400);
+            c.1.clear();
+            let _ = write!(
+                c.1,
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.",
+                s / 3600,
+                s / 60 % 60,
+                s % 60
+            );
+            c.0 = secs;
+        }
+        out.push_str(&c.1);
+    });
+    let milli = ms % 1000;
+    out.push(char::from(b'0' + (milli / 100) as u8));
+    out.push(char::from(b'0' + (milli / 10 % 10) as u8));
+    out.push(char::from(b'0' + (milli % 10) as u8));
+    out.push('Z');
 }
 
 /// Where shards hand their records: a bounded queue of batches to the control shard. A

@@ -86,7 +86,7 @@ impl ShardState {
         system_id: &str,
         target: Option<Target>,
         status: CommandStatus,
-        peer: Option<std::net::SocketAddr>,
+        peer: &Bytes,
     ) {
         if !self.cdrs_on() {
             return;
@@ -110,7 +110,7 @@ impl ShardState {
             segments: view.as_ref().map_or(0, |v| segments(request, v)),
             data_coding: view.as_ref().map(|v| v.data_coding),
             status: Some(status),
-            address: peer.map_or_else(Bytes::new, |p| Bytes::from(p.to_string())),
+            address: peer.clone(),
             outcome: if status.is_ok() {
                 "accepted"
             } else {
@@ -182,9 +182,10 @@ impl ShardState {
             backup: on_backup,
             outcome,
             address: match target {
-                Target::Link(l) => self.shared.links.get(l).map_or_else(Bytes::new, |l| {
-                    Bytes::from(format!("{}:{}", l.config.server, l.config.port))
-                }),
+                Target::Link(l) => self
+                    .links
+                    .get(l)
+                    .map_or_else(Bytes::new, |l| l.address.clone()),
                 Target::Esme(_) => Bytes::new(),
             },
             ..Cdr::default()

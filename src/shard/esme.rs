@@ -51,6 +51,8 @@ pub struct EsmeHandler {
     shard: Rc<ShardState>,
     conn: u64,
     peer: Option<SocketAddr>,
+    /// The peer's address as CDRs write it (made once).
+    peer_text: Bytes,
     account: Option<Arc<AccountState>>,
     bind_type: Option<BindType>,
     receiver: bool,
@@ -91,6 +93,7 @@ impl EsmeHandler {
             shard,
             conn,
             peer,
+            peer_text: peer.map_or_else(Bytes::new, |p| Bytes::from(p.to_string())),
             account: None,
             bind_type: None,
             receiver: false,
@@ -259,8 +262,15 @@ impl EsmeHandler {
 
     /// Refuses a message before it is routed (with its CDR leg).
     fn refuse(&self, s: &mut Session, pdu: &Pdu, account: &AccountState, status: CommandStatus) {
-        self.shard
-            .cdr_submit(pdu, None, None, &account.system_id, None, status, self.peer);
+        self.shard.cdr_submit(
+            pdu,
+            None,
+            None,
+            &account.system_id,
+            None,
+            status,
+            &self.peer_text,
+        );
         fail(s, pdu, status)
     }
 
@@ -406,7 +416,7 @@ impl EsmeHandler {
                 &account.system_id,
                 target,
                 status,
-                self.peer,
+                &self.peer_text,
             );
         }
         self.take_in(request, id, billid, account, decision)

@@ -274,6 +274,8 @@ pub struct LocalLink {
     pub shared: Arc<LinkShared>,
     pub queue: std::cell::RefCell<VecDeque<Submission>>,
     pub slots: std::cell::RefCell<Vec<Rc<LocalSender<LinkCmd>>>>,
+    /// The upstream's `server:port`, as records write it.
+    pub address: bytes::Bytes,
 }
 
 /// Messages a link queues on one shard at most; beyond, the shard keeps them.
@@ -281,10 +283,12 @@ pub const MAX_QUEUED: usize = 20_000;
 
 impl LocalLink {
     pub fn new(shared: Arc<LinkShared>) -> LocalLink {
+        let address = format!("{}:{}", shared.config.server, shared.config.port).into();
         LocalLink {
             shared,
             queue: Default::default(),
             slots: Default::default(),
+            address,
         }
     }
 

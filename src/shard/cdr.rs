@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::ShardState;
 use crate::cdr::{Cdr, Leg};
-use crate::flow::{End, Target};
+use crate::flow::{Action, End, Target};
 use crate::ids::MessageId;
 use crate::smpp::tlv::tag;
 use crate::smpp::{CommandStatus, MessageView, Pdu};
@@ -75,6 +75,26 @@ impl ShardState {
         self.shared.cdr.is_some()
     }
 
+    /// The message fields of a leg that brings a message in.
+    fn incoming(&self, request: &Pdu, leg: Leg, module: &'static str, system_id: Bytes) -> Cdr {
+        let view = request.message();
+        let (caller, called) = view.as_ref().map_or_else(Default::default, |v| {
+            (v.source.addr.bytes().clone(), v.dest.addr.bytes().clone())
+        });
+        Cdr {
+            time_ms: super::messages::now_ms(),
+            leg: Some(leg),
+            module,
+            incoming: true,
+            system_id,
+            caller,
+            called,
+            segments: view.as_ref().map_or(0, |v| segments(request, v)),
+            data_coding: view.as_ref().map(|v| v.data_coding),
+            ..Cdr::default()
+        }
+    }
+
     /// An ESME's submit (one destination), accepted as `id` (known to it as `billid`) or
     /// refused with `status`.
     #[allow(clippy::too_many_arguments)]
@@ -91,24 +111,16 @@ impl ShardState {
         if !self.cdrs_on() {
             return;
         }
-        let view = request.message();
+        let c = self.incoming(
+            request,
+            Leg::Submit,
+            "smppserver",
+            Bytes::copy_from_slice(system_id.as_bytes()),
+        );
         self.cdr(Cdr {
-            time_ms: super::messages::now_ms(),
             billid,
             msgid: id,
-            leg: Some(Leg::Submit),
-            module: "smppserver",
-            incoming: true,
-            system_id: Bytes::copy_from_slice(system_id.as_bytes()),
-            caller: view
-                .as_ref()
-                .map_or_else(Bytes::new, |v| v.source.addr.bytes().clone()),
-            called: view
-                .as_ref()
-                .map_or_else(Bytes::new, |v| v.dest.addr.bytes().clone()),
             target: target.map_or_else(Bytes::new, |t| self.shared.target_bytes(t)),
-            segments: view.as_ref().map_or(0, |v| segments(request, v)),
-            data_coding: view.as_ref().map(|v| v.data_coding),
             status: Some(status),
             address: peer.clone(),
             outcome: if status.is_ok() {
@@ -116,7 +128,7 @@ impl ShardState {
             } else {
                 "refused"
             },
-            ..Cdr::default()
+            ..c
         });
     }
 
@@ -125,122 +137,109 @@ impl ShardState {
         if !self.cdrs_on() {
             return;
         }
-        let view = request.message();
         let (module, system_id) = split(link_name);
+        let c = self.incoming(request, Leg::Mo, module, system_id);
         self.cdr(Cdr {
-            time_ms: super::messages::now_ms(),
             billid: Some(id),
             msgid: Some(id),
-            leg: Some(Leg::Mo),
-            module,
-            incoming: true,
-            system_id,
-            caller: view
-                .as_ref()
-                .map_or_else(Bytes::new, |v| v.source.addr.bytes().clone()),
-            called: view
-                .as_ref()
-                .map_or_else(Bytes::new, |v| v.dest.addr.bytes().clone()),
             target: target.map_or_else(Bytes::new, |t| self.shared.target_bytes(t)),
-            segments: view.as_ref().map_or(0, |v| segments(request, v)),
-            data_coding: view.as_ref().map(|v| v.data_coding),
             status: Some(CommandStatus::ROK),
             outcome: "accepted",
-            ..Cdr::default()
+            ..c
         });
     }
 
-    /// An attempt's outcome (the flow's `Attempted`).
-    #[allow(clippy::too_many_arguments)]
-    pub fn cdr_attempt(
-        &self,
-        id: MessageId,
-        billid: MessageId,
-        target: Target,
-        outcome: &'static str,
-        status: Option<CommandStatus>,
-        upstream_id: Option<Bytes>,
-        latency_ms: u64,
-        failures: u16,
-        on_backup: bool,
-    ) {
-        let name = self.shared.target_bytes(target);
-        let (module, system_id) = split(&name);
-        self.cdr(Cdr {
-            time_ms: super::messages::now_ms(),
-            billid: Some(billid),
-            msgid: Some(id),
-            leg: Some(Leg::Attempt),
-            module,
-            incoming: false,
-            system_id,
-            target: name,
-            upstream_id: upstream_id.unwrap_or_default(),
-            status,
-            latency_ms: Some(latency_ms),
-            failures,
-            backup: on_backup,
-            outcome,
-            address: match target {
-                Target::Link(l) => self
-                    .links
-                    .get(l)
-                    .map_or_else(Bytes::new, |l| l.address.clone()),
-                Target::Esme(_) => Bytes::new(),
-            },
-            ..Cdr::default()
-        });
-    }
-
-    /// A message's end (the flow's `Ended`): the `final` leg, or for a receipt the `receipt`
-    /// leg (its billid is the message it reports on).
-    #[allow(clippy::too_many_arguments)]
-    pub fn cdr_end(
-        &self,
-        id: MessageId,
-        billid: MessageId,
-        kind: Kind,
-        origin: &Bytes,
-        target: Option<Target>,
-        end: End,
-        status: CommandStatus,
-        failures: u16,
-        on_backup: bool,
-        accepted_ms: u64,
-        upstream_id: Option<Bytes>,
-    ) {
+    /// The CDR leg of a flow action: an attempt's outcome (`Attempted`), or a message's end
+    /// (`Ended`: the `final` leg, or for a receipt the `receipt` leg, whose billid is the
+    /// message it reports on).
+    pub fn cdr_of(&self, action: &Action) {
         if !self.cdrs_on() {
             return;
         }
         let now = super::messages::now_ms();
-        let target = target.map_or_else(Bytes::new, |t| self.shared.target_bytes(t));
-        let (leg, incoming, (module, system_id)) = match kind {
-            // A receipt goes out to the originator: its leg names the originator's account.
-            Kind::Receipt => (Leg::Receipt, false, split(&target)),
-            Kind::Submit | Kind::Mo => (Leg::Final, true, split(origin)),
+        let c = match action {
+            Action::Attempted {
+                id,
+                billid,
+                target,
+                outcome,
+                status,
+                upstream_id,
+                latency_ms,
+                failures,
+                on_backup,
+                ..
+            } => {
+                let name = self.shared.target_bytes(*target);
+                let (module, system_id) = split(&name);
+                Cdr {
+                    billid: Some(*billid),
+                    msgid: Some(*id),
+                    leg: Some(Leg::Attempt),
+                    module,
+                    incoming: false,
+                    system_id,
+                    target: name,
+                    upstream_id: upstream_id.clone().unwrap_or_default(),
+                    status: *status,
+                    latency_ms: Some(*latency_ms),
+                    failures: *failures,
+                    backup: *on_backup,
+                    outcome,
+                    address: match target {
+                        Target::Link(l) => self
+                            .links
+                            .get(*l)
+                            .map_or_else(Bytes::new, |l| l.address.clone()),
+                        Target::Esme(_) => Bytes::new(),
+                    },
+                    ..Cdr::default()
+                }
+            }
+            Action::Ended {
+                id,
+                billid,
+                kind,
+                origin,
+                target,
+                end,
+                status,
+                failures,
+                on_backup,
+                accepted_ms,
+                upstream_id,
+            } => {
+                let target = target.map_or_else(Bytes::new, |t| self.shared.target_bytes(t));
+                let (leg, incoming, (module, system_id)) = match kind {
+                    // A receipt goes out to the originator: its leg names that account.
+                    Kind::Receipt => (Leg::Receipt, false, split(&target)),
+                    Kind::Submit | Kind::Mo => (Leg::Final, true, split(origin)),
+                };
+                Cdr {
+                    billid: Some(*billid),
+                    msgid: Some(*id),
+                    leg: Some(leg),
+                    module,
+                    incoming,
+                    system_id,
+                    target,
+                    upstream_id: upstream_id.clone().unwrap_or_default(),
+                    status: Some(*status),
+                    tp_status: Some(end.tp_status),
+                    message_state: Some(end.state),
+                    latency_ms: Some(now.saturating_sub(*accepted_ms)),
+                    failures: *failures,
+                    backup: *on_backup,
+                    outcome: if end.delivered() || *end == End::FORWARDED {
+                        "delivered"
+                    } else {
+                        "undelivered"
+                    },
+                    ..Cdr::default()
+                }
+            }
+            Action::Send { .. } | Action::Load { .. } => return,
         };
-        self.cdr(Cdr {
-            time_ms: now,
-            billid: Some(billid),
-            msgid: Some(id),
-            leg: Some(leg),
-            module,
-            incoming,
-            system_id,
-            target,
-            upstream_id: upstream_id.unwrap_or_default(),
-            status: Some(status),
-            tp_status: Some(end.tp_status),
-            message_state: Some(end.state),
-            latency_ms: Some(now.saturating_sub(accepted_ms)),
-            failures,
-            backup: on_backup,
-            outcome: if end.delivered() || end == End::FORWARDED {
-                "delivered"
-            } else {
-                "undelivered"
-            },
-            ..Cdr::default()
-        });
+        self.cdr(Cdr { time_ms: now, ..c });
     }
 }

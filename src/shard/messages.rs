@@ -307,6 +307,9 @@ impl ShardState {
                 }
                 flow.poll_action()
             };
+            if let Some(a @ Action::Ended { .. }) = &action {
+                self.cdr_of(a);
+            }
             match action {
                 Some(Action::Send {
                     id,
@@ -316,28 +319,7 @@ impl ShardState {
                     origin,
                 }) => self.attempt(id, kind, target, &pdu, &origin),
                 Some(Action::Load { id, at }) => self.load_body(id, at),
-                Some(Action::Attempted {
-                    id,
-                    billid,
-                    kind: _,
-                    target,
-                    outcome,
-                    status,
-                    upstream_id,
-                    latency_ms,
-                    failures,
-                    on_backup,
-                }) => self.cdr_attempt(
-                    id,
-                    billid,
-                    target,
-                    outcome,
-                    status,
-                    upstream_id,
-                    latency_ms,
-                    failures,
-                    on_backup,
-                ),
+                Some(a @ Action::Attempted { .. }) => self.cdr_of(&a),
                 Some(Action::Ended {
                     id,
                     billid,
@@ -348,22 +330,8 @@ impl ShardState {
                     status,
                     failures,
                     on_backup,
-                    accepted_ms,
-                    upstream_id,
+                    ..
                 }) => {
-                    self.cdr_end(
-                        id,
-                        billid,
-                        kind,
-                        &origin,
-                        target,
-                        end,
-                        status,
-                        failures,
-                        on_backup,
-                        accepted_ms,
-                        upstream_id,
-                    );
                     let c = &self.shared.counters;
                     if end.delivered() || end == crate::flow::End::FORWARDED {
                         c.delivered

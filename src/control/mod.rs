@@ -610,16 +610,16 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
                     last_links = now;
                 }
                 if last.elapsed() >= Duration::from_secs(60) {
-                    let c = &control_shared.counters;
-                    let accepted = c.accepted.load(Ordering::Relaxed);
+                    let c = &control_shared;
+                    let accepted = c.total(|c| &c.accepted);
                     info!(
                         "{} connections, {} messages accepted ({:.0}/s), {} delivered or forwarded, {} undelivered, {} deliver_sm sent",
                         control_shared.connections.load(Ordering::Relaxed),
                         accepted,
                         (accepted - last_accepted) as f64 / last.elapsed().as_secs_f64(),
-                        c.delivered.load(Ordering::Relaxed),
-                        c.undelivered.load(Ordering::Relaxed),
-                        c.deliveries_sent.load(Ordering::Relaxed)
+                        c.total(|c| &c.delivered),
+                        c.total(|c| &c.undelivered),
+                        c.total(|c| &c.deliveries_sent)
                     );
                     last = Instant::now();
                     last_accepted = accepted;
@@ -658,15 +658,15 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
         let _ = pool.join_all();
     }
     drop(control);
-    let c = &shared.counters;
-    report.accepted = c.accepted.load(Ordering::Relaxed);
-    report.rejected = c.rejected.load(Ordering::Relaxed);
-    report.deliveries_sent = c.deliveries_sent.load(Ordering::Relaxed);
-    report.deliveries_acked = c.deliveries_acked.load(Ordering::Relaxed);
+    let c = &shared;
+    report.accepted = c.total(|c| &c.accepted);
+    report.rejected = c.total(|c| &c.rejected);
+    report.deliveries_sent = c.total(|c| &c.deliveries_sent);
+    report.deliveries_acked = c.total(|c| &c.deliveries_acked);
     let (reads, writes, frames) = (
-        c.reads.load(Ordering::Relaxed),
-        c.writes.load(Ordering::Relaxed),
-        c.frames_in.load(Ordering::Relaxed),
+        c.total(|c| &c.reads),
+        c.total(|c| &c.writes),
+        c.total(|c| &c.frames_in),
     );
     info!(
         "io: {frames} PDUs received in {reads} reads ({:.1} per read), {writes} writes",
@@ -683,11 +683,11 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
         report.connections,
         report.accepted,
         report.rejected,
-        c.delivered.load(Ordering::Relaxed),
-        c.undelivered.load(Ordering::Relaxed),
+        c.total(|c| &c.delivered),
+        c.total(|c| &c.undelivered),
         report.deliveries_sent,
         report.deliveries_acked,
-        c.receipts_unmatched.load(Ordering::Relaxed),
+        c.total(|c| &c.receipts_unmatched),
         report.pending
     );
     Ok(report)

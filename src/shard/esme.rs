@@ -124,7 +124,7 @@ impl EsmeHandler {
         let id = String::from_utf8_lossy(system_id.as_bytes()).into_owned();
         let refuse = |s: &mut Session, status: CommandStatus, why: &str| {
             shared
-                .counters
+                .counters(self.shard.id)
                 .bind_failures
                 .fetch_add(1, Ordering::Relaxed);
             info!(
@@ -178,7 +178,10 @@ impl EsmeHandler {
             account.binds.fetch_sub(1, Ordering::Relaxed);
             return;
         }
-        shared.counters.binds.fetch_add(1, Ordering::Relaxed);
+        shared
+            .counters(self.shard.id)
+            .binds
+            .fetch_add(1, Ordering::Relaxed);
         info!(
             "{id} bound as {} from {} (shard {}, {} binds)",
             bind_type.name(),
@@ -212,7 +215,10 @@ impl EsmeHandler {
             .is_some_and(|r| !r.try_take(cost, now))
             || self.throttle.as_ref().is_some_and(|r| !r.try_take(1, now));
         if throttled {
-            shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
+            shared
+                .counters(self.shard.id)
+                .rejected
+                .fetch_add(1, Ordering::Relaxed);
             return self.refuse(s, pdu, &account, CommandStatus::RTHROTTLED);
         }
         // Receipts the ESME does not collect are kept for it, up to `queue_limit` per shard;
@@ -237,7 +243,10 @@ impl EsmeHandler {
                     account.system_id
                 )
             });
-            shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
+            shared
+                .counters(self.shard.id)
+                .rejected
+                .fetch_add(1, Ordering::Relaxed);
             return self.refuse(s, pdu, &account, CommandStatus::RMSGQFUL);
         }
         if let Mode::Simulator(opts) = &shared.mode {
@@ -251,7 +260,10 @@ impl EsmeHandler {
                     status.name().unwrap_or("?")
                 )
             });
-            shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
+            shared
+                .counters(self.shard.id)
+                .rejected
+                .fetch_add(1, Ordering::Relaxed);
             return self.refuse(s, pdu, &account, status);
         }
         match &pdu.body {
@@ -320,13 +332,19 @@ impl EsmeHandler {
             Route::NoRoute { why } => {
                 self.shard
                     .log_unrouted(|| format!("{}: {why}", account.system_id));
-                shared.counters.unrouted.fetch_add(1, Ordering::Relaxed);
+                shared
+                    .counters(self.shard.id)
+                    .unrouted
+                    .fetch_add(1, Ordering::Relaxed);
                 return Decision::NoRoute;
             }
             Route::Refuse { status, why } => {
                 self.shard
                     .log_refusal(|| format!("{}: {why}", account.system_id));
-                shared.counters.unrouted.fetch_add(1, Ordering::Relaxed);
+                shared
+                    .counters(self.shard.id)
+                    .unrouted
+                    .fetch_add(1, Ordering::Relaxed);
                 return Decision::Refuse(status);
             }
         };
@@ -453,7 +471,7 @@ impl EsmeHandler {
                 // Answered as delivered; the receipt (when asked) is a message of its own.
                 self.shard
                     .shared
-                    .counters
+                    .counters(self.shard.id)
                     .accepted
                     .fetch_add(1, Ordering::Relaxed);
                 if !view.registered_delivery.wants_receipt()
@@ -471,7 +489,7 @@ impl EsmeHandler {
         let msg = self.stored(id, billid, account, target, &view, request);
         self.shard
             .shared
-            .counters
+            .counters(self.shard.id)
             .accepted
             .fetch_add(1, Ordering::Relaxed);
         Ok(self.shard.accept(Incoming {
@@ -537,7 +555,7 @@ impl EsmeHandler {
             Err(status) => {
                 self.shard
                     .shared
-                    .counters
+                    .counters(self.shard.id)
                     .rejected
                     .fetch_add(1, Ordering::Relaxed);
                 fail(s, pdu, status)
@@ -653,7 +671,7 @@ impl EsmeHandler {
         if let Err(status) = sim::verdict(opts, &self.shard.sim, self.shard.percent()) {
             self.shard
                 .shared
-                .counters
+                .counters(self.shard.id)
                 .rejected
                 .fetch_add(1, Ordering::Relaxed);
             return fail(s, pdu, status);
@@ -691,7 +709,7 @@ impl EsmeHandler {
         }
         self.shard
             .shared
-            .counters
+            .counters(self.shard.id)
             .accepted
             .fetch_add(1, Ordering::Relaxed);
         let body = match pdu.body {
@@ -770,7 +788,7 @@ impl EsmeHandler {
 
     /// Adds one to a shared counter.
     fn count(&self, which: impl Fn(&super::state::Counters) -> &std::sync::atomic::AtomicU64) {
-        which(&self.shard.shared.counters).fetch_add(1, Ordering::Relaxed);
+        which(self.shard.shared.counters(self.shard.id)).fetch_add(1, Ordering::Relaxed);
     }
 
     /// A delivery this connection took is done with (answered, or given back).
@@ -974,7 +992,7 @@ impl Handler for EsmeHandler {
         if let Some((link, _, true)) = self.outbind_link {
             self.shard.shared.links[link].bound_rx[self.shard.id].fetch_sub(1, Ordering::Relaxed);
         }
-        let c = &self.shard.shared.counters;
+        let c = self.shard.shared.counters(self.shard.id);
         c.reads.fetch_add(io.reads, Ordering::Relaxed);
         c.writes.fetch_add(io.writes, Ordering::Relaxed);
         c.frames_in.fetch_add(io.frames_in, Ordering::Relaxed);

@@ -332,7 +332,7 @@ impl ShardState {
                     on_backup,
                     ..
                 }) => {
-                    let c = &self.shared.counters;
+                    let c = self.shared.counters(self.id);
                     if end.delivered() || end == crate::flow::End::FORWARDED {
                         c.delivered
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -689,7 +689,7 @@ impl ShardState {
                     l.receipt.end.state.stat()
                 );
                 self.shared
-                    .counters
+                    .counters(self.id)
                     .receipts_unmatched
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 self.reply(l.reply, CommandStatus::ROK);

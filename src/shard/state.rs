@@ -83,8 +83,11 @@ impl RouteSlot {
     }
 }
 
-/// Totals kept across shards, for the log and the exit summary.
+/// One shard's counters, for the log and the exit summary (summed over the shards by
+/// [`Shared::total`]). Each shard writes only its own, on a cache line of its own: no line
+/// is written by two cores per message.
 #[derive(Default)]
+#[repr(align(128))]
 pub struct Counters {
     pub accepted: AtomicU64,
     pub rejected: AtomicU64,
@@ -121,7 +124,8 @@ pub struct Shared {
     /// on one core).
     pub served: Vec<AtomicUsize>,
     pub stopping: AtomicBool,
-    pub counters: Counters,
+    /// Per shard (see [`Shared::counters`]).
+    per_shard: Vec<Counters>,
     /// The client links, in `clients=` order.
     pub links: Vec<Arc<crate::upstream::LinkShared>>,
     /// The link `default_route` names.
@@ -215,7 +219,7 @@ impl Shared {
             connections: AtomicUsize::new(0),
             served: (0..shards.max(1)).map(|_| AtomicUsize::new(0)).collect(),
             stopping: AtomicBool::new(false),
-            counters: Counters::default(),
+            per_shard: (0..shards.max(1)).map(|_| Counters::default()).collect(),
             links,
             default_link,
             routes: RouteSlot::default(),
@@ -225,6 +229,19 @@ impl Shared {
             cdr: None,
             cdr_reopen: AtomicBool::new(false),
         }
+    }
+
+    /// The counters shard `shard` writes.
+    pub fn counters(&self, shard: crate::ids::ShardId) -> &Counters {
+        &self.per_shard[shard % self.per_shard.len()]
+    }
+
+    /// One counter summed over the shards.
+    pub fn total(&self, which: impl Fn(&Counters) -> &AtomicU64) -> u64 {
+        self.per_shard
+            .iter()
+            .map(|c| which(c).load(Ordering::Relaxed))
+            .sum()
     }
 
     pub fn is_stopping(&self) -> bool {

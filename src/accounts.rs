@@ -108,6 +108,11 @@ impl Accounts {
         }
     }
 
+    /// The accounts of regfile.conf.
+    pub fn configured(&self) -> impl Iterator<Item = &Arc<AccountState>> {
+        self.slots[..self.configured].iter().filter_map(|s| s.get())
+    }
+
     pub fn get(&self, id: AccountId) -> Option<&Arc<AccountState>> {
         self.slots.get(id).and_then(|s| s.get())
     }

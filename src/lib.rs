@@ -39,6 +39,7 @@ pub mod flow;
 pub mod ids;
 pub mod limit;
 pub mod logger;
+pub mod metrics;
 pub mod net;
 pub mod route;
 pub mod shard;

@@ -276,6 +276,7 @@ fn every_leg_of_delivered_failed_over_unrouted_expired_and_mo_messages_is_writte
 
 /// The local address of the gateway's only ESME connection, as the CDR writes it.
 fn e_local(gw: &Gateway) -> String {
+    assert!(gw.wait_log("demo bound as transceiver from ", Duration::from_secs(5)));
     let log = gw.log();
     let at = log.find("demo bound as transceiver from ").expect("bound") + 31;
     log[at..].split(' ').next().unwrap().to_string()

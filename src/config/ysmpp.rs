@@ -111,6 +111,8 @@ pub struct General {
     pub spin_before_park: Option<Duration>,
     /// Connections accepted at most, over all listeners and shards.
     pub max_connections: usize,
+    /// The admin endpoint (`/metrics`, `/health`, `/status`): 127.0.0.1:9775 unless set;
+    /// `off`: none.
     pub admin: Option<SocketAddr>,
     /// Where messages go while there is no route file: a client link's name (`smppclient/ID`
     /// or `ID`). `None`: the gateway answers messages itself (terminating mode).
@@ -139,7 +141,7 @@ impl Default for General {
             delivery_retry: Duration::from_secs(1),
             spin_before_park: None,
             max_connections: 20_000,
-            admin: None,
+            admin: Some(SocketAddr::from(([127, 0, 0, 1], 9775))),
             default_route: None,
         }
     }
@@ -509,12 +511,14 @@ fn parse_general<'a>(k: &mut Keys<'a>, p: &mut Problems, g: &mut General) {
     }) {
         g.default_route = (!r.is_empty()).then_some(r);
     }
-    if let Some(a) = k.get(p, "admin", |v| {
-        v.trim()
+    if let Some(a) = k.get(p, "admin", |v| match v.trim() {
+        "off" | "no" | "" => Ok(None),
+        t => t
             .parse::<SocketAddr>()
-            .map_err(|_| format!("{v:?} is not ADDRESS:PORT"))
+            .map(Some)
+            .map_err(|_| format!("{v:?} is not ADDRESS:PORT or off")),
     }) {
-        g.admin = Some(a);
+        g.admin = a;
     }
 }
 

@@ -29,6 +29,7 @@ use crate::route::RouteTable;
 use crate::shard::{self, ListenerSpec, Mode, ShardReport, ShardStart, Shared, SimOptions};
 
 /// Locked memory each executor registers for IO; small, the hard limit is often 8 MiB.
+mod admin;
 mod cdr;
 
 use cdr::{CdrWriter, ControlJoin};
@@ -442,7 +443,32 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
         }
         _ => None,
     };
+    // Metrics: the gateway's (the in-process simulator of the embedded default keeps none).
+    let prometheus = match opts.mode {
+        Mode::Terminating => crate::metrics::install(),
+        Mode::Simulator(_) => None,
+    };
+    shared.metrics = prometheus.is_some();
+    // Attempts are reported when CDRs or metrics want them.
+    shared.policy.legs |= shared.metrics;
     let shared = Arc::new(shared);
+    let admin = config.general.admin.map(|addr| {
+        (
+            addr,
+            admin::Admin {
+                shared: shared.clone(),
+                prometheus,
+                config_dir: opts
+                    .config_dir
+                    .as_ref()
+                    .map_or("(embedded default)".into(), |d| d.display().to_string()),
+                loaded_secs: SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs()),
+                spool_dir: start.spool_dir.clone(),
+            },
+        )
+    });
     let specs = listener_specs(&config, &acceptors);
     refuse_taken(&specs)?;
 
@@ -569,6 +595,9 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
         .io_memory(IO_MEMORY)
         .ring_depth(64)
         .spawn(move || async move {
+            if let Some((addr, a)) = admin {
+                admin::start(addr, a);
+            }
             let mut cdr = cdr.map(|(file, rx)| CdrWriter::new(file, rx, smppgw_address));
             let stall = std::env::var("SMPPGW_CDR_STALL_MS")
                 .ok()

@@ -155,3 +155,12 @@ pub fn device_polls_io(path: &std::path::Path) -> Option<bool> {
     let v = read(&dir).or_else(|| dir.parent().and_then(read))?;
     Some(v.trim() == "1")
 }
+
+/// A listening socket opened with std (no SO_REUSEPORT, unlike glommio's own listeners: a
+/// second process on the address fails instead of sharing it) handed to glommio.
+pub fn glommio_listener(l: std::net::TcpListener) -> io::Result<glommio::net::TcpListener> {
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    l.set_nonblocking(true)?;
+    // SAFETY: the descriptor is a listening TCP socket this function owns and gives away.
+    Ok(unsafe { glommio::net::TcpListener::from_raw_fd(l.into_raw_fd()) })
+}

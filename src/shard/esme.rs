@@ -272,6 +272,31 @@ impl EsmeHandler {
         }
     }
 
+    /// A request from the ESME (binds are handled apart).
+    fn request(&mut self, s: &mut Session, pdu: Pdu, now: Instant) {
+        if let Some(m) = &self.shard.metrics {
+            m.pdu_in(pdu.command_id());
+        }
+        match &pdu.body {
+            Body::SubmitSm(_) | Body::DataSm(_) | Body::SubmitMulti(_) => {
+                self.message(s, &pdu, now)
+            }
+            other => {
+                // Requests the gateway keeps no state for.
+                let status = match other {
+                    Body::QuerySm(_) => CommandStatus::RQUERYFAIL,
+                    Body::CancelSm(_) => CommandStatus::RCANCELFAIL,
+                    Body::ReplaceSm(_) => CommandStatus::RREPLACEFAIL,
+                    Body::BroadcastSm(_) => CommandStatus::RBCASTFAIL,
+                    Body::QueryBroadcastSm(_) => CommandStatus::RBCASTQUERYFAIL,
+                    Body::CancelBroadcastSm(_) => CommandStatus::RBCASTCANCELFAIL,
+                    _ => CommandStatus::RINVCMDID,
+                };
+                fail(s, &pdu, status)
+            }
+        }
+    }
+
     /// Refuses a message before it is routed (with its CDR leg).
     fn refuse(&self, s: &mut Session, pdu: &Pdu, account: &AccountState, status: CommandStatus) {
         self.shard.cdr_submit(
@@ -647,6 +672,7 @@ impl EsmeHandler {
             status: CommandStatus::ROK,
             body,
             billid: Some(billid),
+            at: Instant::now(),
         };
         if self.shard.backlog_high() {
             return self.shard.hold_answer(lsn, w);
@@ -905,24 +931,7 @@ impl Handler for EsmeHandler {
                 &bind.system_id,
                 &bind.password,
             ),
-            Event::Request(pdu) => match &pdu.body {
-                Body::SubmitSm(_) | Body::DataSm(_) | Body::SubmitMulti(_) => {
-                    self.message(s, &pdu, now)
-                }
-                other => {
-                    // Requests the gateway keeps no state for.
-                    let status = match other {
-                        Body::QuerySm(_) => CommandStatus::RQUERYFAIL,
-                        Body::CancelSm(_) => CommandStatus::RCANCELFAIL,
-                        Body::ReplaceSm(_) => CommandStatus::RREPLACEFAIL,
-                        Body::BroadcastSm(_) => CommandStatus::RBCASTFAIL,
-                        Body::QueryBroadcastSm(_) => CommandStatus::RBCASTQUERYFAIL,
-                        Body::CancelBroadcastSm(_) => CommandStatus::RBCASTCANCELFAIL,
-                        _ => CommandStatus::RINVCMDID,
-                    };
-                    fail(s, &pdu, status)
-                }
-            },
+            Event::Request(pdu) => self.request(s, pdu, now),
             Event::Response { tag, pdu, .. } => {
                 if let Some(id) = self.in_flight.remove(&tag) {
                     self.done_with_delivery();

@@ -106,6 +106,8 @@ pub enum Waiter {
         body: Body,
         /// The id the answer gives (taken back if the log cannot write it).
         billid: Option<MessageId>,
+        /// When the request came.
+        at: Instant,
     },
     /// An upstream's deliver_sm or data_sm.
     Link(Reply, CommandStatus),
@@ -263,8 +265,14 @@ impl ShardState {
                 seq,
                 status,
                 body,
+                at,
                 ..
-            } => self.respond(conn, seq, status, body),
+            } => {
+                if let Some(m) = &self.metrics {
+                    m.submit_response.record(at.elapsed().as_secs_f64());
+                }
+                self.respond(conn, seq, status, body)
+            }
             Waiter::Link(reply, status) => self.reply(reply, status),
             Waiter::Remote { shard, token } => {
                 self.send_to(shard, ShardMsg::ReceiptFound { token, found: true })
@@ -307,7 +315,22 @@ impl ShardState {
                 }
                 flow.poll_action()
             };
-            if let Some(a @ Action::Ended { .. }) = &action {
+            if let Some(
+                a @ Action::Ended {
+                    kind,
+                    end,
+                    accepted_ms,
+                    ..
+                },
+            ) = &action
+            {
+                if let Some(m) = &self.metrics {
+                    let ms = now_ms().saturating_sub(*accepted_ms);
+                    m.message_final.record(ms as f64 / 1000.0);
+                    if *kind == Kind::Receipt && end.delivered() {
+                        m.receipts_relayed.increment(1);
+                    }
+                }
                 self.cdr_of(a);
             }
             match action {
@@ -319,7 +342,16 @@ impl ShardState {
                     origin,
                 }) => self.attempt(id, kind, target, &pdu, &origin),
                 Some(Action::Load { id, at }) => self.load_body(id, at),
-                Some(a @ Action::Attempted { .. }) => self.cdr_of(&a),
+                Some(
+                    a @ Action::Attempted {
+                        outcome, on_backup, ..
+                    },
+                ) => {
+                    if let Some(m) = &self.metrics {
+                        m.attempt(outcome, on_backup);
+                    }
+                    self.cdr_of(&a)
+                }
                 Some(Action::Ended {
                     id,
                     billid,

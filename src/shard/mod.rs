@@ -162,6 +162,10 @@ pub struct ShardState {
     listener_tls: RefCell<Vec<Option<TlsAcceptor>>>,
     /// CDR legs not yet handed to the control shard.
     cdrs: RefCell<Vec<crate::cdr::Cdr>>,
+    /// This shard's metric handles (when a recorder is installed).
+    pub metrics: Option<crate::metrics::ShardMetrics>,
+    /// Test hook (`SMPPGW_TEST_STALL`): block this shard's thread once, to show /health.
+    stall: Cell<Option<(Instant, Duration)>>,
 }
 
 /// Writes `"{label}: {line}"` at most once a second per `last` (the time of the last line
@@ -557,6 +561,27 @@ impl ShardState {
         self.flow_tick(now);
         self.sim.flush();
         self.flush_cdrs();
+        self.shared.heartbeats[self.id].store(
+            now.duration_since(self.shared.epoch).as_millis() as u64,
+            Ordering::Relaxed,
+        );
+        self.shared.pending[self.id].store(self.msgs.flow.borrow().len() as u64, Ordering::Relaxed);
+        if let Some(m) = &self.metrics {
+            let flow = self.msgs.flow.borrow();
+            m.pending.set(flow.len() as f64);
+            m.link_backlog.set(flow.backlog() as f64);
+            m.awaiting_receipts.set(flow.awaiting_receipts() as f64);
+        }
+        if let Some((at, d)) = self.stall.get() {
+            if now >= at {
+                self.stall.set(None);
+                warn!(
+                    "shard {}: stalling {d:?} (SMPPGW_TEST_STALL test hook)",
+                    self.id
+                );
+                std::thread::sleep(d);
+            }
+        }
     }
 }
 
@@ -700,10 +725,17 @@ pub async fn run(
         undelivered: Cell::new((None, 0)),
         listener_tls: RefCell::new(listeners.iter().map(|l| l.tls.clone()).collect()),
         cdrs: RefCell::new(Vec::new()),
+        metrics: shared
+            .metrics
+            .then(|| crate::metrics::ShardMetrics::new(id)),
+        stall: Cell::new(stall_hook(id)),
     });
 
     SHARD.with(|s| *s.borrow_mut() = Some(shard.clone()));
 
+    if let (Some(log), Some(m)) = (&disk, &shard.metrics) {
+        log.set_metrics(m.commit_records.clone(), m.fdatasync.clone());
+    }
     // The log's writer: every commit wakes what waits for it.
     let writer = disk.clone().map(|log| {
         let shard = shard.clone();
@@ -769,6 +801,7 @@ pub async fn run(
                     "listener {:?}: cannot listen on {}: {e}",
                     spec.name, spec.addr
                 );
+                shared.listeners_failed.fetch_add(1, Ordering::Relaxed);
                 shared.stopping.store(true, Ordering::Relaxed);
                 continue;
             }
@@ -895,6 +928,20 @@ pub async fn run(
         records: stats.records,
         sync_us: stats.sync_percentiles(),
     }
+}
+
+/// `SMPPGW_TEST_STALL=SHARD:AFTER_MS:FOR_MS`: shard SHARD blocks its thread FOR_MS once,
+/// AFTER_MS after it starts (a test hook for the admin endpoint's health check).
+fn stall_hook(id: ShardId) -> Option<(Instant, Duration)> {
+    let v = std::env::var("SMPPGW_TEST_STALL").ok()?;
+    let mut it = v.split(':').map(|p| p.parse::<u64>().ok());
+    let (shard, after, dur) = (it.next()??, it.next()??, it.next()??);
+    (shard as usize == id).then(|| {
+        (
+            Instant::now() + Duration::from_millis(after),
+            Duration::from_millis(dur),
+        )
+    })
 }
 
 /// One accepted connection, plain or TLS, until it closes.

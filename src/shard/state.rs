@@ -143,6 +143,14 @@ pub struct Shared {
     pub cdr: Option<crate::cdr::Sink>,
     /// The CDR file is to be opened again (SIGHUP, SIGUSR1: logrotate moved it).
     pub cdr_reopen: AtomicBool,
+    /// Shards keep metrics (a Prometheus recorder is installed).
+    pub metrics: bool,
+    /// When each shard last ticked (ms since `epoch`): the admin endpoint's health check.
+    pub heartbeats: Vec<AtomicU64>,
+    /// Listeners that could not be opened.
+    pub listeners_failed: AtomicUsize,
+    /// Messages not final, per shard (as of its last tick).
+    pub pending: Vec<AtomicU64>,
 }
 
 impl Shared {
@@ -228,6 +236,10 @@ impl Shared {
             backup,
             cdr: None,
             cdr_reopen: AtomicBool::new(false),
+            metrics: false,
+            heartbeats: (0..shards.max(1)).map(|_| AtomicU64::new(0)).collect(),
+            listeners_failed: AtomicUsize::new(0),
+            pending: (0..shards.max(1)).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 

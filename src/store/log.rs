@@ -251,6 +251,8 @@ pub struct MessageLog {
     /// Where direct IO is not available (logged once).
     buffered_noted: Cell<bool>,
     rng: Cell<u64>,
+    /// Records per commit and fdatasync seconds, when metrics are kept.
+    metrics: RefCell<Option<(metrics::Histogram, metrics::Histogram)>>,
 }
 
 fn now_ms() -> u64 {
@@ -286,6 +288,7 @@ impl MessageLog {
             wake_rx: RefCell::new(Some(rx)),
             buffered_noted: Cell::new(false),
             rng: Cell::new(seed | 1),
+            metrics: RefCell::new(None),
         };
         {
             let salt = log.draw();
@@ -449,6 +452,9 @@ impl MessageLog {
             }
             let recovered = {
                 let mut st = self.st.borrow_mut();
+                if let Some((records, _)) = &*self.metrics.borrow() {
+                    records.record((upto - st.committed) as f64);
+                }
                 st.stats.records += upto - st.committed;
                 st.committed = upto;
                 st.failure.take().is_some()
@@ -471,6 +477,11 @@ impl MessageLog {
             drop(p.file);
             let _ = glommio::io::remove(&p.path).await;
         }
+    }
+
+    /// Where commits are measured: records per commit, fdatasync seconds.
+    pub fn set_metrics(&self, records: metrics::Histogram, sync: metrics::Histogram) {
+        *self.metrics.borrow_mut() = Some((records, sync));
     }
 
     /// Asks the writer to finish what is pending and stop.
@@ -503,6 +514,9 @@ impl MessageLog {
                 f.sync().await.map_err(classify)?;
             }
             let us = t0.elapsed().as_micros().min(u32::MAX as u128) as u32;
+            if let Some((_, sync)) = &*self.metrics.borrow() {
+                sync.record(us as f64 / 1e6);
+            }
             let mut st = self.st.borrow_mut();
             if st.stats.sync_us.len() < MAX_SAMPLES {
                 st.stats.sync_us.push(us);

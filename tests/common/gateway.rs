@@ -96,7 +96,7 @@ impl Gateway {
         std::fs::write(
             dir.join("ysmpp.conf"),
             format!(
-                "[general]\nshards=2\n{general}\n[smpp-server]\nenable=yes\n\n[listenerserver plain]\naddr=127.0.0.1\nport={}\n\n[listenerserver tls]\naddr=127.0.0.1\nport={}\nsslcontext=test_ctx\n{extra}\n",
+                "[general]\nshards=2\nadmin=127.0.0.1:0\n{general}\n[smpp-server]\nenable=yes\n\n[listenerserver plain]\naddr=127.0.0.1\nport={}\n\n[listenerserver tls]\naddr=127.0.0.1\nport={}\nsslcontext=test_ctx\n{extra}\n",
                 plain.port(),
                 tls.port()
             ),
@@ -135,6 +135,24 @@ impl Gateway {
     }
 
     /// Waits until client links have bound `n` times in all (the `): bound` log lines).
+    /// The admin endpoint's address (the gateway picks a free port: `admin=127.0.0.1:0`).
+    pub fn admin(&self) -> SocketAddr {
+        assert!(
+            self.wait_log("admin endpoint on http://", Duration::from_secs(10)),
+            "{}",
+            self.log()
+        );
+        let log = self.log();
+        let at =
+            log.rfind("admin endpoint on http://").unwrap() + "admin endpoint on http://".len();
+        log[at..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
     pub fn wait_bound(&self, n: usize) {
         let t0 = Instant::now();
         while self.count_log("): bound") < n {

@@ -1,0 +1,371 @@
+//! The admin endpoint (`[general] admin`, 127.0.0.1:9775 unless set), on the control shard:
+//! HTTP/1.1 requests parsed with `httparse`, one request per connection.
+//!
+//! - `GET /metrics`: Prometheus text (see `crate::metrics`);
+//! - `GET /health`: 200 `{"status":"ok"}` when every listener is open and every shard has
+//!   ticked within the last second, else 503 with what is wrong;
+//! - `GET /status`: JSON: binds by account, connections by shard, links and their state,
+//!   messages pending per shard, message counts, the spool, the configuration and when it was
+//!   loaded.
+//!
+//! A request that does not parse, or whose head passes 8 KiB, gets 400 and the connection is
+//! closed; other paths 404, other methods 405.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use glommio::net::{TcpListener, TcpStream};
+use log::{debug, info, warn};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::metrics::{Scrape, Stages};
+use crate::shard::Shared;
+
+/// The most a request's head may take.
+const MAX_HEAD: usize = 8 * 1024;
+/// How long a client may take to send its request.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// A shard that has not ticked for this long is unhealthy.
+const STALL: Duration = Duration::from_secs(1);
+
+/// What the endpoint reports about.
+pub struct Admin {
+    pub shared: Arc<Shared>,
+    pub prometheus: Option<PrometheusHandle>,
+    /// The configuration directory, and when the configuration was loaded (Unix seconds).
+    pub config_dir: String,
+    pub loaded_secs: u64,
+    pub spool_dir: Option<std::path::PathBuf>,
+}
+
+/// Opens the listener (without SO_REUSEPORT: a second gateway on the same address is told,
+/// not silently given half the scrapes) and serves it until the gateway stops.
+pub fn start(addr: std::net::SocketAddr, admin: Admin) {
+    let std_listener = match std::net::TcpListener::bind(addr) {
+        Ok(l) => l,
+        Err(e) => {
+            warn!("admin endpoint: cannot listen on {addr}: {e}; no /metrics, /health or /status");
+            return;
+        }
+    };
+    let local = std_listener.local_addr().map_or(addr, |a| a);
+    let listener: TcpListener = match crate::net::sys::glommio_listener(std_listener) {
+        Ok(l) => l,
+        Err(e) => {
+            warn!("admin endpoint: {e}");
+            return;
+        }
+    };
+    info!("admin endpoint on http://{local} (/metrics, /health, /status)");
+    let admin = Arc::new(admin);
+    glommio::spawn_local(async move {
+        while !admin.shared.is_stopping() {
+            match glommio::timer::timeout(Duration::from_millis(200), async {
+                listener.accept().await
+            })
+            .await
+            {
+                Ok(stream) => {
+                    let admin = admin.clone();
+                    glommio::spawn_local(async move { serve(stream, &admin).await }).detach();
+                }
+                Err(glommio::GlommioError::TimedOut(_)) => {}
+                Err(e) => {
+                    debug!("admin endpoint: accept: {e}");
+                    glommio::timer::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+    })
+    .detach();
+}
+
+async fn serve(mut stream: TcpStream, admin: &Admin) {
+    let mut buf = vec![0u8; MAX_HEAD];
+    let mut filled = 0;
+    let reply = loop {
+        let read = glommio::timer::timeout(READ_TIMEOUT, async {
+            stream.read(&mut buf[filled..]).await.map_err(Into::into)
+        })
+        .await;
+        match read {
+            Ok(0) | Err(_) => return,
+            Ok(n) => filled += n,
+        }
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut req = httparse::Request::new(&mut headers);
+        match req.parse(&buf[..filled]) {
+            Ok(httparse::Status::Complete(_)) => {
+                break route(req.method.unwrap_or(""), req.path.unwrap_or(""), admin);
+            }
+            Ok(httparse::Status::Partial) if filled < buf.len() => continue,
+            Ok(httparse::Status::Partial) => {
+                break bad_request("the request's head is over 8 KiB");
+            }
+            Err(e) => break bad_request(&format!("not an HTTP/1.x request: {e}")),
+        }
+    };
+    let (code, reason, content_type, body) = reply;
+    let head = format!(
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(body.as_bytes()).await;
+    let _ = stream.flush().await;
+    let _ = stream.close().await;
+}
+
+type Reply = (u16, &'static str, &'static str, String);
+
+fn bad_request(why: &str) -> Reply {
+    (
+        400,
+        "Bad Request",
+        "application/json",
+        format!("{{\"error\":{}}}\n", json_str(why)),
+    )
+}
+
+fn route(method: &str, path: &str, admin: &Admin) -> Reply {
+    let path = path.split('?').next().unwrap_or("");
+    if !matches!(path, "/metrics" | "/health" | "/status") {
+        return (
+            404,
+            "Not Found",
+            "application/json",
+            "{\"error\":\"no such path (/metrics, /health, /status)\"}\n".into(),
+        );
+    }
+    if method != "GET" && method != "HEAD" {
+        return (
+            405,
+            "Method Not Allowed",
+            "application/json",
+            "{\"error\":\"GET only\"}\n".into(),
+        );
+    }
+    match path {
+        "/metrics" => match &admin.prometheus {
+            Some(h) => (
+                200,
+                "OK",
+                "text/plain; version=0.0.4",
+                scrape(&admin.shared).render(h),
+            ),
+            None => (
+                503,
+                "Service Unavailable",
+                "application/json",
+                "{\"error\":\"no metrics recorder\"}\n".into(),
+            ),
+        },
+        "/health" => health(&admin.shared),
+        _ => (200, "OK", "application/json", status(admin)),
+    }
+}
+
+fn scrape(shared: &Shared) -> Scrape {
+    let stages = (0..shared.shards.max(1))
+        .map(|i| {
+            let c = shared.counters(i);
+            let l = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+            Stages {
+                accepted: l(&c.accepted),
+                refused: l(&c.rejected),
+                delivered: l(&c.delivered),
+                undelivered: l(&c.undelivered),
+                unrouted: l(&c.unrouted),
+                receipts_unmatched: l(&c.receipts_unmatched),
+                binds: l(&c.binds),
+                bind_failures: l(&c.bind_failures),
+            }
+        })
+        .collect();
+    Scrape {
+        connections: shared.connections.load(Ordering::Relaxed),
+        stages,
+        binds: shared
+            .accounts
+            .configured()
+            .map(|a| {
+                (
+                    a.system_id.clone(),
+                    a.binds.load(Ordering::Relaxed) as usize,
+                )
+            })
+            .collect(),
+        links: shared
+            .links
+            .iter()
+            .map(|l| {
+                (
+                    l.config.name.clone(),
+                    l.bound_tx_total() as usize,
+                    l.bound_rx_total() as usize,
+                )
+            })
+            .collect(),
+        cdr_dropped: shared
+            .cdr
+            .as_ref()
+            .map_or(0, |s| s.dropped.load(Ordering::Relaxed)),
+    }
+}
+
+fn health(shared: &Shared) -> Reply {
+    let mut problems = Vec::new();
+    let failed = shared.listeners_failed.load(Ordering::Relaxed);
+    if failed > 0 {
+        problems.push(format!("{failed} listeners could not be opened"));
+    }
+    let now = shared.epoch.elapsed().as_millis() as u64;
+    for (i, h) in shared.heartbeats.iter().enumerate() {
+        let last = h.load(Ordering::Relaxed);
+        let quiet = now.saturating_sub(last);
+        if quiet > STALL.as_millis() as u64 {
+            problems.push(format!("shard {i} has not answered for {quiet} ms"));
+        }
+    }
+    if problems.is_empty() {
+        (
+            200,
+            "OK",
+            "application/json",
+            "{\"status\":\"ok\"}\n".into(),
+        )
+    } else {
+        let list: Vec<String> = problems.iter().map(|p| json_str(p)).collect();
+        (
+            503,
+            "Service Unavailable",
+            "application/json",
+            format!(
+                "{{\"status\":\"unhealthy\",\"problems\":[{}]}}\n",
+                list.join(",")
+            ),
+        )
+    }
+}
+
+fn status(admin: &Admin) -> String {
+    let shared = &admin.shared;
+    let mut s = String::from("{");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let _ = write!(
+        s,
+        "\"version\":{},\"uptime_seconds\":{},\"config\":{{\"dir\":{},\"loaded_unix\":{},\"routes_version\":{}}},\"shards\":{},\"connections\":{}",
+        json_str(crate::VERSION),
+        shared.epoch.elapsed().as_secs(),
+        json_str(&admin.config_dir),
+        admin.loaded_secs,
+        shared.routes.version(),
+        shared.shards,
+        shared.connections.load(Ordering::Relaxed)
+    );
+    let _ = write!(s, ",\"connections_by_shard\":[");
+    for (i, n) in shared.served.iter().enumerate() {
+        let _ = write!(
+            s,
+            "{}{}",
+            if i > 0 { "," } else { "" },
+            n.load(Ordering::Relaxed)
+        );
+    }
+    let _ = write!(s, "],\"pending_by_shard\":[");
+    for (i, n) in shared.pending.iter().enumerate() {
+        let _ = write!(
+            s,
+            "{}{}",
+            if i > 0 { "," } else { "" },
+            n.load(Ordering::Relaxed)
+        );
+    }
+    let _ = write!(s, "],\"accounts\":[");
+    for (i, a) in shared.accounts.configured().enumerate() {
+        let receivers: Vec<String> = a
+            .receivers
+            .iter()
+            .map(|r| r.load(Ordering::Relaxed).to_string())
+            .collect();
+        let _ = write!(
+            s,
+            "{}{{\"system_id\":{},\"binds\":{},\"receivers_by_shard\":[{}]}}",
+            if i > 0 { "," } else { "" },
+            json_str(&a.system_id),
+            a.binds.load(Ordering::Relaxed),
+            receivers.join(",")
+        );
+    }
+    let _ = write!(s, "],\"links\":[");
+    for (i, l) in shared.links.iter().enumerate() {
+        let _ = write!(
+            s,
+            "{}{{\"name\":{},\"transmitters\":{},\"receivers\":{},\"slots\":{},\"state\":{}}}",
+            if i > 0 { "," } else { "" },
+            json_str(&l.config.name),
+            l.bound_tx_total(),
+            l.bound_rx_total(),
+            l.config.binds,
+            json_str(&l.summary())
+        );
+    }
+    let total =
+        |f: fn(&crate::shard::state::Counters) -> &std::sync::atomic::AtomicU64| shared.total(f);
+    let _ = write!(
+        s,
+        "],\"messages\":{{\"accepted\":{},\"refused\":{},\"delivered\":{},\"undelivered\":{}}}",
+        total(|c| &c.accepted),
+        total(|c| &c.rejected),
+        total(|c| &c.delivered),
+        total(|c| &c.undelivered)
+    );
+    if let Some(dir) = &admin.spool_dir {
+        let _ = write!(
+            s,
+            ",\"spool\":{{\"dir\":{},\"octets\":{}}}",
+            json_str(&dir.display().to_string()),
+            dir_octets(dir)
+        );
+    }
+    let _ = writeln!(s, ",\"now_unix\":{now}}}");
+    s
+}
+
+/// Octets of the files under `dir` (the spool's shard directories).
+fn dir_octets(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_octets(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// A JSON string.
+fn json_str(v: &str) -> String {
+    let mut out = String::with_capacity(v.len() + 2);
+    out.push('"');
+    for c in v.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}

@@ -1,0 +1,201 @@
+//! Metrics, with the `metrics` crate and its Prometheus exporter (rendered by the admin
+//! endpoint; the exporter's own HTTP listener is not built).
+//!
+//! Each shard makes its handles once, at start, labelled with its shard ([`ShardMetrics`]):
+//! nothing is looked up by name on the data path, and each handle is written by one core
+//! only. What the control shard knows (links, accounts, the CDR writer) it sets just before
+//! a scrape ([`Scrape`]).
+//!
+//! | metric | labels | what |
+//! |---|---|---|
+//! | `smppgw_pdus_in_total` | shard, command | requests received from ESMEs |
+//! | `smppgw_messages_total` | shard, stage | accepted, refused, delivered (or forwarded), undelivered, unrouted |
+//! | `smppgw_binds_total` | shard, result | binds accepted and refused |
+//! | `smppgw_attempts_total` | shard, outcome | attempts at links and ESMEs by outcome |
+//! | `smppgw_failover_attempts_total` | shard | attempts at the backup gateway |
+//! | `smppgw_receipts_total` | shard, kind | relayed (delivered to the originator), unmatched (from links, no message waited) |
+//! | `smppgw_pending_messages` | shard | messages not final |
+//! | `smppgw_link_backlog` | shard | messages queued for links that are up |
+//! | `smppgw_awaiting_receipts` | shard | forwarded messages waiting for their receipt |
+//! | `smppgw_log_commit_records` | shard | records per commit (histogram) |
+//! | `smppgw_log_fdatasync_seconds` | shard | fdatasync latency (histogram) |
+//! | `smppgw_submit_response_seconds` | shard | submit to submit_sm_resp (histogram) |
+//! | `smppgw_message_final_seconds` | shard | accepted to final (histogram) |
+//! | `smppgw_binds` | account | ESME binds now |
+//! | `smppgw_link_binds` | link, direction | bound transmitters and receivers of each client link |
+//! | `smppgw_connections` | | open connections |
+//! | `smppgw_cdr_dropped_total` | | CDR records dropped because the writer fell behind |
+
+use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+use crate::smpp::CommandId;
+
+/// The requests counted by command (anything else is `other`).
+const COMMANDS: &[(CommandId, &str)] = &[
+    (CommandId::SUBMIT_SM, "submit_sm"),
+    (CommandId::SUBMIT_MULTI, "submit_multi"),
+    (CommandId::DATA_SM, "data_sm"),
+    (CommandId::DELIVER_SM, "deliver_sm"),
+    (CommandId::ENQUIRE_LINK, "enquire_link"),
+    (CommandId::UNBIND, "unbind"),
+    (CommandId::QUERY_SM, "query_sm"),
+    (CommandId::CANCEL_SM, "cancel_sm"),
+    (CommandId::REPLACE_SM, "replace_sm"),
+];
+
+/// Attempt outcomes, as the flow names them.
+pub const OUTCOMES: &[&str] = &[
+    "accepted",
+    "delivered",
+    "temporary",
+    "permanent",
+    "timeout",
+    "unreachable",
+    "no_room",
+];
+
+/// Installs the Prometheus recorder (once per process); `None` if one is installed already.
+pub fn install() -> Option<PrometheusHandle> {
+    let seconds = [
+        0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 300.0,
+    ];
+    let records = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
+            &seconds,
+        )
+        .ok()?
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full("smppgw_log_commit_records".into()),
+            &records,
+        )
+        .ok()?
+        .install_recorder()
+        .ok()
+}
+
+/// One shard's handles. (Its message counts by stage live in its `Counters`, which the
+/// control shard copies into `smppgw_messages_total` at each scrape: counted once.)
+pub struct ShardMetrics {
+    pdus_in: Vec<Counter>,
+    pdus_other: Counter,
+    attempts: Vec<Counter>,
+    pub failover_attempts: Counter,
+    pub receipts_relayed: Counter,
+    pub pending: Gauge,
+    pub link_backlog: Gauge,
+    pub awaiting_receipts: Gauge,
+    pub commit_records: Histogram,
+    pub fdatasync: Histogram,
+    pub submit_response: Histogram,
+    pub message_final: Histogram,
+}
+
+impl ShardMetrics {
+    pub fn new(shard: usize) -> ShardMetrics {
+        let s = shard.to_string();
+        ShardMetrics {
+            pdus_in: COMMANDS
+                .iter()
+                .map(|(_, name)| {
+                    counter!("smppgw_pdus_in_total", "shard" => s.clone(), "command" => *name)
+                })
+                .collect(),
+            pdus_other: counter!("smppgw_pdus_in_total", "shard" => s.clone(), "command" => "other"),
+            attempts: OUTCOMES
+                .iter()
+                .map(|o| counter!("smppgw_attempts_total", "shard" => s.clone(), "outcome" => *o))
+                .collect(),
+            failover_attempts: counter!("smppgw_failover_attempts_total", "shard" => s.clone()),
+            receipts_relayed: counter!("smppgw_receipts_total", "shard" => s.clone(), "kind" => "relayed"),
+            pending: gauge!("smppgw_pending_messages", "shard" => s.clone()),
+            link_backlog: gauge!("smppgw_link_backlog", "shard" => s.clone()),
+            awaiting_receipts: gauge!("smppgw_awaiting_receipts", "shard" => s.clone()),
+            commit_records: histogram!("smppgw_log_commit_records", "shard" => s.clone()),
+            fdatasync: histogram!("smppgw_log_fdatasync_seconds", "shard" => s.clone()),
+            submit_response: histogram!("smppgw_submit_response_seconds", "shard" => s.clone()),
+            message_final: histogram!("smppgw_message_final_seconds", "shard" => s),
+        }
+    }
+
+    /// A request received from an ESME.
+    pub fn pdu_in(&self, command: CommandId) {
+        match COMMANDS.iter().position(|(c, _)| *c == command) {
+            Some(i) => self.pdus_in[i].increment(1),
+            None => self.pdus_other.increment(1),
+        }
+    }
+
+    /// An attempt came back with `outcome` (one of [`OUTCOMES`]).
+    pub fn attempt(&self, outcome: &str, on_backup: bool) {
+        if let Some(i) = OUTCOMES.iter().position(|o| *o == outcome) {
+            self.attempts[i].increment(1);
+        }
+        if on_backup {
+            self.failover_attempts.increment(1);
+        }
+    }
+}
+
+/// One shard's totals, as its `Counters` hold them.
+pub struct Stages {
+    pub accepted: u64,
+    pub refused: u64,
+    pub delivered: u64,
+    pub undelivered: u64,
+    pub unrouted: u64,
+    pub receipts_unmatched: u64,
+    pub binds: u64,
+    pub bind_failures: u64,
+}
+
+/// What the control shard sets before rendering a scrape.
+pub struct Scrape {
+    pub connections: usize,
+    /// Per shard.
+    pub stages: Vec<Stages>,
+    /// (account, binds now).
+    pub binds: Vec<(String, usize)>,
+    /// (link, transmitters bound, receivers bound).
+    pub links: Vec<(String, usize, usize)>,
+    pub cdr_dropped: u64,
+}
+
+impl Scrape {
+    /// Sets the control shard's gauges and renders everything as Prometheus text.
+    pub fn render(&self, handle: &PrometheusHandle) -> String {
+        gauge!("smppgw_connections").set(self.connections as f64);
+        for (shard, st) in self.stages.iter().enumerate() {
+            let s = shard.to_string();
+            for (stage, n) in [
+                ("accepted", st.accepted),
+                ("refused", st.refused),
+                ("delivered", st.delivered),
+                ("undelivered", st.undelivered),
+                ("unrouted", st.unrouted),
+            ] {
+                counter!("smppgw_messages_total", "shard" => s.clone(), "stage" => stage)
+                    .absolute(n);
+            }
+            counter!("smppgw_receipts_total", "shard" => s.clone(), "kind" => "unmatched")
+                .absolute(st.receipts_unmatched);
+            counter!("smppgw_binds_total", "shard" => s.clone(), "result" => "ok")
+                .absolute(st.binds);
+            counter!("smppgw_binds_total", "shard" => s, "result" => "refused")
+                .absolute(st.bind_failures);
+        }
+        for (account, n) in &self.binds {
+            gauge!("smppgw_binds", "account" => account.clone()).set(*n as f64);
+        }
+        for (link, tx, rx) in &self.links {
+            gauge!("smppgw_link_binds", "link" => link.clone(), "direction" => "transmit")
+                .set(*tx as f64);
+            gauge!("smppgw_link_binds", "link" => link.clone(), "direction" => "receive")
+                .set(*rx as f64);
+        }
+        counter!("smppgw_cdr_dropped_total").absolute(self.cdr_dropped);
+        handle.render()
+    }
+}

@@ -18,6 +18,8 @@
 //! | [`route`] | YateSMSC regexroute files compiled to versioned tables, prefix indexes, decision caches, the explain report (no IO) |
 //! | [`flow`] | a message's life: retries, failover, validity, receipts, the records that make it durable (no IO, no clock) |
 //! | [`store`] | the message log: record format and replay (pure), segments written with group commit (glue) |
+//! | [`cdr`] | call detail records: the record and its line format (pure), the file (glue) |
+//! | [`metrics`] | metric handles per shard, the scrape the admin endpoint renders |
 //! | [`accounts`] | the ESME accounts as the running gateway sees them, by id |
 //! | [`net`] | runtime glue: memlock and io_uring checks, TLS, the connection driver |
 //! | [`upstream`] | client links to upstream SMSCs: bind slots, reconnect, throttling; they report to a `LinkSink` |
@@ -27,7 +29,7 @@
 //!
 //! Dependencies point inward: `flow` and `store::record` use the protocol core and `text`;
 //! `upstream` knows nothing of `shard`, which composes sessions, links, flow and store.
-//! Modules still to come, in the order the issues bring them: `cdr`, metrics, HTTP, cluster.
+//! Modules still to come, in the order the issues bring them: HTTP, cluster.
 
 #![deny(unsafe_code)]
 

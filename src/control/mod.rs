@@ -444,9 +444,10 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
         _ => None,
     };
     // Metrics: the gateway's (the in-process simulator of the embedded default keeps none).
-    let prometheus = match opts.mode {
-        Mode::Terminating => crate::metrics::install(),
-        Mode::Simulator(_) => None,
+    // Without an admin endpoint nothing reads them: none are kept (`admin=off`).
+    let prometheus = match (&opts.mode, config.general.admin) {
+        (Mode::Terminating, Some(_)) => crate::metrics::install(),
+        _ => None,
     };
     shared.metrics = prometheus.is_some();
     // Attempts are reported when CDRs or metrics want them.

@@ -165,6 +165,21 @@ fn metrics_parse_with_prometheus_client_and_count_the_traffic_sent() {
     assert!(m.keys().any(|(n, l)| n == "smppgw_pending_messages"
         && l.contains(&("shard".to_string(), "1".to_string()))));
 
+    // The dashboard in tuning/ charts only metrics that exist.
+    let dash = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tuning/grafana-smppgw.json"
+    ))
+    .unwrap();
+    for word in dash.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        if word.starts_with("smppgw_") {
+            assert!(
+                m.keys().any(|(n, _)| n == word),
+                "the dashboard charts {word}, which /metrics does not have"
+            );
+        }
+    }
+
     let (code, body) = http_get(admin, "/status");
     assert_eq!(code, 200);
     assert!(

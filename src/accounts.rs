@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use crate::config::Account;
 use crate::ids::AccountId;
-use crate::limit::RateLimiter;
+use crate::limit::ShardedRate;
 
 /// Accounts the simulator can make up at most.
 const SIM_ACCOUNTS: usize = 4096;
@@ -28,7 +28,8 @@ pub struct AccountState {
     pub binds: AtomicU32,
     /// Receiver and transceiver binds per shard, so any shard can find where to deliver.
     pub receivers: Box<[AtomicU32]>,
-    pub rate: Option<RateLimiter>,
+    /// `rate`, split between the shards by the binds each serves.
+    pub rate: Option<ShardedRate>,
 }
 
 impl AccountState {
@@ -41,7 +42,7 @@ impl AccountState {
     ) -> AccountState {
         let rate = config
             .as_ref()
-            .and_then(|a| RateLimiter::new(a.rate, epoch));
+            .and_then(|a| ShardedRate::new(a.rate, shards, epoch));
         AccountState {
             id,
             target: bytes::Bytes::from(format!("smppserver/{system_id}")),

@@ -2,39 +2,65 @@
 //! throttle.
 //!
 //! It is kept as one atomic "theoretical arrival time" (the generic cell rate algorithm), so a
-//! bucket shared by the shards needs no lock. (Shards still share its cache line; per-shard
-//! shares of a rate come with the metrics work.)
+//! bucket needs no lock. An account's rate is split between the shards ([`ShardedRate`]): each
+//! shard takes from a bucket of its own, on a cache line of its own, sized in proportion to
+//! the binds it serves, and the shares are worked out again as binds come and go.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// `rate` per second with a burst of one second's worth.
 pub struct RateLimiter {
-    interval_ns: u64,
-    burst_ns: u64,
+    interval_ns: AtomicU64,
+    burst_ns: AtomicU64,
     tat: AtomicU64,
     epoch: Instant,
+}
+
+/// The interval of a rate of zero: nothing passes.
+const NEVER: u64 = u64::MAX / 4;
+
+fn interval_burst(rate: f64) -> (u64, u64) {
+    if rate <= 0.0 {
+        return (NEVER, 1_000_000_000);
+    }
+    let interval_ns = (1e9 / rate).max(1.0) as u64;
+    (interval_ns, 1_000_000_000u64.max(interval_ns))
 }
 
 impl RateLimiter {
     /// `None` when `rate` is 0 (no limit).
     pub fn new(rate: f64, epoch: Instant) -> Option<RateLimiter> {
-        (rate > 0.0).then(|| {
-            let interval_ns = (1e9 / rate).max(1.0) as u64;
-            RateLimiter {
-                interval_ns,
-                burst_ns: 1_000_000_000u64.max(interval_ns),
-                tat: AtomicU64::new(0),
-                epoch,
-            }
-        })
+        (rate > 0.0).then(|| RateLimiter::with_rate(rate, epoch))
+    }
+
+    fn with_rate(rate: f64, epoch: Instant) -> RateLimiter {
+        let (interval_ns, burst_ns) = interval_burst(rate);
+        RateLimiter {
+            interval_ns: AtomicU64::new(interval_ns),
+            burst_ns: AtomicU64::new(burst_ns),
+            tat: AtomicU64::new(0),
+            epoch,
+        }
+    }
+
+    /// Changes the rate (0: nothing passes until it changes again).
+    pub fn set_rate(&self, rate: f64) {
+        let (interval_ns, burst_ns) = interval_burst(rate);
+        self.interval_ns.store(interval_ns, Ordering::Relaxed);
+        self.burst_ns.store(burst_ns, Ordering::Relaxed);
     }
 
     /// When `n` tokens will be there (now, if they are).
     pub fn available_at(&self, n: u32, now: Instant) -> Instant {
         let now_ns = now.saturating_duration_since(self.epoch).as_nanos() as u64;
-        let next = self.tat.load(Ordering::Relaxed).max(now_ns) + self.interval_ns * n as u64;
-        let ready_ns = next.saturating_sub(self.burst_ns);
+        let interval = self.interval_ns.load(Ordering::Relaxed);
+        let next = self
+            .tat
+            .load(Ordering::Relaxed)
+            .max(now_ns)
+            .saturating_add(interval.saturating_mul(n as u64));
+        let ready_ns = next.saturating_sub(self.burst_ns.load(Ordering::Relaxed));
         self.epoch + Duration::from_nanos(ready_ns.max(now_ns))
     }
 
@@ -42,12 +68,19 @@ impl RateLimiter {
     /// once costs a second's worth (a full bucket), so that it can pass at all.
     pub fn try_take(&self, n: u32, now: Instant) -> bool {
         let now_ns = now.saturating_duration_since(self.epoch).as_nanos() as u64;
-        let cost = (self.interval_ns * n as u64).min(self.burst_ns);
+        let (interval, burst) = (
+            self.interval_ns.load(Ordering::Relaxed),
+            self.burst_ns.load(Ordering::Relaxed),
+        );
+        if interval >= NEVER {
+            return false;
+        }
+        let cost = interval.saturating_mul(n as u64).min(burst);
         let mut tat = self.tat.load(Ordering::Relaxed);
         loop {
             let start = tat.max(now_ns);
             let next = start + cost;
-            if next > now_ns + self.burst_ns {
+            if next > now_ns + burst {
                 return false;
             }
             match self
@@ -57,6 +90,72 @@ impl RateLimiter {
                 Ok(_) => return true,
                 Err(t) => tat = t,
             }
+        }
+    }
+}
+
+/// One shard's bucket, alone on its cache line.
+#[repr(align(128))]
+struct Share(RateLimiter);
+
+/// A rate split between the shards in proportion to the binds each serves.
+pub struct ShardedRate {
+    rate: f64,
+    shares: Box<[Share]>,
+    binds: Box<[AtomicU32]>,
+}
+
+impl ShardedRate {
+    /// `None` when `rate` is 0 (no limit).
+    pub fn new(rate: f64, shards: usize, epoch: Instant) -> Option<ShardedRate> {
+        (rate > 0.0).then(|| ShardedRate {
+            rate,
+            shares: (0..shards.max(1))
+                .map(|_| Share(RateLimiter::with_rate(0.0, epoch)))
+                .collect(),
+            binds: (0..shards.max(1)).map(|_| AtomicU32::new(0)).collect(),
+        })
+    }
+
+    /// Takes `n` tokens from shard `shard`'s share; false means throttle.
+    pub fn try_take(&self, shard: usize, n: u32, now: Instant) -> bool {
+        self.shares[shard % self.shares.len()].0.try_take(n, now)
+    }
+
+    /// A bind came (`up`) or went on shard `shard`: the shares are worked out again.
+    pub fn bound(&self, shard: usize, up: bool) {
+        let b = &self.binds[shard % self.binds.len()];
+        if up {
+            b.fetch_add(1, Ordering::Relaxed);
+        } else {
+            let _ = b.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        }
+        let counts: Vec<u32> = self
+            .binds
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let total: u32 = counts.iter().sum();
+        for (share, n) in self.shares.iter().zip(counts) {
+            let r = if total == 0 {
+                0.0
+            } else {
+                self.rate * n as f64 / total as f64
+            };
+            share.0.set_rate(r);
+        }
+    }
+
+    /// Shard `shard`'s share, in messages per second.
+    pub fn share(&self, shard: usize) -> f64 {
+        let interval = self.shares[shard % self.shares.len()]
+            .0
+            .interval_ns
+            .load(Ordering::Relaxed);
+        if interval >= NEVER {
+            0.0
+        } else {
+            1e9 / interval as f64
         }
     }
 }
@@ -74,5 +173,30 @@ mod tests {
         assert!(!r.try_take(1, t0));
         assert!(r.try_take(1, t0 + Duration::from_millis(101)));
         assert!(RateLimiter::new(0.0, t0).is_none());
+    }
+
+    #[test]
+    fn an_account_rate_is_shared_by_the_shards_in_proportion_to_their_binds() {
+        let t0 = Instant::now();
+        let r = ShardedRate::new(12.0, 3, t0).unwrap();
+        assert!(!r.try_take(0, 1, t0), "no bind, no share");
+        r.bound(0, true);
+        assert!((r.share(0) - 12.0).abs() < 0.01);
+        r.bound(1, true);
+        r.bound(1, true);
+        let shares: Vec<f64> = (0..3).map(|s| (r.share(s) * 10.0).round() / 10.0).collect();
+        assert_eq!(shares, [4.0, 8.0, 0.0]);
+        // A second's burst each: together, the account's rate.
+        let t1 = t0 + Duration::from_secs(5);
+        let granted: usize = (0..3)
+            .map(|s| (0..30).filter(|_| r.try_take(s, 1, t1)).count())
+            .sum();
+        assert_eq!(granted, 12);
+        // The binds of shard 1 go: shard 0 takes the whole rate again.
+        r.bound(1, false);
+        r.bound(1, false);
+        r.bound(1, false);
+        assert!((r.share(0) - 12.0).abs() < 0.01);
+        assert_eq!(r.share(1), 0.0);
     }
 }

@@ -13,7 +13,7 @@ use common::hex;
 use smppgw::smpp::tlv::tag;
 use smppgw::smpp::*;
 
-const REGFILE: &str = "[demo]\npassword=demo\n\n[limited]\npassword=lim\nmax_binds=1\nrate=5\n\n[fenced]\npassword=fen\nallowed_ips=10.0.0.0/8\n";
+const REGFILE: &str = "[demo]\npassword=demo\n\n[limited]\npassword=lim\nmax_binds=1\nrate=5\n\n[fenced]\npassword=fen\nallowed_ips=10.0.0.0/8\n\n[shared]\npassword=sh\nrate=10\n";
 
 fn connect(gw: &Gateway, tls: bool) -> Esme {
     if tls {
@@ -236,6 +236,56 @@ fn account_limits_max_binds_rate_and_allowed_ips() {
         gw.wait_log("address not in allowed_ips", Duration::from_secs(5)),
         "{}",
         gw.log()
+    );
+}
+
+#[test]
+fn an_account_rate_holds_across_binds_on_both_shards() {
+    let gw = Gateway::start("", REGFILE);
+    // Two binds, one per shard (connections spread): each shard takes from its own share
+    // (5/s each), and together they get the account's 10/s, not 10/s each.
+    let mut esmes: Vec<(Esme, usize)> = (0..2)
+        .map(|_| {
+            let s = TcpStream::connect(gw.plain).unwrap();
+            let p = s.local_addr().unwrap().port();
+            s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+            let mut e = Esme::over(Box::new(s), common::esme::config());
+            e.bind(BindType::Transmitter, "shared", "sh").unwrap();
+            let shard = shard_of(&gw, p).expect("its shard");
+            (e, shard)
+        })
+        .collect();
+    assert_ne!(esmes[0].1, esmes[1].1, "one bind per shard\n{}", gw.log());
+    let mut ok = [0usize; 2];
+    for (i, (e, _)) in esmes.iter_mut().enumerate() {
+        let seqs: Vec<u32> = (0..15)
+            .map(|k| e.submit_sm(sm("1", "2", format!("{k}").as_bytes(), 0)))
+            .collect();
+        ok[i] = seqs
+            .iter()
+            .filter(|s| e.response(**s).unwrap().0.is_ok())
+            .count();
+    }
+    assert!(
+        (4..=6).contains(&ok[0]) && (4..=6).contains(&ok[1]),
+        "each bind gets its shard's half of the burst: {ok:?}"
+    );
+    // One goes: the other's shard takes the whole rate.
+    let (mut gone, _) = esmes.remove(0);
+    assert!(gone.unbind());
+    drop(gone);
+    std::thread::sleep(Duration::from_millis(1200));
+    let (e, _) = &mut esmes[0];
+    let seqs: Vec<u32> = (0..15)
+        .map(|k| e.submit_sm(sm("1", "2", format!("x{k}").as_bytes(), 0)))
+        .collect();
+    let alone = seqs
+        .iter()
+        .filter(|s| e.response(**s).unwrap().0.is_ok())
+        .count();
+    assert!(
+        (9..=11).contains(&alone),
+        "the whole rate for the one left: {alone}"
     );
 }
 

@@ -182,6 +182,9 @@ impl EsmeHandler {
             .counters(self.shard.id)
             .binds
             .fetch_add(1, Ordering::Relaxed);
+        if let Some(r) = &account.rate {
+            r.bound(self.shard.id, true);
+        }
         info!(
             "{id} bound as {} from {} (shard {}, {} binds)",
             bind_type.name(),
@@ -212,7 +215,7 @@ impl EsmeHandler {
         let throttled = account
             .rate
             .as_ref()
-            .is_some_and(|r| !r.try_take(cost, now))
+            .is_some_and(|r| !r.try_take(self.shard.id, cost, now))
             || self.throttle.as_ref().is_some_and(|r| !r.try_take(1, now));
         if throttled {
             shared
@@ -1010,6 +1013,9 @@ impl Handler for EsmeHandler {
                 self.shard.remove_receiver(account.id, self.conn);
             }
             account.binds.fetch_sub(1, Ordering::Relaxed);
+            if let Some(r) = &account.rate {
+                r.bound(self.shard.id, false);
+            }
             info!(
                 "{} ({}) from {} disconnected: {why}",
                 account.system_id,

@@ -1,18 +1,41 @@
 //! Log lines on stderr: UTC timestamp, level, thread (the shard's name), message.
 //!
 //! One line per event, greppable: `2026-11-29T21:50:01.123Z INFO  shard-0 bound transceiver demo from 127.0.0.1:51234`.
-//! The level comes from `SMPPGW_LOG` (error, warn, info, debug, trace; default info).
+//! The level comes from `SMPPGW_LOG` (error, warn, info, debug, trace, off; default info),
+//! else from `[general] log_level` once the configuration is read ([`configure`]).
 
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-struct Logger {
-    level: log::LevelFilter,
+struct Logger;
+
+/// `SMPPGW_LOG` was given: it wins over the configuration.
+static FROM_ENV: AtomicBool = AtomicBool::new(false);
+
+/// A level by name.
+pub fn level_named(name: &str) -> Option<log::LevelFilter> {
+    Some(match name.trim().to_ascii_lowercase().as_str() {
+        "error" => log::LevelFilter::Error,
+        "warn" => log::LevelFilter::Warn,
+        "info" => log::LevelFilter::Info,
+        "debug" => log::LevelFilter::Debug,
+        "trace" => log::LevelFilter::Trace,
+        "off" => log::LevelFilter::Off,
+        _ => return None,
+    })
+}
+
+/// The configuration's `log_level`, unless `SMPPGW_LOG` set one.
+pub fn configure(level: Option<log::LevelFilter>) {
+    if let (Some(l), false) = (level, FROM_ENV.load(Ordering::Relaxed)) {
+        log::set_max_level(l);
+    }
 }
 
 impl log::Log for Logger {
     fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.level() <= self.level
+        m.level() <= log::max_level()
             && (m.target().starts_with("smppgw") || m.level() <= log::Level::Warn)
     }
 
@@ -31,19 +54,12 @@ impl log::Log for Logger {
 
 /// Installs the logger (once; later calls do nothing).
 pub fn init() {
-    let level = match std::env::var("SMPPGW_LOG")
-        .unwrap_or_default()
-        .to_ascii_lowercase()
-        .as_str()
-    {
-        "error" => log::LevelFilter::Error,
-        "warn" => log::LevelFilter::Warn,
-        "debug" => log::LevelFilter::Debug,
-        "trace" => log::LevelFilter::Trace,
-        "off" => log::LevelFilter::Off,
-        _ => log::LevelFilter::Info,
-    };
-    if log::set_boxed_logger(Box::new(Logger { level })).is_ok() {
+    let env = std::env::var("SMPPGW_LOG")
+        .ok()
+        .and_then(|v| level_named(&v));
+    FROM_ENV.store(env.is_some(), Ordering::Relaxed);
+    let level = env.unwrap_or(log::LevelFilter::Info);
+    if log::set_boxed_logger(Box::new(Logger)).is_ok() {
         log::set_max_level(level);
     }
 }

@@ -119,6 +119,7 @@ fn every_error_names_file_line_and_key() {
         ("pdu size", format!("[general]\nmax_pdu_size=10\n{LISTENER}"), "", "ysmpp.conf:2: max_pdu_size: 10 is out of range (64 to 16m)"),
         ("window 0", format!("[general]\nwindow=0\n{LISTENER}"), "", "ysmpp.conf:2: window: \"0\" must be greater than 0"),
         ("admin", format!("[general]\nadmin=nowhere\n{LISTENER}"), "", "ysmpp.conf:2: admin: \"nowhere\" is not ADDRESS:PORT or off"),
+        ("log level", format!("[general]\nlog_level=loud\n{LISTENER}"), "", "ysmpp.conf:2: log_level: \"loud\" is not error, warn, info, debug, trace or off"),
         ("no value", format!("[general]\nwindow\n{LISTENER}"), "", "ysmpp.conf:2: window: has no value (write key=value)"),
         ("service type", format!("[smpp-server]\ndefault-service-type=toolong\n{LISTENER}"), "", "ysmpp.conf:2: default-service-type: \"toolong\" is longer than service_type allows (5)"),
         ("unknown sslcontext", "[listenerserver a]\nport=1\nsslcontext=nope\n".into(), "", "ysmpp.conf:2: sslcontext: \"nope\" is not a section of openssl.conf (known: none)"),

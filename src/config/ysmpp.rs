@@ -111,6 +111,8 @@ pub struct General {
     pub spin_before_park: Option<Duration>,
     /// Connections accepted at most, over all listeners and shards.
     pub max_connections: usize,
+    /// `log_level` (error, warn, info, debug, trace, off); `SMPPGW_LOG` wins over it.
+    pub log_level: Option<log::LevelFilter>,
     /// The admin endpoint (`/metrics`, `/health`, `/status`): 127.0.0.1:9775 unless set;
     /// `off`: none.
     pub admin: Option<SocketAddr>,
@@ -142,6 +144,7 @@ impl Default for General {
             spin_before_park: None,
             max_connections: 20_000,
             admin: Some(SocketAddr::from(([127, 0, 0, 1], 9775))),
+            log_level: None,
             default_route: None,
         }
     }
@@ -510,6 +513,12 @@ fn parse_general<'a>(k: &mut Keys<'a>, p: &mut Problems, g: &mut General) {
         )),
     }) {
         g.default_route = (!r.is_empty()).then_some(r);
+    }
+    if let Some(l) = k.get(p, "log_level", |v| {
+        crate::logger::level_named(v)
+            .ok_or_else(|| format!("{v:?} is not error, warn, info, debug, trace or off"))
+    }) {
+        g.log_level = Some(l);
     }
     if let Some(a) = k.get(p, "admin", |v| match v.trim() {
         "off" | "no" | "" => Ok(None),

@@ -342,6 +342,7 @@ fn start_pool(
 
 /// Runs the gateway (or the simulator) until SIGINT or SIGTERM.
 pub fn run(opts: RunOptions) -> Result<RunReport, String> {
+    crate::logger::configure(opts.config.general.log_level);
     check_machine()?;
     sys::ignore_sigxfsz();
     // Before any thread starts: threads inherit the mask, and one that does not block the

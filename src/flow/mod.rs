@@ -191,6 +191,8 @@ struct Entry {
     receipt_key: Option<(LinkId, IdKey)>,
     /// Its body is on its way back from the log.
     loading: bool,
+    /// That load was asked for its turn in its queue (counted in the queue's `loading`).
+    queue_load: bool,
     /// When the body is back, write its snapshot again (its segment is compacted).
     compact_on_load: bool,
     /// When its latest attempt went (Unix ms).
@@ -209,7 +211,8 @@ struct Queue {
     ids: VecDeque<MessageId>,
     down: bool,
     in_flight: usize,
-    /// Bodies of its messages being read back.
+    /// Bodies of its messages being read back for their turn (not for a receipt or a
+    /// compaction: those do not hold the queue's read-ahead back).
     loading: usize,
     /// No room: offer again at this time.
     blocked_until: u64,
@@ -445,6 +448,7 @@ impl Flow {
                 wake: 0,
                 receipt_key: None,
                 loading: false,
+                queue_load: false,
                 compact_on_load: false,
                 sent_ms: 0,
             },
@@ -634,6 +638,7 @@ impl Flow {
             };
             if e.st == St::Queued && e.spilled() && !e.loading {
                 e.loading = true;
+                e.queue_load = true;
                 asked += 1;
                 self.actions.push_back(Action::Load {
                     id: *id,
@@ -653,7 +658,6 @@ impl Flow {
             return;
         }
         e.loading = true;
-        self.queues.entry(e.target).or_default().loading += 1;
         self.actions.push_back(Action::Load { id, at: e.snap });
     }
 
@@ -685,8 +689,10 @@ impl Flow {
         }
         e.loading = false;
         let target = e.target;
-        if let Some(q) = self.queues.get_mut(&target) {
-            q.loading = q.loading.saturating_sub(1);
+        if std::mem::take(&mut e.queue_load) {
+            if let Some(q) = self.queues.get_mut(&target) {
+                q.loading = q.loading.saturating_sub(1);
+            }
         }
         let Some(pdu) = pdu.filter(|p| !p.is_empty()) else {
             self.stats.unreadable += 1;
@@ -695,7 +701,9 @@ impl Flow {
                 e.msg.registered_delivery = 0;
                 e.st = St::Later;
             }
-            return self.finish(log, id, End::LOST, CommandStatus::RSYSERR, None, now);
+            self.finish(log, id, End::LOST, CommandStatus::RSYSERR, None, now);
+            // The queue goes on past it.
+            return self.pull(target, now);
         };
         e.msg.pdu = pdu;
         self.resident += 1;
@@ -710,16 +718,17 @@ impl Flow {
         match e.st {
             St::Finishing(end, status) => self.finish(log, id, end, status, None, now),
             St::Queued => {
-                self.pull(target, now);
-                // Read back only to be written again, behind a target that is down: back to
-                // disk. (One read back for its turn stays: it goes soon.)
-                if compacted && self.is_down(target) {
+                // Behind a target that went down meanwhile, it waits on disk again.
+                if self.is_down(target) {
                     self.spill(id);
                 }
             }
             St::Later | St::AwaitingReceipt => self.spill(id),
             St::Uncommitted | St::InFlight => {}
         }
+        // Whatever the body was read for, the queue is offered again: its head may be this
+        // one, or one that waited behind it.
+        self.pull(target, now);
     }
 
     /// How an attempt went.
@@ -936,11 +945,13 @@ impl Flow {
         if !e.spilled() {
             self.resident -= 1;
         }
-        if e.loading {
+        if e.loading && e.queue_load {
             if let Some(q) = self.queues.get_mut(&e.target) {
                 q.loading = q.loading.saturating_sub(1);
             }
         }
+        // It may have stood at the head of its queue, waiting for its body: the queue goes on.
+        let requeue = (e.st == St::Queued || e.loading).then_some(e.target);
         if let Some(n) = self.seg_live.get_mut(&e.snap.seg) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -974,6 +985,9 @@ impl Flow {
             upstream_id: e.msg.forwarded.as_ref().map(|f| f.upstream_id.clone()),
         });
         self.receipt_for(log, &e.msg, e.origin, e.zero, end, relayed, now);
+        if let Some(t) = requeue {
+            self.pull(t, now);
+        }
     }
 
     /// Makes the receipt of `msg`'s end a message of its own, for the originator, when the

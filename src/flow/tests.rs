@@ -936,3 +936,81 @@ fn compaction_reads_bodies_on_disk_back_and_writes_them_again() {
     let (_, acts) = serve_loads(&mut f, &log, T0 + 1);
     assert_eq!(sent(&acts), vec![first, b, c]);
 }
+
+#[test]
+fn a_queue_goes_on_when_the_body_at_its_head_cannot_be_read_back() {
+    let (mut f, log) = (bounded(1), TestLog::default());
+    let first = accepted(&mut f, &log, LINK, 0);
+    sends(&mut f);
+    f.result(&log, first, Outcome::Unreachable, T0);
+    let x = accepted(&mut f, &log, LINK, 0);
+    let y = accepted(&mut f, &log, LINK, 0);
+    f.target_up(LINK, T0 + 1);
+    let acts = actions(&mut f);
+    assert_eq!(sent(&acts), vec![first]);
+    let loads: Vec<(MessageId, Loc)> = acts
+        .iter()
+        .filter_map(|a| match a {
+            Action::Load { id, at } => Some((*id, *at)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(loads.iter().map(|l| l.0).collect::<Vec<_>>(), vec![x, y]);
+    // y comes back first: it waits behind x.
+    f.loaded(&log, y, log.body_at(loads[1].1), T0 + 2);
+    assert!(sent(&actions(&mut f)).is_empty(), "in order");
+    // x cannot be read: it ends, and y goes.
+    f.loaded(&log, x, None, T0 + 3);
+    let acts = actions(&mut f);
+    assert_eq!(ended(&acts), vec![(x, End::LOST)]);
+    assert_eq!(sent(&acts), vec![y]);
+}
+
+#[test]
+fn reads_for_receipts_and_compaction_do_not_hold_a_queues_read_ahead_back() {
+    let (mut f, log) = (bounded(1), TestLog::default());
+    log.seg.set(1);
+    // 300 forwarded, waiting for receipts, their bodies on disk.
+    let mut waiting = Vec::new();
+    for i in 0..300 {
+        let id = accepted(&mut f, &log, LINK, 1);
+        sends(&mut f);
+        let up = format!("{i:x}");
+        let upstream_id = Bytes::copy_from_slice(up.as_bytes());
+        f.result(
+            &log,
+            id,
+            Outcome::Accepted {
+                upstream_id,
+                key: key(&up),
+            },
+            T0,
+        );
+        waiting.push(id);
+    }
+    assert_eq!(f.resident(), 1);
+    // Their segment is compacted: 299 reads outstanding (not answered yet).
+    log.seg.set(2);
+    f.compact(&log, 1);
+    let compaction_loads = actions(&mut f)
+        .iter()
+        .filter(|a| matches!(a, Action::Load { .. }))
+        .count();
+    assert_eq!(compaction_loads, 299);
+    // New messages for the link: `batch` (4) go, the rest wait with their bodies on disk.
+    let fresh: Vec<MessageId> = (0..10).map(|_| accepted(&mut f, &log, LINK, 0)).collect();
+    let acts = actions(&mut f);
+    assert_eq!(sent(&acts), fresh[..4].to_vec());
+    // The four come back: the queue reads the next ones back, whatever else is being read.
+    for id in &fresh[..4] {
+        f.result(&log, *id, Outcome::Delivered, T0 + 1);
+    }
+    let loads: Vec<MessageId> = actions(&mut f)
+        .iter()
+        .filter_map(|a| match a {
+            Action::Load { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(loads, fresh[4..].to_vec(), "the queue's read-ahead");
+}

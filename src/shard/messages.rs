@@ -985,7 +985,11 @@ impl ShardState {
             }
         }
         drop(old);
-        self.delete_committed(self.msgs.log.committed());
+        let written = match &self.msgs.log {
+            StoreLog::Disk { log, .. } => log.written(),
+            StoreLog::Memory { next } => next.get(),
+        };
+        self.delete_committed(written);
     }
 }
 

@@ -382,6 +382,12 @@ impl MessageLog {
         }
     }
 
+    /// The highest LSN written to its segment (and, with `sync=batch`, made durable): what a
+    /// segment's deletion waits for, in either mode.
+    pub fn written(&self) -> u64 {
+        self.st.borrow().committed
+    }
+
     /// The segment appends go to now.
     pub fn active_segment(&self) -> u64 {
         self.st.borrow().seq

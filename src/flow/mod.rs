@@ -678,6 +678,12 @@ impl Flow {
         self.stats.spilled += 1;
     }
 
+    /// Whether message `id` waits for its body (a read-back that fails for a message that
+    /// ended meanwhile is nothing to report).
+    pub fn is_loading(&self, id: MessageId) -> bool {
+        self.msgs.get(&id).is_some_and(|e| e.loading)
+    }
+
     /// The body of message `id` read back from the log (`None`: it could not be read; the
     /// message ends undeliverable, and the caller says why).
     pub fn loaded(&mut self, log: &dyn Log, id: MessageId, pdu: Option<Bytes>, now: u64) {

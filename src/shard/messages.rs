@@ -417,9 +417,11 @@ impl ShardState {
             let pdu = match shard.read_body(at).await {
                 Ok(pdu) => Some(pdu),
                 Err(e) => {
-                    warn!(
-                        "message {id}: its body cannot be read back from the message log ({e}); it ends undeliverable"
-                    );
+                    if shard.msgs.flow.borrow().is_loading(id) {
+                        warn!(
+                            "message {id}: its body cannot be read back from the message log ({e}); it ends undeliverable"
+                        );
+                    }
                     None
                 }
             };

@@ -103,6 +103,9 @@ pub struct ShardedRate {
     rate: f64,
     shares: Box<[Share]>,
     binds: Box<[AtomicU32]>,
+    /// Taken while the shares are worked out (binds are rare): two shards binding at once
+    /// must not leave one with a share computed from counts the other already changed.
+    rebalance: std::sync::Mutex<()>,
 }
 
 impl ShardedRate {
@@ -114,6 +117,7 @@ impl ShardedRate {
                 .map(|_| Share(RateLimiter::with_rate(0.0, epoch)))
                 .collect(),
             binds: (0..shards.max(1)).map(|_| AtomicU32::new(0)).collect(),
+            rebalance: std::sync::Mutex::new(()),
         })
     }
 
@@ -124,6 +128,7 @@ impl ShardedRate {
 
     /// A bind came (`up`) or went on shard `shard`: the shares are worked out again.
     pub fn bound(&self, shard: usize, up: bool) {
+        let _one_at_a_time = self.rebalance.lock().unwrap_or_else(|p| p.into_inner());
         let b = &self.binds[shard % self.binds.len()];
         if up {
             b.fetch_add(1, Ordering::Relaxed);

@@ -48,7 +48,12 @@ impl CdrFile {
             && self.size > 0
             && self.size + lines.len() as u64 > self.rotate_size
         {
-            self.rotate()?;
+            if let Err(e) = self.rotate() {
+                // The lines go on to the file as it is (a failed rotation loses nothing); the
+                // next rotation is tried after another `rotate_size`.
+                log::warn!("CDR file: rotation failed: {e}; writing on");
+                self.size = 0;
+            }
         }
         self.file
             .write_all(lines.as_bytes())
@@ -74,8 +79,15 @@ impl CdrFile {
             .chars()
             .filter(|c| !matches!(c, '-' | ':' | 'Z'))
             .collect();
+        // A name no earlier rotation took (two in one millisecond get a counter).
         let mut to = self.path.clone().into_os_string();
         to.push(format!(".{stamp}"));
+        let mut n = 1;
+        while Path::new(&to).exists() {
+            to = self.path.clone().into_os_string();
+            to.push(format!(".{stamp}-{n}"));
+            n += 1;
+        }
         std::fs::rename(&self.path, &to).map_err(|e| format!("{}: {e}", self.path.display()))?;
         self.reopen()
     }

@@ -26,8 +26,10 @@ use crate::shard::Shared;
 
 /// The most a request's head may take.
 const MAX_HEAD: usize = 8 * 1024;
-/// How long a client may take to send its request.
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a connection may take, from its first byte to the end of the answer.
+const DEADLINE: Duration = Duration::from_secs(5);
+/// Connections served at once at most; more are closed at once.
+const MAX_CONNECTIONS: usize = 64;
 /// A shard that has not ticked for this long is unhealthy.
 const STALL: Duration = Duration::from_secs(1);
 
@@ -61,6 +63,7 @@ pub fn start(addr: std::net::SocketAddr, admin: Admin) {
     };
     info!("admin endpoint on http://{local} (/metrics, /health, /status)");
     let admin = Arc::new(admin);
+    let open = std::rc::Rc::new(std::cell::Cell::new(0usize));
     glommio::spawn_local(async move {
         while !admin.shared.is_stopping() {
             match glommio::timer::timeout(Duration::from_millis(200), async {
@@ -69,8 +72,23 @@ pub fn start(addr: std::net::SocketAddr, admin: Admin) {
             .await
             {
                 Ok(stream) => {
-                    let admin = admin.clone();
-                    glommio::spawn_local(async move { serve(stream, &admin).await }).detach();
+                    if open.get() >= MAX_CONNECTIONS {
+                        drop(stream);
+                        continue;
+                    }
+                    open.set(open.get() + 1);
+                    let (admin, open) = (admin.clone(), open.clone());
+                    glommio::spawn_local(async move {
+                        // One deadline for the whole exchange: a client that trickles its
+                        // request or never reads the answer is cut off.
+                        let _ = glommio::timer::timeout(DEADLINE, async {
+                            serve(stream, &admin).await;
+                            Ok(())
+                        })
+                        .await;
+                        open.set(open.get() - 1);
+                    })
+                    .detach();
                 }
                 Err(glommio::GlommioError::TimedOut(_)) => {}
                 Err(e) => {
@@ -86,12 +104,9 @@ pub fn start(addr: std::net::SocketAddr, admin: Admin) {
 async fn serve(mut stream: TcpStream, admin: &Admin) {
     let mut buf = vec![0u8; MAX_HEAD];
     let mut filled = 0;
+    let mut head_only = false;
     let reply = loop {
-        let read = glommio::timer::timeout(READ_TIMEOUT, async {
-            stream.read(&mut buf[filled..]).await.map_err(Into::into)
-        })
-        .await;
-        match read {
+        match stream.read(&mut buf[filled..]).await {
             Ok(0) | Err(_) => return,
             Ok(n) => filled += n,
         }
@@ -99,6 +114,7 @@ async fn serve(mut stream: TcpStream, admin: &Admin) {
         let mut req = httparse::Request::new(&mut headers);
         match req.parse(&buf[..filled]) {
             Ok(httparse::Status::Complete(_)) => {
+                head_only = req.method == Some("HEAD");
                 break route(req.method.unwrap_or(""), req.path.unwrap_or(""), admin);
             }
             Ok(httparse::Status::Partial) if filled < buf.len() => continue,
@@ -114,7 +130,9 @@ async fn serve(mut stream: TcpStream, admin: &Admin) {
         body.len()
     );
     let _ = stream.write_all(head.as_bytes()).await;
-    let _ = stream.write_all(body.as_bytes()).await;
+    if !head_only {
+        let _ = stream.write_all(body.as_bytes()).await;
+    }
     let _ = stream.flush().await;
     let _ = stream.close().await;
 }
@@ -225,6 +243,10 @@ fn health(shared: &Shared) -> Reply {
     let now = shared.epoch.elapsed().as_millis() as u64;
     for (i, h) in shared.heartbeats.iter().enumerate() {
         let last = h.load(Ordering::Relaxed);
+        if last == 0 {
+            problems.push(format!("shard {i} has not started"));
+            continue;
+        }
         let quiet = now.saturating_sub(last);
         if quiet > STALL.as_millis() as u64 {
             problems.push(format!("shard {i} has not answered for {quiet} ms"));

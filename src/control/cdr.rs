@@ -123,7 +123,7 @@ pub struct ControlJoin {
 
 impl Drop for ControlJoin {
     fn drop(&mut self) {
-        self.done.store(true, Ordering::Relaxed);
+        self.done.store(true, Ordering::Release);
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }

@@ -610,7 +610,7 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
             let mut last_links: Vec<String> = Vec::new();
             let mut last_link_log = Instant::now();
             // Until the shards are done (their last CDRs come after the stop signal).
-            while !control_done.load(Ordering::Relaxed) {
+            while !control_done.load(Ordering::Acquire) {
                 glommio::timer::sleep(Duration::from_millis(50)).await;
                 if let Some(w) = &mut cdr {
                     if let Some(d) = stall {

@@ -801,7 +801,9 @@ pub async fn run(
                     "listener {:?}: cannot listen on {}: {e}",
                     spec.name, spec.addr
                 );
-                shared.listeners_failed.fetch_add(1, Ordering::Relaxed);
+                if id == 0 {
+                    shared.listeners_failed.fetch_add(1, Ordering::Relaxed);
+                }
                 shared.stopping.store(true, Ordering::Relaxed);
                 continue;
             }

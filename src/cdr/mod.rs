@@ -22,8 +22,9 @@
 //! `segments`, `data_coding`, `status` (command_status, `0x%08X`), `status_name`, `tp_status`
 //! (TS 23.040, `0x%02X`), `message_state`, `upstream_error` (an upstream's command_status that
 //! SMPP does not define, as it came), `address` (the peer, or `smppgw_address` when unknown),
-//! `latency` (milliseconds: submit to answer for `submit`, attempt to answer for `attempt`,
-//! accepted to end for `final` and `receipt`), `failures`, `backup` (yes when the backup
+//! `latency` (milliseconds: attempt to answer for `attempt`, accepted to end for `final` and
+//! `receipt`; empty for `submit` and `mo`, whose answer waits for the log: see the
+//! `smppgw_submit_response_seconds` metric), `failures`, `backup` (yes when the backup
 //! gateway was used), `outcome` (of an attempt: accepted, delivered, temporary, permanent,
 //! timeout, unreachable, no_room; of a submit: accepted, refused).
 

@@ -715,6 +715,15 @@ fn the_backlog_counts_what_waits_for_room_at_links_that_are_up() {
     assert_eq!(f.backlog(), 2);
 }
 
+/// One message for `target`, attempted and found unreachable: the target is down, and what
+/// comes next for it waits (beyond the memory bound, on disk).
+fn down_with_one(f: &mut Flow, log: &TestLog, target: Target, rd: u8) -> MessageId {
+    let first = accepted(f, log, target, rd);
+    sends(f);
+    f.result(log, first, Outcome::Unreachable, T0);
+    first
+}
+
 /// The flow with at most `limit` bodies in memory.
 fn bounded(limit: usize) -> Flow {
     let mut f = flow(false, false);
@@ -758,9 +767,7 @@ fn sent(acts: &[Action]) -> Vec<MessageId> {
 #[test]
 fn beyond_the_memory_bound_waiting_messages_keep_their_bodies_only_in_the_log() {
     let (mut f, log) = (bounded(3), TestLog::default());
-    let first = accepted(&mut f, &log, LINK, 0);
-    sends(&mut f);
-    f.result(&log, first, Outcome::Unreachable, T0);
+    let first = down_with_one(&mut f, &log, LINK, 0);
     let mut ids = vec![first];
     for _ in 0..19 {
         ids.push(accepted(&mut f, &log, LINK, 0));
@@ -842,9 +849,7 @@ fn messages_waiting_for_receipts_keep_no_body_in_memory_and_need_none_to_end() {
 #[test]
 fn an_expired_message_on_disk_gets_its_expiry_receipt_with_its_text() {
     let (mut f, log) = (bounded(1), TestLog::default());
-    let first = accepted(&mut f, &log, RX, 1);
-    sends(&mut f);
-    f.result(&log, first, Outcome::Unreachable, T0);
+    let first = down_with_one(&mut f, &log, RX, 1);
     let inc = incoming(&mut f, Some(RX), 1, 5_000);
     let b = inc.msg.id;
     let lsn = f.accept(&log, inc, T0);
@@ -877,9 +882,7 @@ fn an_expired_message_on_disk_gets_its_expiry_receipt_with_its_text() {
 #[test]
 fn a_body_that_cannot_be_read_back_ends_its_message_without_a_receipt() {
     let (mut f, log) = (bounded(1), TestLog::default());
-    let first = accepted(&mut f, &log, LINK, 1);
-    sends(&mut f);
-    f.result(&log, first, Outcome::Unreachable, T0);
+    let first = down_with_one(&mut f, &log, LINK, 1);
     let b = accepted(&mut f, &log, LINK, 1);
     f.target_up(LINK, T0 + 1);
     let acts = actions(&mut f);
@@ -906,9 +909,7 @@ fn a_body_that_cannot_be_read_back_ends_its_message_without_a_receipt() {
 fn compaction_reads_bodies_on_disk_back_and_writes_them_again() {
     let (mut f, log) = (bounded(1), TestLog::default());
     log.seg.set(1);
-    let first = accepted(&mut f, &log, LINK, 0);
-    sends(&mut f);
-    f.result(&log, first, Outcome::Unreachable, T0);
+    let first = down_with_one(&mut f, &log, LINK, 0);
     let b = accepted(&mut f, &log, LINK, 0);
     let c = accepted(&mut f, &log, LINK, 0);
     assert_eq!((f.live_in(1), f.resident()), (3, 1));
@@ -940,9 +941,7 @@ fn compaction_reads_bodies_on_disk_back_and_writes_them_again() {
 #[test]
 fn a_queue_goes_on_when_the_body_at_its_head_cannot_be_read_back() {
     let (mut f, log) = (bounded(1), TestLog::default());
-    let first = accepted(&mut f, &log, LINK, 0);
-    sends(&mut f);
-    f.result(&log, first, Outcome::Unreachable, T0);
+    let first = down_with_one(&mut f, &log, LINK, 0);
     let x = accepted(&mut f, &log, LINK, 0);
     let y = accepted(&mut f, &log, LINK, 0);
     f.target_up(LINK, T0 + 1);

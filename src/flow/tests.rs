@@ -849,7 +849,7 @@ fn messages_waiting_for_receipts_keep_no_body_in_memory_and_need_none_to_end() {
 #[test]
 fn an_expired_message_on_disk_gets_its_expiry_receipt_with_its_text() {
     let (mut f, log) = (bounded(1), TestLog::default());
-    let first = down_with_one(&mut f, &log, RX, 1);
+    down_with_one(&mut f, &log, RX, 1);
     let inc = incoming(&mut f, Some(RX), 1, 5_000);
     let b = inc.msg.id;
     let lsn = f.accept(&log, inc, T0);

@@ -122,10 +122,20 @@ impl ShardMetrics {
 
     /// A request received from an ESME.
     pub fn pdu_in(&self, command: CommandId) {
-        match COMMANDS.iter().position(|(c, _)| *c == command) {
-            Some(i) => self.pdus_in[i].increment(1),
-            None => self.pdus_other.increment(1),
-        }
+        let i = match command {
+            CommandId::SUBMIT_SM => 0,
+            CommandId::SUBMIT_MULTI => 1,
+            CommandId::DATA_SM => 2,
+            CommandId::DELIVER_SM => 3,
+            CommandId::ENQUIRE_LINK => 4,
+            CommandId::UNBIND => 5,
+            CommandId::QUERY_SM => 6,
+            CommandId::CANCEL_SM => 7,
+            CommandId::REPLACE_SM => 8,
+            _ => return self.pdus_other.increment(1),
+        };
+        debug_assert_eq!(COMMANDS[i].0, command);
+        self.pdus_in[i].increment(1);
     }
 
     /// An attempt came back with `outcome` (one of [`OUTCOMES`]).

@@ -103,7 +103,7 @@ impl ShardState {
         request: &Pdu,
         id: Option<MessageId>,
         billid: Option<MessageId>,
-        system_id: &str,
+        account: &crate::accounts::AccountState,
         target: Option<Target>,
         status: CommandStatus,
         peer: &Bytes,
@@ -111,12 +111,7 @@ impl ShardState {
         if !self.cdrs_on() {
             return;
         }
-        let c = self.incoming(
-            request,
-            Leg::Submit,
-            "smppserver",
-            Bytes::copy_from_slice(system_id.as_bytes()),
-        );
+        let c = self.incoming(request, Leg::Submit, "smppserver", split(&account.target).1);
         self.cdr(Cdr {
             billid,
             msgid: id,

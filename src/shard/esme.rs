@@ -302,15 +302,8 @@ impl EsmeHandler {
 
     /// Refuses a message before it is routed (with its CDR leg).
     fn refuse(&self, s: &mut Session, pdu: &Pdu, account: &AccountState, status: CommandStatus) {
-        self.shard.cdr_submit(
-            pdu,
-            None,
-            None,
-            &account.system_id,
-            None,
-            status,
-            &self.peer_text,
-        );
+        self.shard
+            .cdr_submit(pdu, None, None, account, None, status, &self.peer_text);
         fail(s, pdu, status)
     }
 
@@ -459,7 +452,7 @@ impl EsmeHandler {
                 request,
                 ok.then_some(id),
                 ok.then_some(billid),
-                &account.system_id,
+                account,
                 target,
                 status,
                 &self.peer_text,

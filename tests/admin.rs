@@ -201,7 +201,14 @@ fn health_turns_503_while_a_shard_stalls_and_bad_requests_get_400() {
         &[("SMPPGW_TEST_STALL", "1:1500:2500")],
     );
     let admin = gw.admin();
-    let (code, body) = http_get(admin, "/health");
+    // Until each shard has ticked once it says "not started": healthy within a moment.
+    let t0 = Instant::now();
+    let (mut code, mut body) = http_get(admin, "/health");
+    while code != 200 && t0.elapsed() < Duration::from_millis(1000) {
+        assert!(body.contains("has not started"), "{body}");
+        std::thread::sleep(Duration::from_millis(20));
+        (code, body) = http_get(admin, "/health");
+    }
     assert_eq!((code, body.trim()), (200, "{\"status\":\"ok\"}"));
     let t0 = Instant::now();
     let mut seen = None;

@@ -98,9 +98,13 @@ impl RateLimiter {
 #[repr(align(128))]
 struct Share(RateLimiter);
 
-/// A rate split between the shards in proportion to the binds each serves.
+/// A rate split between the shards in proportion to the binds each serves. The rate can
+/// change while binds are up (a reload); 0 means no limit.
 pub struct ShardedRate {
-    rate: f64,
+    /// The account's rate, as f64 bits (0: no limit).
+    rate: AtomicU64,
+    /// Whether there is a limit: the one load `try_take` makes before a share's bucket.
+    limited: std::sync::atomic::AtomicBool,
     shares: Box<[Share]>,
     binds: Box<[AtomicU32]>,
     /// Taken while the shares are worked out (binds are rare): two shards binding at once
@@ -109,21 +113,32 @@ pub struct ShardedRate {
 }
 
 impl ShardedRate {
-    /// `None` when `rate` is 0 (no limit).
-    pub fn new(rate: f64, shards: usize, epoch: Instant) -> Option<ShardedRate> {
-        (rate > 0.0).then(|| ShardedRate {
-            rate,
+    /// `rate` per second over all shards; 0: no limit (until [`ShardedRate::set_total`]).
+    pub fn new(rate: f64, shards: usize, epoch: Instant) -> ShardedRate {
+        ShardedRate {
+            rate: AtomicU64::new(rate.max(0.0).to_bits()),
+            limited: (rate > 0.0).into(),
             shares: (0..shards.max(1))
                 .map(|_| Share(RateLimiter::with_rate(0.0, epoch)))
                 .collect(),
             binds: (0..shards.max(1)).map(|_| AtomicU32::new(0)).collect(),
             rebalance: std::sync::Mutex::new(()),
-        })
+        }
+    }
+
+    /// Whether there is a limit at all.
+    pub fn is_limited(&self) -> bool {
+        self.limited.load(Ordering::Relaxed)
+    }
+
+    /// The rate over all shards (0: no limit).
+    pub fn total(&self) -> f64 {
+        f64::from_bits(self.rate.load(Ordering::Relaxed))
     }
 
     /// Takes `n` tokens from shard `shard`'s share; false means throttle.
     pub fn try_take(&self, shard: usize, n: u32, now: Instant) -> bool {
-        self.shares[shard % self.shares.len()].0.try_take(n, now)
+        !self.is_limited() || self.shares[shard % self.shares.len()].0.try_take(n, now)
     }
 
     /// A bind came (`up`) or went on shard `shard`: the shares are worked out again.
@@ -135,6 +150,20 @@ impl ShardedRate {
         } else {
             let _ = b.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
         }
+        self.share_out();
+    }
+
+    /// The rate changed (a reload): the shares are worked out again at once.
+    pub fn set_total(&self, rate: f64) {
+        let _one_at_a_time = self.rebalance.lock().unwrap_or_else(|p| p.into_inner());
+        self.rate.store(rate.max(0.0).to_bits(), Ordering::Relaxed);
+        self.share_out();
+        self.limited.store(rate > 0.0, Ordering::Relaxed);
+    }
+
+    /// Splits the rate by the binds per shard (the rebalance lock is held).
+    fn share_out(&self) {
+        let rate = self.total();
         let counts: Vec<u32> = self
             .binds
             .iter()
@@ -145,7 +174,7 @@ impl ShardedRate {
             let r = if total == 0 {
                 0.0
             } else {
-                self.rate * n as f64 / total as f64
+                rate * n as f64 / total as f64
             };
             share.0.set_rate(r);
         }
@@ -183,7 +212,7 @@ mod tests {
     #[test]
     fn an_account_rate_is_shared_by_the_shards_in_proportion_to_their_binds() {
         let t0 = Instant::now();
-        let r = ShardedRate::new(12.0, 3, t0).unwrap();
+        let r = ShardedRate::new(12.0, 3, t0);
         assert!(!r.try_take(0, 1, t0), "no bind, no share");
         r.bound(0, true);
         assert!((r.share(0) - 12.0).abs() < 0.01);
@@ -203,5 +232,21 @@ mod tests {
         r.bound(1, false);
         assert!((r.share(0) - 12.0).abs() < 0.01);
         assert_eq!(r.share(1), 0.0);
+    }
+
+    #[test]
+    fn an_account_rate_changes_while_bound_and_zero_lifts_the_limit() {
+        let t0 = Instant::now();
+        let r = ShardedRate::new(0.0, 2, t0);
+        r.bound(0, true);
+        r.bound(1, true);
+        assert!((0..1000).all(|_| r.try_take(0, 1, t0)), "0: no limit");
+        r.set_total(4.0);
+        assert!(r.is_limited());
+        assert_eq!((r.share(0) * 10.0).round(), 20.0);
+        let t1 = t0 + Duration::from_secs(5);
+        assert_eq!((0..10).filter(|_| r.try_take(1, 1, t1)).count(), 2);
+        r.set_total(0.0);
+        assert!((0..1000).all(|_| r.try_take(1, 1, t1)));
     }
 }

@@ -7,7 +7,11 @@
 //! smppgw route --config DIR CALLED [name=value ...]
 //!                                 explain how DIR/regexroute.conf routes a message
 //! smppgw sim --listen ADDR        run an SMSC simulator (acks, receipts, errors, throttling)
+//! smppgw reload --config DIR      make the gateway running on DIR read its files again
+//! smppgw status --config DIR      what the gateway running on DIR reports (/status)
 //! ```
+//!
+//! Options are parsed with lexopt (`--config DIR` and `--config=DIR` alike).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -35,32 +39,85 @@ const USAGE: &str = "usage:
              [--msgid hex|decimal|hex/decimal] [--tls CERT_AND_KEY.pem] [--record FILE]
                                       an SMSC simulator: any system_id binds; messages are
                                       acknowledged, receipted, refused or throttled as asked
+  smppgw reload --config DIR | --admin ADDR
+                                      make the gateway running on DIR read every file again
+                                      (as SIGHUP does) and print what changed; through the
+                                      admin endpoint ([general] admin, or --admin), exit
+                                      status 2 if refused
+  smppgw status --config DIR | --admin ADDR [--json]
+                                      what the gateway running on DIR reports: binds, links,
+                                      queues, spool, configuration version
   smppgw --version | --help
 
 environment: SMPPGW_LOG=error|warn|info|debug|trace (default info)
 ";
 
-struct Args {
-    rest: Vec<String>,
+/// The options of a command, parsed with lexopt: `--name VALUE` (or `--name=VALUE`) and
+/// `--flag`; `positional` collects the rest (only `route` takes any).
+#[derive(Default)]
+struct Opts {
+    values: Vec<(String, String)>,
+    flags: Vec<String>,
+    positional: Vec<String>,
 }
 
-impl Args {
-    fn value(&mut self, flag: &str) -> Result<Option<String>, String> {
-        match self.rest.iter().position(|a| a == flag) {
-            None => Ok(None),
-            Some(i) => {
-                if i + 1 >= self.rest.len() {
-                    return Err(format!("{flag} needs a value"));
+impl Opts {
+    /// Parses `argv` (after the command): `takes_value` and `flags` name what it accepts.
+    fn parse(argv: Vec<String>, takes_value: &[&str], flags: &[&str]) -> Result<Opts, String> {
+        use lexopt::Arg;
+        let mut p = lexopt::Parser::from_args(argv);
+        let mut o = Opts::default();
+        loop {
+            let arg = p.next().map_err(|e| e.to_string())?;
+            match arg {
+                None => break,
+                Some(Arg::Long(name)) => {
+                    let flag = format!("--{name}");
+                    if takes_value.contains(&flag.as_str()) {
+                        let v = p
+                            .value()
+                            .map_err(|_| format!("{flag} needs a value"))?
+                            .into_string()
+                            .map_err(|_| format!("{flag}: not UTF-8"))?;
+                        o.values.push((flag, v));
+                    } else if flags.contains(&flag.as_str()) {
+                        o.flags.push(flag);
+                    } else {
+                        return Err(format!("unknown argument {flag:?}"));
+                    }
                 }
-                let v = self.rest.remove(i + 1);
-                self.rest.remove(i);
-                Ok(Some(v))
+                Some(Arg::Short(c)) => return Err(format!("unknown argument \"-{c}\"")),
+                Some(Arg::Value(v)) => o.positional.push(
+                    v.into_string()
+                        .map_err(|_| "an argument is not UTF-8".to_string())?,
+                ),
             }
         }
+        Ok(o)
     }
 
-    fn finish(self) -> Result<(), String> {
-        match self.rest.first() {
+    fn value(&self, flag: &str) -> Option<String> {
+        self.values
+            .iter()
+            .rev()
+            .find(|(f, _)| f == flag)
+            .map(|(_, v)| v.clone())
+    }
+
+    fn flag(&self, flag: &str) -> bool {
+        self.flags.iter().any(|f| f == flag)
+    }
+
+    /// `--config DIR`, which `command` needs.
+    fn config_dir(&self, command: &str) -> Result<PathBuf, String> {
+        self.value("--config")
+            .map(PathBuf::from)
+            .ok_or_else(|| format!("{command} needs --config DIR"))
+    }
+
+    /// No positional arguments (every command but `route`).
+    fn no_positional(&self) -> Result<(), String> {
+        match self.positional.first() {
             None => Ok(()),
             Some(a) => Err(format!("unknown argument {a:?}")),
         }
@@ -68,39 +125,24 @@ impl Args {
 }
 
 fn read_config(dir: &Path) -> Result<Config, String> {
-    if !dir.is_dir() {
-        return Err(format!("{}: not a directory", dir.display()));
+    control::read_config(dir)
+}
+
+/// The admin endpoint of the gateway that runs on `--config DIR` (its `[general] admin`),
+/// or `--admin ADDR`.
+fn admin_of(opts: &Opts, command: &str) -> Result<std::net::SocketAddr, String> {
+    if let Some(a) = opts.value("--admin") {
+        return a
+            .parse()
+            .map_err(|_| format!("--admin {a:?}: expected ADDRESS:PORT"));
     }
-    let read = |name: &str| -> Result<Option<String>, String> {
-        let p = dir.join(name);
-        match std::fs::read_to_string(&p) {
-            Ok(t) => Ok(Some(t)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("{}: {e}", p.display())),
-        }
-    };
-    let (ysmpp, regfile, openssl, yatesmsc) = (
-        read("ysmpp.conf")?,
-        read("regfile.conf")?,
-        read("openssl.conf")?,
-        read("yatesmsc.conf")?,
-    );
-    Config::parse(&ConfigFiles {
-        ysmpp: ysmpp.as_deref(),
-        regfile: regfile.as_deref(),
-        openssl: openssl.as_deref(),
-        yatesmsc: yatesmsc.as_deref(),
-    })
-    .map_err(|errs| {
-        let mut s = format!(
-            "{} configuration error(s) in {}:\n",
-            errs.len(),
+    let dir = opts.config_dir(command)?;
+    let config = read_config(&dir)?;
+    config.general.admin.ok_or_else(|| {
+        format!(
+            "{}/ysmpp.conf: [general] admin=off: the running gateway has no admin endpoint (send it SIGHUP instead)",
             dir.display()
-        );
-        for e in errs {
-            s.push_str(&format!("  {e}\n"));
-        }
-        s.trim_end().to_string()
+        )
     })
 }
 
@@ -114,8 +156,8 @@ fn default_config() -> Config {
     .unwrap_or_else(|e| unreachable!("the embedded default is valid: {e:?}"))
 }
 
-fn shards_flag(args: &mut Args, config: &mut Config) -> Result<(), String> {
-    if let Some(n) = args.value("--shards")? {
+fn shards_flag(opts: &Opts, config: &mut Config) -> Result<(), String> {
+    if let Some(n) = opts.value("--shards") {
         let n: usize = n
             .parse()
             .ok()
@@ -136,9 +178,8 @@ fn run(options: RunOptions) -> Result<(), String> {
     control::run(options).map(|_| ())
 }
 
-fn main_inner(argv: Vec<String>) -> Result<(), String> {
-    let mut args = Args { rest: argv };
-    let command = args.rest.first().cloned();
+fn main_inner(mut argv: Vec<String>) -> Result<(), String> {
+    let command = (!argv.is_empty()).then(|| argv.remove(0));
     match command.as_deref() {
         None => run(RunOptions {
             config: default_config(),
@@ -159,11 +200,11 @@ fn main_inner(argv: Vec<String>) -> Result<(), String> {
             Ok(())
         }
         Some("run") => {
-            args.rest.remove(0);
-            let dir = PathBuf::from(args.value("--config")?.ok_or("run needs --config DIR")?);
+            let opts = Opts::parse(argv, &["--config", "--shards"], &[])?;
+            opts.no_positional()?;
+            let dir = opts.config_dir("run")?;
             let mut config = read_config(&dir)?;
-            shards_flag(&mut args, &mut config)?;
-            args.finish()?;
+            shards_flag(&opts, &mut config)?;
             warn_all(&config);
             run(RunOptions {
                 config,
@@ -173,9 +214,9 @@ fn main_inner(argv: Vec<String>) -> Result<(), String> {
             })
         }
         Some("check") => {
-            args.rest.remove(0);
-            let dir = PathBuf::from(args.value("--config")?.ok_or("check needs --config DIR")?);
-            args.finish()?;
+            let opts = Opts::parse(argv, &["--config"], &[])?;
+            opts.no_positional()?;
+            let dir = opts.config_dir("check")?;
             let config = read_config(&dir)?;
             // Certificates are part of the configuration: load them too.
             for t in &config.tls {
@@ -197,9 +238,9 @@ fn main_inner(argv: Vec<String>) -> Result<(), String> {
             Ok(())
         }
         Some("route") => {
-            args.rest.remove(0);
-            let dir = PathBuf::from(args.value("--config")?.ok_or("route needs --config DIR")?);
-            let mut rest = std::mem::take(&mut args.rest).into_iter();
+            let opts = Opts::parse(argv, &["--config"], &[])?;
+            let dir = opts.config_dir("route")?;
+            let mut rest = opts.positional.into_iter();
             let called = rest.next().ok_or(
                 "route needs the called number: smppgw route --config DIR CALLED [name=value ...]",
             )?;
@@ -222,9 +263,25 @@ fn main_inner(argv: Vec<String>) -> Result<(), String> {
             Ok(())
         }
         Some("sim") => {
-            args.rest.remove(0);
-            let listen = args
-                .value("--listen")?
+            let opts = Opts::parse(
+                argv,
+                &[
+                    "--listen",
+                    "--shards",
+                    "--receipt-delay",
+                    "--temp-errors",
+                    "--perm-errors",
+                    "--throttle",
+                    "--throttle-every",
+                    "--msgid",
+                    "--record",
+                    "--tls",
+                ],
+                &[],
+            )?;
+            opts.no_positional()?;
+            let listen = opts
+                .value("--listen")
                 .ok_or("sim needs --listen ADDR:PORT")?;
             let addr: std::net::SocketAddr = listen
                 .parse()
@@ -239,13 +296,13 @@ fn main_inner(argv: Vec<String>) -> Result<(), String> {
                         .ok_or_else(|| format!("{flag} {v:?}: expected a percentage 0-100")),
                 }
             };
-            let receipt_delay = match args.value("--receipt-delay")? {
+            let receipt_delay = match opts.value("--receipt-delay") {
                 None => Duration::ZERO,
                 Some(v) => value::duration(&v).map_err(|e| format!("--receipt-delay: {e}"))?,
             };
-            let temp_error_pct = pct(args.value("--temp-errors")?, "--temp-errors")?;
-            let perm_error_pct = pct(args.value("--perm-errors")?, "--perm-errors")?;
-            let throttle = match args.value("--throttle")? {
+            let temp_error_pct = pct(opts.value("--temp-errors"), "--temp-errors")?;
+            let perm_error_pct = pct(opts.value("--perm-errors"), "--perm-errors")?;
+            let throttle = match opts.value("--throttle") {
                 None => 0.0,
                 Some(v) => v
                     .parse::<f64>()
@@ -253,13 +310,13 @@ fn main_inner(argv: Vec<String>) -> Result<(), String> {
                     .filter(|r| *r >= 0.0)
                     .ok_or_else(|| format!("--throttle {v:?}: expected messages per second"))?,
             };
-            let throttle_every = match args.value("--throttle-every")? {
+            let throttle_every = match opts.value("--throttle-every") {
                 None => 0,
                 Some(v) => v
                     .parse::<u32>()
                     .map_err(|_| format!("--throttle-every {v:?}: expected a number"))?,
             };
-            let msgid = match args.value("--msgid")? {
+            let msgid = match opts.value("--msgid") {
                 None => (IdRadix::Hex, IdRadix::Hex),
                 Some(v) => {
                     let one = |s: &str| {
@@ -272,8 +329,8 @@ fn main_inner(argv: Vec<String>) -> Result<(), String> {
                     }
                 }
             };
-            let record = args.value("--record")?.map(PathBuf::from);
-            let tls_cert = args.value("--tls")?.map(PathBuf::from);
+            let record = opts.value("--record").map(PathBuf::from);
+            let tls_cert = opts.value("--tls").map(PathBuf::from);
             let mut config_dir = None;
             let mut tls = None;
             if let Some(cert) = &tls_cert {
@@ -293,8 +350,7 @@ fn main_inner(argv: Vec<String>) -> Result<(), String> {
                 config_dir = Some(dir);
             }
             let mut config = control::sim_config(addr, tls);
-            shards_flag(&mut args, &mut config)?;
-            args.finish()?;
+            shards_flag(&opts, &mut config)?;
             run(RunOptions {
                 config,
                 config_dir,
@@ -309,6 +365,43 @@ fn main_inner(argv: Vec<String>) -> Result<(), String> {
                 }),
                 upstream_sim: None,
             })
+        }
+        Some("reload") => {
+            let opts = Opts::parse(argv, &["--config", "--admin"], &[])?;
+            opts.no_positional()?;
+            let answer = control::client::request(
+                admin_of(&opts, "reload")?,
+                "POST",
+                "/reload?format=text",
+            )?;
+            print!("{}", answer.body);
+            match answer.code {
+                200 => Ok(()),
+                422 => Err("reload refused".into()),
+                code => Err(format!(
+                    "the admin endpoint answered {code}: {}",
+                    answer.body.trim()
+                )),
+            }
+        }
+        Some("status") => {
+            let opts = Opts::parse(argv, &["--config", "--admin"], &["--json"])?;
+            opts.no_positional()?;
+            let path = if opts.flag("--json") {
+                "/status"
+            } else {
+                "/status?format=text"
+            };
+            let answer = control::client::request(admin_of(&opts, "status")?, "GET", path)?;
+            if answer.code != 200 {
+                return Err(format!(
+                    "the admin endpoint answered {}: {}",
+                    answer.code,
+                    answer.body.trim()
+                ));
+            }
+            print!("{}", answer.body);
+            Ok(())
         }
         Some(other) => Err(format!("unknown command {other:?}\n\n{USAGE}")),
     }

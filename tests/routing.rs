@@ -241,7 +241,10 @@ fn sighup_installs_a_new_table_and_keeps_the_running_one_when_the_new_one_is_bro
     .unwrap();
     hup(&gw);
     assert!(
-        gw.wait_log("keeping regexroute.conf version 2", Duration::from_secs(5)),
+        gw.wait_log(
+            "refused; keeping configuration version 2",
+            Duration::from_secs(5)
+        ),
         "{}",
         gw.log()
     );

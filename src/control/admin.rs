@@ -37,10 +37,11 @@ const STALL: Duration = Duration::from_secs(1);
 pub struct Admin {
     pub shared: Arc<Shared>,
     pub prometheus: Option<PrometheusHandle>,
-    /// The configuration directory, and when the configuration was loaded (Unix seconds).
+    /// The configuration directory.
     pub config_dir: String,
-    pub loaded_secs: u64,
     pub spool_dir: Option<std::path::PathBuf>,
+    /// `POST /reload`.
+    pub reloader: Arc<super::reload::Reloader>,
 }
 
 /// Opens the listener (without SO_REUSEPORT: a second gateway on the same address is told,
@@ -115,7 +116,17 @@ async fn serve(mut stream: TcpStream, admin: &Admin) {
         match req.parse(&buf[..filled]) {
             Ok(httparse::Status::Complete(_)) => {
                 head_only = req.method == Some("HEAD");
-                break route(req.method.unwrap_or(""), req.path.unwrap_or(""), admin);
+                let (path, query) = req
+                    .path
+                    .unwrap_or("")
+                    .split_once('?')
+                    .unwrap_or((req.path.unwrap_or(""), ""));
+                // `?format=text`: for people (what `smppgw reload` and `status` print).
+                let text = query.split('&').any(|p| p == "format=text");
+                if path == "/reload" {
+                    break reload(req.method.unwrap_or(""), admin, text).await;
+                }
+                break route(req.method.unwrap_or(""), path, admin, text);
             }
             Ok(httparse::Status::Partial) if filled < buf.len() => continue,
             Ok(httparse::Status::Partial) => {
@@ -148,14 +159,41 @@ fn bad_request(why: &str) -> Reply {
     )
 }
 
-fn route(method: &str, path: &str, admin: &Admin) -> Reply {
-    let path = path.split('?').next().unwrap_or("");
+/// `POST /reload`: every file read again, as SIGHUP does; the answer says what changed (200),
+/// or why nothing did (422).
+async fn reload(method: &str, admin: &Admin, text: bool) -> Reply {
+    if method != "POST" {
+        return (
+            405,
+            "Method Not Allowed",
+            "application/json",
+            "{\"error\":\"POST only\"}\n".into(),
+        );
+    }
+    let reloader = admin.reloader.clone();
+    // File reads and certificate parsing: off the control executor's thread.
+    let report = glommio::executor()
+        .spawn_blocking(move || reloader.reload("POST /reload"))
+        .await;
+    let (kind, body) = if text {
+        ("text/plain; charset=utf-8", report.text())
+    } else {
+        ("application/json", report.json())
+    };
+    if report.ok {
+        (200, "OK", kind, body)
+    } else {
+        (422, "Unprocessable Entity", kind, body)
+    }
+}
+
+fn route(method: &str, path: &str, admin: &Admin, text: bool) -> Reply {
     if !matches!(path, "/metrics" | "/health" | "/status") {
         return (
             404,
             "Not Found",
             "application/json",
-            "{\"error\":\"no such path (/metrics, /health, /status)\"}\n".into(),
+            "{\"error\":\"no such path (/metrics, /health, /status, POST /reload)\"}\n".into(),
         );
     }
     if method != "GET" && method != "HEAD" {
@@ -182,6 +220,7 @@ fn route(method: &str, path: &str, admin: &Admin) -> Reply {
             ),
         },
         "/health" => health(&admin.shared),
+        _ if text => (200, "OK", "text/plain; charset=utf-8", status_text(admin)),
         _ => (200, "OK", "application/json", status(admin)),
     }
 }
@@ -221,7 +260,7 @@ fn scrape(shared: &Shared) -> Scrape {
             .iter()
             .map(|l| {
                 (
-                    l.config.name.clone(),
+                    l.name.clone(),
                     l.bound_tx_total() as usize,
                     l.bound_rx_total() as usize,
                 )
@@ -275,17 +314,21 @@ fn health(shared: &Shared) -> Reply {
 
 fn status(admin: &Admin) -> String {
     let shared = &admin.shared;
+    let live = shared.live.load();
     let mut s = String::from("{");
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let _ = write!(
         s,
-        "\"version\":{},\"uptime_seconds\":{},\"config\":{{\"dir\":{},\"loaded_unix\":{},\"routes_version\":{}}},\"shards\":{},\"connections\":{}",
+        "\"version\":{},\"uptime_seconds\":{},\"config\":{{\"dir\":{},\"version\":{},\"loaded_unix\":{},\"routes_version\":{}}},\"shards\":{},\"connections\":{}",
         json_str(crate::VERSION),
         shared.epoch.elapsed().as_secs(),
         json_str(&admin.config_dir),
-        admin.loaded_secs,
+        live.version,
+        live.loaded_at
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
         shared.routes.version(),
         shared.shards,
         shared.connections.load(Ordering::Relaxed)
@@ -325,15 +368,15 @@ fn status(admin: &Admin) -> String {
         );
     }
     let _ = write!(s, "],\"links\":[");
-    for (i, l) in shared.links.iter().enumerate() {
+    for (i, l) in shared.links.iter().filter(|l| !l.is_removed()).enumerate() {
         let _ = write!(
             s,
             "{}{{\"name\":{},\"transmitters\":{},\"receivers\":{},\"slots\":{},\"state\":{}}}",
             if i > 0 { "," } else { "" },
-            json_str(&l.config.name),
+            json_str(&l.name),
             l.bound_tx_total(),
             l.bound_rx_total(),
-            l.config.binds,
+            l.config().binds,
             json_str(&l.summary())
         );
     }
@@ -359,6 +402,59 @@ fn status(admin: &Admin) -> String {
     s
 }
 
+/// `/status?format=text`: what `smppgw status` prints.
+fn status_text(admin: &Admin) -> String {
+    let shared = &admin.shared;
+    let live = shared.live.load();
+    let mut s = String::new();
+    let loaded = live.loaded_at.elapsed().map_or(0, |d| d.as_secs());
+    let _ = writeln!(
+        s,
+        "smppgw {}, up {}s, {} shards, configuration {} version {} (loaded {loaded}s ago), routes version {}",
+        crate::VERSION,
+        shared.epoch.elapsed().as_secs(),
+        shared.shards,
+        admin.config_dir,
+        live.version,
+        shared.routes.version()
+    );
+    let total =
+        |f: fn(&crate::shard::state::Counters) -> &std::sync::atomic::AtomicU64| shared.total(f);
+    let pending: u64 = shared
+        .pending
+        .iter()
+        .map(|n| n.load(Ordering::Relaxed))
+        .sum();
+    let _ = writeln!(
+        s,
+        "messages: {} accepted, {} refused, {} delivered or forwarded, {} undelivered, {pending} pending",
+        total(|c| &c.accepted),
+        total(|c| &c.rejected),
+        total(|c| &c.delivered),
+        total(|c| &c.undelivered)
+    );
+    let _ = writeln!(
+        s,
+        "connections: {}",
+        shared.connections.load(Ordering::Relaxed)
+    );
+    for a in shared.accounts.configured() {
+        let _ = writeln!(
+            s,
+            "account {}: {} binds",
+            a.system_id,
+            a.binds.load(Ordering::Relaxed)
+        );
+    }
+    for l in shared.links.iter().filter(|l| !l.is_removed()) {
+        let _ = writeln!(s, "{}", l.summary());
+    }
+    if let Some(dir) = &admin.spool_dir {
+        let _ = writeln!(s, "spool {}: {} octets", dir.display(), dir_octets(dir));
+    }
+    s
+}
+
 /// Octets of the files under `dir` (the spool's shard directories).
 fn dir_octets(dir: &std::path::Path) -> u64 {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -375,7 +471,7 @@ fn dir_octets(dir: &std::path::Path) -> u64 {
 }
 
 /// A JSON string.
-fn json_str(v: &str) -> String {
+pub(super) fn json_str(v: &str) -> String {
     let mut out = String::with_capacity(v.len() + 2);
     out.push('"');
     for c in v.chars() {

@@ -19,8 +19,6 @@ const LINES_PER_WRITE: usize = 4096;
 pub struct CdrWriter {
     file: CdrFile,
     rx: Receiver<Vec<Cdr>>,
-    /// `smppgw_address`: written where a record has no peer address.
-    address: String,
     buf: String,
     written: u64,
     /// Records the shards dropped (queue full) and that could not be written, as last told.
@@ -30,11 +28,10 @@ pub struct CdrWriter {
 }
 
 impl CdrWriter {
-    pub fn new(file: CdrFile, rx: Receiver<Vec<Cdr>>, address: String) -> CdrWriter {
+    pub fn new(file: CdrFile, rx: Receiver<Vec<Cdr>>) -> CdrWriter {
         CdrWriter {
             file,
             rx,
-            address,
             buf: String::with_capacity(1 << 20),
             written: 0,
             told_dropped: 0,
@@ -51,11 +48,20 @@ impl CdrWriter {
                 Err(e) => warn!("CDR file: cannot open again: {e}; writing on to the old one"),
             }
         }
-        let template = &shared.config.cdr.template;
+        // The format and `smppgw_address` (written where a record has no peer address) as
+        // last loaded.
+        let live = shared.live.load();
+        let template = &live.config.cdr.template;
+        let address = live
+            .config
+            .yatesmsc
+            .smppgw_address
+            .as_deref()
+            .unwrap_or_default();
         let mut lines = 0usize;
         while let Ok(batch) = self.rx.try_recv() {
             for c in &batch {
-                template.render(c, &self.address, &mut self.buf);
+                template.render(c, address, &mut self.buf);
             }
             lines += batch.len();
             if lines >= LINES_PER_WRITE {

@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use futures_rustls::TlsAcceptor;
 use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::{LocalExecutorBuilder, LocalExecutorPoolBuilder, Placement, PoolPlacement};
 use log::{error, info, warn};
@@ -26,11 +25,15 @@ use crate::cdr::writer::CdrFile;
 use crate::config::{default::DEFAULT_CERT_NAME, Config};
 use crate::net::{sys, tls};
 use crate::route::RouteTable;
-use crate::shard::{self, ListenerSpec, Mode, ShardReport, ShardStart, Shared, SimOptions};
+use crate::shard::{
+    self, ListenerSpec, Mode, ShardReport, ShardStart, Shared, SimOptions, TlsSlot,
+};
 
 /// Locked memory each executor registers for IO; small, the hard limit is often 8 MiB.
 mod admin;
 mod cdr;
+pub mod client;
+pub mod reload;
 
 use cdr::{CdrWriter, ControlJoin};
 
@@ -113,8 +116,8 @@ fn check_machine() -> Result<(), String> {
     sys::probe_io_uring()
 }
 
-/// The TLS acceptor of every context a listener uses.
-fn tls_contexts(opts: &RunOptions) -> Result<HashMap<String, TlsAcceptor>, String> {
+/// The TLS configuration of every context a listener uses (swapped by a reload).
+fn tls_contexts(opts: &RunOptions) -> Result<HashMap<String, TlsSlot>, String> {
     let mut out = HashMap::new();
     for l in opts.config.listeners.iter().filter(|l| l.enable) {
         let Some(name) = &l.sslcontext else { continue };
@@ -145,7 +148,7 @@ fn tls_contexts(opts: &RunOptions) -> Result<HashMap<String, TlsAcceptor>, Strin
                 tls::load_server(ctx, &dir)?
             }
         };
-        out.insert(name.clone(), TlsAcceptor::from(cfg));
+        out.insert(name.clone(), Arc::new(arc_swap::ArcSwap::new(cfg)));
     }
     Ok(out)
 }
@@ -155,34 +158,76 @@ fn client_tls(
     config: &Config,
     dir: Option<&std::path::Path>,
 ) -> Result<Vec<Option<Arc<rustls::ClientConfig>>>, String> {
-    config
-        .clients
-        .iter()
-        .map(|c| {
-            if !c.tls {
-                return Ok(None);
-            }
-            if !c.verify {
-                warn!(
-                    "client {:?}: TLS without certificate verification (verify=no)",
-                    c.name
-                );
-                return Ok(Some(tls::client_insecure()));
-            }
-            let file = c.ca_file.as_deref().unwrap_or_default();
-            let path = dir.map_or_else(|| std::path::PathBuf::from(file), |d| d.join(file));
-            let pem = std::fs::read(&path).map_err(|e| {
-                format!(
-                    "ysmpp.conf:{}: ca_file: cannot read {}: {e}",
-                    c.line,
-                    path.display()
-                )
-            })?;
-            tls::client_with_roots(&pem)
-                .map(Some)
-                .map_err(|e| format!("ysmpp.conf:{}: ca_file: {}: {e}", c.line, path.display()))
-        })
-        .collect()
+    config.clients.iter().map(|c| link_tls(c, dir)).collect()
+}
+
+/// The TLS client configuration of one client link (`None` for a plain link).
+fn link_tls(
+    c: &crate::config::ClientLink,
+    dir: Option<&std::path::Path>,
+) -> Result<Option<Arc<rustls::ClientConfig>>, String> {
+    if !c.tls {
+        return Ok(None);
+    }
+    if !c.verify {
+        warn!(
+            "client {:?}: TLS without certificate verification (verify=no)",
+            c.name
+        );
+        return Ok(Some(tls::client_insecure()));
+    }
+    let file = c.ca_file.as_deref().unwrap_or_default();
+    let path = dir.map_or_else(|| std::path::PathBuf::from(file), |d| d.join(file));
+    let pem = std::fs::read(&path).map_err(|e| {
+        format!(
+            "ysmpp.conf:{}: ca_file: cannot read {}: {e}",
+            c.line,
+            path.display()
+        )
+    })?;
+    tls::client_with_roots(&pem)
+        .map(Some)
+        .map_err(|e| format!("ysmpp.conf:{}: ca_file: {}: {e}", c.line, path.display()))
+}
+
+/// Reads and validates the configuration files in `dir` (ysmpp.conf, regfile.conf,
+/// openssl.conf, yatesmsc.conf; those missing count as empty, ysmpp.conf must be there).
+/// On errors, every one of them, each naming file and line.
+pub fn read_config(dir: &Path) -> Result<Config, String> {
+    if !dir.is_dir() {
+        return Err(format!("{}: not a directory", dir.display()));
+    }
+    let read = |name: &str| -> Result<Option<String>, String> {
+        let p = dir.join(name);
+        match std::fs::read_to_string(&p) {
+            Ok(t) => Ok(Some(t)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("{}: {e}", p.display())),
+        }
+    };
+    let (ysmpp, regfile, openssl, yatesmsc) = (
+        read("ysmpp.conf")?,
+        read("regfile.conf")?,
+        read("openssl.conf")?,
+        read("yatesmsc.conf")?,
+    );
+    Config::parse(&crate::config::ConfigFiles {
+        ysmpp: ysmpp.as_deref(),
+        regfile: regfile.as_deref(),
+        openssl: openssl.as_deref(),
+        yatesmsc: yatesmsc.as_deref(),
+    })
+    .map_err(|errs| {
+        let mut s = format!(
+            "{} configuration error(s) in {}:\n",
+            errs.len(),
+            dir.display()
+        );
+        for e in errs {
+            s.push_str(&format!("  {e}\n"));
+        }
+        s.trim_end().to_string()
+    })
 }
 
 /// Reads and compiles `DIR/regexroute.conf`. `Ok(None)` when the file does not exist; on
@@ -203,31 +248,6 @@ pub fn load_routes(dir: &Path, version: u64) -> Result<Option<RouteTable>, Strin
             }
             s.trim_end().to_string()
         })
-}
-
-/// SIGHUP: compiles regexroute.conf again and installs it under a new version. A file that
-/// does not compile leaves the running table in place.
-fn reload_routes(shared: &Shared, dir: Option<&Path>) {
-    let Some(dir) = dir else {
-        info!("SIGHUP: no configuration directory, nothing to reload");
-        return;
-    };
-    let running = shared.routes.version();
-    match load_routes(dir, running + 1) {
-        Ok(Some(table)) => {
-            log_route_table(&table, &shared.config);
-            info!(
-                "SIGHUP: regexroute.conf version {} replaces version {running}",
-                table.version
-            );
-            shared.routes.install(table);
-        }
-        Ok(None) => warn!(
-            "SIGHUP: {}/regexroute.conf is gone; keeping version {running}",
-            dir.display()
-        ),
-        Err(e) => error!("SIGHUP: {e}\nkeeping regexroute.conf version {running}"),
-    }
 }
 
 /// Logs a table's summary, its warnings, and targets that name links or accounts the
@@ -267,7 +287,7 @@ fn spool_dir(opts: &RunOptions) -> PathBuf {
 }
 
 /// The listeners of a configuration, with their TLS acceptors.
-fn listener_specs(config: &Config, acceptors: &HashMap<String, TlsAcceptor>) -> Vec<ListenerSpec> {
+fn listener_specs(config: &Config, acceptors: &HashMap<String, TlsSlot>) -> Vec<ListenerSpec> {
     if !config.server.enable {
         warn!("[smpp-server] enable=no: not listening");
         return Vec::new();
@@ -426,7 +446,7 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
                 .unwrap_or(CDR_BATCHES);
             let (sink, rx) = crate::cdr::Sink::new(batches);
             shared.cdr = Some(sink);
-            shared.policy.legs = true;
+            shared.legs = true;
             info!(
                 "CDRs to {} ({}{})",
                 path.display(),
@@ -452,8 +472,18 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
     };
     shared.metrics = prometheus.is_some();
     // Attempts are reported when CDRs or metrics want them.
-    shared.policy.legs |= shared.metrics;
+    shared.legs |= shared.metrics;
     let shared = Arc::new(shared);
+    // regexroute.conf and reloads: only a gateway run on a configuration directory has them.
+    let route_dir = match (&opts.mode, &opts.config_dir) {
+        (Mode::Terminating, Some(dir)) => Some(dir.clone()),
+        _ => None,
+    };
+    let reloader = Arc::new(reload::Reloader::new(
+        route_dir.clone(),
+        shared.clone(),
+        acceptors.clone(),
+    ));
     let admin = config.general.admin.map(|addr| {
         (
             addr,
@@ -464,10 +494,8 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
                     .config_dir
                     .as_ref()
                     .map_or("(embedded default)".into(), |d| d.display().to_string()),
-                loaded_secs: SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs()),
                 spool_dir: start.spool_dir.clone(),
+                reloader: reloader.clone(),
             },
         )
     });
@@ -504,11 +532,6 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
         None => None,
     };
 
-    // regexroute.conf: only a gateway run on a configuration directory routes by it.
-    let route_dir = match (&opts.mode, &opts.config_dir) {
-        (Mode::Terminating, Some(dir)) => Some(dir.clone()),
-        _ => None,
-    };
     if let Some(dir) = &route_dir {
         match load_routes(dir, 1)? {
             Some(table) => {
@@ -518,7 +541,7 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
             None => info!(
                 "no regexroute.conf in {}: messages go to default_route{}",
                 dir.display(),
-                if shared.default_link.is_some() {
+                if shared.live.load().default_link.is_some() {
                     ""
                 } else {
                     " (none: terminating)"
@@ -526,14 +549,14 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
             ),
         }
     }
-    if let Some((target, name)) = &shared.backup {
+    if let Some((target, name)) = &shared.live.load().backup {
         info!(
             "backup_smpp_gw {name} ({}): messages go there once when their target is down or out of retries; its permanent errors are {}",
             match target {
                 crate::flow::Target::Link(_) => "a client link",
                 crate::flow::Target::Esme(_) => "an ESME account",
             },
-            if shared.policy.trusted { "final (smppgw_trusted)" } else { "retried (not smppgw_trusted)" }
+            if shared.live.load().policy.trusted { "final (smppgw_trusted)" } else { "retried (not smppgw_trusted)" }
         );
     }
 
@@ -547,7 +570,13 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
                 stop.cdr_reopen.store(true, Ordering::Relaxed);
             }
             if sig == sys::SIGHUP {
-                reload_routes(&stop, route_dir.as_deref());
+                if route_dir.is_some() {
+                    reloader.reload("SIGHUP");
+                } else {
+                    info!(
+                        "SIGHUP: no configuration directory, nothing to reload (CDR file reopened)"
+                    );
+                }
                 continue;
             }
             if sig == sys::SIGUSR1 {
@@ -563,7 +592,7 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
         .map_err(|e| format!("cannot start the signal thread: {e}"))?;
 
     let mode = match &opts.mode {
-        Mode::Terminating => match (shared.default_link, shared.routes.version()) {
+        Mode::Terminating => match (shared.live.load().default_link, shared.routes.version()) {
             (None, 0) => "terminating gateway (no regexroute.conf, no default_route)".to_string(),
             _ => "store-and-forward gateway".to_string(),
         },
@@ -591,7 +620,6 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
     let control_shared = shared.clone();
     let shards_done = Arc::new(AtomicBool::new(false));
     let control_done = shards_done.clone();
-    let smppgw_address = config.yatesmsc.smppgw_address.clone().unwrap_or_default();
     let control = LocalExecutorBuilder::new(Placement::Unbound)
         .name("control")
         .io_memory(IO_MEMORY)
@@ -600,7 +628,7 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
             if let Some((addr, a)) = admin {
                 admin::start(addr, a);
             }
-            let mut cdr = cdr.map(|(file, rx)| CdrWriter::new(file, rx, smppgw_address));
+            let mut cdr = cdr.map(|(file, rx)| CdrWriter::new(file, rx));
             let stall = std::env::var("SMPPGW_CDR_STALL_MS")
                 .ok()
                 .and_then(|v| v.parse().ok())

@@ -287,6 +287,13 @@ impl Flow {
         }
     }
 
+    /// A reload changed the policy or the backup gateway: messages take them from their next
+    /// step on (a message already on the backup stays there).
+    pub fn set_policy(&mut self, policy: Policy, backup: Option<(Target, Bytes)>) {
+        self.policy = policy;
+        self.backup = backup;
+    }
+
     /// Messages whose body is in memory.
     pub fn resident(&self) -> usize {
         self.resident

@@ -183,9 +183,8 @@ impl ShardState {
                     outcome,
                     address: match target {
                         Target::Link(l) => self
-                            .links
-                            .get(*l)
-                            .map_or_else(Bytes::new, |l| l.address.clone()),
+                            .link(*l)
+                            .map_or_else(Bytes::new, |l| l.address.borrow().clone()),
                         Target::Esme(_) => Bytes::new(),
                     },
                     ..Cdr::default()

@@ -145,7 +145,14 @@ impl EsmeHandler {
                 "no such account in regfile.conf",
             );
         };
-        if let Some(cfg) = &account.config {
+        if account.is_removed() {
+            return refuse(
+                s,
+                CommandStatus::RINVSYSID,
+                "account removed from regfile.conf",
+            );
+        }
+        if let Some(cfg) = &account.config() {
             if let Some(ip) = self.peer.map(|p| p.ip()) {
                 if !cfg.ip_allowed(ip) {
                     return refuse(s, CommandStatus::RBINDFAIL, "address not in allowed_ips");
@@ -182,9 +189,7 @@ impl EsmeHandler {
             .counters(self.shard.id)
             .binds
             .fetch_add(1, Ordering::Relaxed);
-        if let Some(r) = &account.rate {
-            r.bound(self.shard.id, true);
-        }
+        account.rate.bound(self.shard.id, true);
         info!(
             "{id} bound as {} from {} (shard {}, {} binds)",
             bind_type.name(),
@@ -194,6 +199,7 @@ impl EsmeHandler {
         );
         self.bind_type = Some(bind_type);
         let account_id = account.id;
+        self.inbox.account.set(Some(account_id));
         self.account = Some(account);
         if bind_type.receives() {
             self.receiver = true;
@@ -212,10 +218,7 @@ impl EsmeHandler {
             Body::SubmitMulti(m) => m.dests.len().clamp(1, 255) as u32,
             _ => 1,
         };
-        let throttled = account
-            .rate
-            .as_ref()
-            .is_some_and(|r| !r.try_take(self.shard.id, cost, now))
+        let throttled = !account.rate.try_take(self.shard.id, cost, now)
             || self.throttle.as_ref().is_some_and(|r| !r.try_take(1, now));
         if throttled {
             shared
@@ -333,13 +336,13 @@ impl EsmeHandler {
             r.decide(shared, self.shard.id)
         };
         let target = match route {
-            Route::NoTable => match shared.default_link {
+            Route::NoTable => match shared.live.load().default_link {
                 Some(l) if !super::routing::sendable(shared, l) => {
                     self.shard.log_unrouted(|| {
                         format!(
                             "{}: default_route smppclient/{}, which {}",
                             account.system_id,
-                            shared.links[l].config.name,
+                            shared.links[l].name,
                             super::routing::unsendable_why(shared, l)
                         )
                     });
@@ -401,7 +404,7 @@ impl EsmeHandler {
             Some(Target::Esme(_)) => {
                 shared.config.general.delivery_attempts.saturating_sub(1) as u16
             }
-            _ => shared.policy.retries,
+            _ => shared.live.load().policy.retries,
         });
         StoredMessage {
             id,
@@ -416,6 +419,8 @@ impl EsmeHandler {
                 .and_then(|t| crate::flow::time::smpp_time_ms(t.as_bytes(), now))
                 .unwrap_or(0),
             expires_ms: shared
+                .live
+                .load()
                 .policy
                 .expiry_ms(view.validity_period.map_or(&[][..], |v| v.as_bytes()), now),
             retries,
@@ -482,10 +487,7 @@ impl EsmeHandler {
         let Some(view) = request.message() else {
             return Err(CommandStatus::RINVCMDID);
         };
-        let zero = account
-            .config
-            .as_ref()
-            .map_or(crate::text::Charset::Gsm7, |c| c.coding);
+        let zero = account.coding().unwrap_or(crate::text::Charset::Gsm7);
         let target = match decision {
             Decision::Refuse(status) => return Err(status),
             Decision::Terminate => {
@@ -542,7 +544,7 @@ impl EsmeHandler {
             registered_delivery: 0,
             accepted_ms: now,
             not_before_ms: if delay_ms > 0 { now + delay_ms } else { 0 },
-            expires_ms: shared.policy.expiry_ms(b"", now),
+            expires_ms: shared.live.load().policy.expiry_ms(b"", now),
             retries: shared.config.general.delivery_attempts.saturating_sub(1) as u16,
             failures: 0,
             on_backup: false,
@@ -751,10 +753,10 @@ impl EsmeHandler {
     fn outbind(&mut self, s: &mut Session, o: &crate::smpp::Outbind, now: Instant) {
         let links = &self.shard.shared.links;
         let found = links.iter().position(|l| {
-            l.config.enabled
-                && l.config.bind.receives()
-                && l.config.system_id.as_bytes() == o.system_id.as_bytes()
-                && constant_time_eq(l.config.system_password.as_bytes(), o.password.as_bytes())
+            l.config().enabled
+                && l.config().bind.receives()
+                && l.config().system_id.as_bytes() == o.system_id.as_bytes()
+                && constant_time_eq(l.config().system_password.as_bytes(), o.password.as_bytes())
         });
         let Some(i) = found else {
             info!(
@@ -766,7 +768,7 @@ impl EsmeHandler {
             return;
         };
         let link = &links[i];
-        let bt = if link.config.interface_version >= 0x50 {
+        let bt = if link.config().interface_version >= 0x50 {
             BindType::Transceiver
         } else {
             BindType::Receiver
@@ -779,7 +781,7 @@ impl EsmeHandler {
         info!(
             "outbind from {} for link {}: binding as {}",
             self.peer(),
-            link.config.name,
+            link.config().name,
             bt.name()
         );
         self.outbind_link = Some((i, bt, false));
@@ -822,7 +824,7 @@ impl EsmeHandler {
 
     /// A request from an upstream that called in with outbind.
     fn on_outbind_event(&mut self, s: &mut Session, event: Event, link: LinkId, bt: BindType) {
-        let name = &self.shard.shared.links[link].config.name;
+        let name = &self.shard.shared.links[link].name;
         match event {
             Event::Bound { .. } => {
                 self.outbind_link = Some((link, bt, true));
@@ -860,7 +862,7 @@ impl EsmeHandler {
 /// With the account's `receipts=message`, a part of a long message other than the last as it
 /// goes on: asking for no receipt (`None` for everything else, which goes as it came).
 fn quiet_part(request: &Pdu, account: &AccountState) -> Option<Pdu> {
-    let policy = account.config.as_ref().map(|c| c.receipts)?;
+    let policy = account.receipts()?;
     if policy != crate::config::ReceiptPolicy::Message {
         return None;
     }
@@ -1006,9 +1008,7 @@ impl Handler for EsmeHandler {
                 self.shard.remove_receiver(account.id, self.conn);
             }
             account.binds.fetch_sub(1, Ordering::Relaxed);
-            if let Some(r) = &account.rate {
-                r.bound(self.shard.id, false);
-            }
+            account.rate.bound(self.shard.id, false);
             info!(
                 "{} ({}) from {} disconnected: {why}",
                 account.system_id,

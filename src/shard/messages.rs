@@ -503,7 +503,7 @@ impl ShardState {
         };
         // Text between ends that read data_coding 0 differently is transcoded; receipts are
         // the gateway's own ASCII.
-        if !self.shared.uniform_coding && kind != Kind::Receipt {
+        if !self.shared.live.load().uniform_coding && kind != Kind::Receipt {
             let from = self.shared.coding_named(origin);
             let to = self.shared.coding_of(target);
             if let Err(why) = crate::flow::coding::adapt(&mut pdu, from, to) {
@@ -549,7 +549,7 @@ impl ShardState {
     /// Hands a message to a link: this shard's queue when it has a bound transmitter of the
     /// link, else a shard that has one; with none anywhere, the link is down.
     pub fn submit(&self, link: LinkId, sub: Submission) {
-        let Some(l) = self.links.get(link) else {
+        let Some(l) = self.link(link) else {
             return self.report(sub.id, Outcome::Unreachable);
         };
         if l.shared.bound_tx[self.id].load(std::sync::atomic::Ordering::Relaxed) > 0 {
@@ -565,7 +565,7 @@ impl ShardState {
 
     /// A receipt or MO from a link.
     pub fn link_inbound(&self, link: LinkId, pdu: Pdu, reply: Reply) {
-        let Some(cfg) = self.shared.links.get(link).map(|l| &l.config) else {
+        let Some(cfg) = self.shared.links.get(link).map(|l| l.config()) else {
             return self.reply(reply, CommandStatus::RSYSERR);
         };
         if let Some(status) = self.msgs.log.refusal() {
@@ -716,7 +716,7 @@ impl ShardState {
                 continue;
             };
             if now >= l.deadline {
-                let name = &self.shared.links[l.link].config.name;
+                let name = &self.shared.links[l.link].name;
                 warn!(
                     "link {name}: receipt for message id {:?}, which no message waits for ({}); answered and dropped",
                     String::from_utf8_lossy(&l.receipt.id),
@@ -752,7 +752,7 @@ impl ShardState {
     /// module=smppclient; only `smppserver/ID` targets take it. Logged, then answered.
     fn mo(&self, link: LinkId, pdu: Pdu, reply: Reply) {
         use super::routing::Route;
-        let cfg = &self.shared.links[link].config;
+        let cfg = self.shared.links[link].config();
         let Some(m) = pdu.message() else {
             return self.reply(reply, CommandStatus::RINVCMDID);
         };
@@ -778,7 +778,7 @@ impl ShardState {
                 self.log_refusal(|| {
                     format!(
                         "link {}: MO routed to smppclient/{}; MO goes to ESMEs (smppserver/ID) only",
-                        cfg.name, self.shared.links[to].config.name
+                        cfg.name, self.shared.links[to].name
                     )
                 });
                 return self.reply(reply, CommandStatus::RINVDSTADR);
@@ -809,7 +809,8 @@ impl ShardState {
             tlvs: pdu.tlvs.clone(),
         };
         deliver.encode(&mut buf);
-        let policy = &self.shared.policy;
+        let live = self.shared.live.load();
+        let policy = &live.policy;
         let msg = crate::store::record::StoredMessage {
             id,
             billid: id,

@@ -119,16 +119,22 @@ const INBOX: usize = 1024;
 pub struct ConnInbox {
     pub tx: LocalSender<Outbound>,
     pub deliveries: Cell<usize>,
+    /// The account bound on it (a reload that removes the account unbinds it).
+    pub account: Cell<Option<AccountId>>,
 }
 
 type Inbox = Rc<ConnInbox>;
+
+/// A TLS context's server configuration, swapped by a reload (new handshakes take the new
+/// certificate; sessions up keep theirs).
+pub type TlsSlot = Arc<arc_swap::ArcSwap<rustls::ServerConfig>>;
 
 /// A listener as a shard runs it.
 #[derive(Clone)]
 pub struct ListenerSpec {
     pub name: String,
     pub addr: SocketAddr,
-    pub tls: Option<TlsAcceptor>,
+    pub tls: Option<TlsSlot>,
 }
 
 /// One shard's own state.
@@ -143,8 +149,12 @@ pub struct ShardState {
     mesh: Option<Senders<ShardMsg>>,
     /// Messages for a peer whose mesh queue was full, in order (see `send_to`).
     overflow: RefCell<Vec<std::collections::VecDeque<ShardMsg>>>,
-    /// The client links, as this shard runs them (index = link id).
-    pub links: Vec<Rc<LocalLink>>,
+    /// The client links, as this shard runs them (index = link id; reloads add to it).
+    links: RefCell<Vec<Rc<LocalLink>>>,
+    /// Link slots running on this shard (the stop waits for them).
+    live_slots: Rc<Cell<usize>>,
+    /// The configuration version this shard runs (see `Shared::live`).
+    live_version: Cell<u64>,
     pub msgs: Messages,
     /// Answers held while the backlog is high (see `hold_answer`), with their LSNs.
     held: RefCell<Vec<(u64, messages::Waiter)>>,
@@ -159,7 +169,7 @@ pub struct ShardState {
     undelivered: Cell<(Option<Instant>, u64)>,
     /// The TLS acceptor of each listener (by index; `None`: plain), for connections other
     /// shards hand over.
-    listener_tls: RefCell<Vec<Option<TlsAcceptor>>>,
+    listener_tls: RefCell<Vec<Option<TlsSlot>>>,
     /// CDR legs not yet handed to the control shard.
     cdrs: RefCell<Vec<crate::cdr::Cdr>>,
     /// This shard's metric handles (when a recorder is installed).
@@ -243,6 +253,109 @@ impl ShardState {
         s ^= s << 17;
         self.rng.set(s);
         (s >> 11) as f64 / (1u64 << 53) as f64 * 100.0
+    }
+
+    /// Link `i` as this shard runs it.
+    pub fn link(&self, i: LinkId) -> Option<Rc<LocalLink>> {
+        self.links.borrow().get(i).cloned()
+    }
+
+    /// Starts this shard's bind slots of link `li` (slot i runs on shard i mod shards) under
+    /// the link's generation now; none when it is disabled or removed.
+    fn start_link_slots(self: &Rc<Self>, li: LinkId) {
+        let Some(local) = self.link(li) else { return };
+        let generation = local.shared.generation();
+        local.generation.set(generation);
+        *local.address.borrow_mut() = LocalLink::address_of(&local.shared);
+        let cfg = local.shared.config();
+        if !cfg.enabled || local.shared.is_removed() {
+            return;
+        }
+        let shards = self.shared.shards;
+        for slot in (0..cfg.binds).filter(|s| s % shards == self.id) {
+            let types: &[crate::smpp::BindType] = match cfg.bind {
+                crate::config::LinkBind::Transmitter => &[crate::smpp::BindType::Transmitter],
+                crate::config::LinkBind::Receiver => &[crate::smpp::BindType::Receiver],
+                crate::config::LinkBind::Transceiver => &[crate::smpp::BindType::Transceiver],
+                crate::config::LinkBind::Pair => &[
+                    crate::smpp::BindType::Transmitter,
+                    crate::smpp::BindType::Receiver,
+                ],
+            };
+            for &bt in types {
+                let (tx, rx) = local_channel::new_unbounded::<LinkCmd>();
+                let tx = Rc::new(tx);
+                local.slots.borrow_mut().push(tx.clone());
+                self.live_slots.set(self.live_slots.get() + 1);
+                let (sink, local, live, id) = (
+                    self.clone() as Rc<dyn LinkSink>,
+                    local.clone(),
+                    self.live_slots.clone(),
+                    self.id,
+                );
+                let max_pdu = self.shared.config.general.max_pdu_size;
+                spawn_local(async move {
+                    upstream::run_slot(sink, local, id, slot, bt, tx, rx, max_pdu, generation)
+                        .await;
+                    live.set(live.get() - 1);
+                })
+                .detach();
+            }
+        }
+    }
+
+    /// A reload installed a new configuration: the flow takes the new policy and backup,
+    /// sessions of removed accounts are unbound, changed links get new slots, new links
+    /// start. Runs on the shard's tick when the version moved.
+    fn apply_reload(self: &Rc<Self>) {
+        let version = self.shared.live.load().version;
+        if version == self.live_version.get() {
+            return;
+        }
+        self.live_version.set(version);
+        self.msgs
+            .flow
+            .borrow_mut()
+            .set_policy(self.shared.policy(), self.shared.backup());
+        // Accounts gone from regfile.conf: their sessions here unbind.
+        let gone: Vec<Inbox> = self
+            .conns
+            .borrow()
+            .values()
+            .filter(|c| {
+                c.account
+                    .get()
+                    .and_then(|a| self.shared.accounts.get(a))
+                    .is_some_and(|a| a.is_removed())
+            })
+            .cloned()
+            .collect();
+        for c in gone {
+            let _ = c.tx.try_send(Outbound::Stop);
+        }
+        // Links: new ones get a local side; changed or removed ones lose their slots (they
+        // unbind; what was in flight goes back to the queue) and changed ones get new slots.
+        for li in 0..self.shared.links.len() {
+            let known = self.links.borrow().len() > li;
+            if !known {
+                let Some(shared) = self.shared.links.get(li) else {
+                    break;
+                };
+                self.links
+                    .borrow_mut()
+                    .push(Rc::new(LocalLink::new(shared.clone())));
+                self.start_link_slots(li);
+                continue;
+            }
+            let Some(local) = self.link(li) else { continue };
+            if local.generation.get() == local.shared.generation() {
+                continue;
+            }
+            for s in local.slots.borrow_mut().drain(..) {
+                let _ = s.try_send(LinkCmd::Stop);
+            }
+            self.start_link_slots(li);
+        }
     }
 
     fn register(&self, conn: u64, tx: Inbox) {
@@ -470,7 +583,7 @@ impl ShardState {
     }
 
     /// Serves a connection on this shard until it closes.
-    fn serve_accepted(self: Rc<Self>, stream: glommio::net::TcpStream, tls: Option<TlsAcceptor>) {
+    fn serve_accepted(self: Rc<Self>, stream: glommio::net::TcpStream, tls: Option<TlsSlot>) {
         let peer = stream.peer_addr().ok();
         let _ = stream.set_nodelay(true);
         spawn_local(async move {
@@ -515,7 +628,7 @@ impl ShardState {
             });
             let zero = origin
                 .and_then(|a| self.shared.accounts.get(a))
-                .and_then(|a| a.config.as_ref().map(|c| c.coding))
+                .and_then(|a| a.coding())
                 .unwrap_or(crate::text::Charset::Gsm7);
             let receipt_key =
                 m.forwarded
@@ -523,7 +636,7 @@ impl ShardState {
                     .and_then(|f| match self.shared.target_named(&f.link) {
                         Some(Target::Link(l)) => Some((
                             l,
-                            IdKey::new(&f.upstream_id, self.shared.links[l].config.msgid.resp),
+                            IdKey::new(&f.upstream_id, self.shared.links[l].config().msgid.resp),
                         )),
                         _ => None,
                     });
@@ -589,7 +702,7 @@ impl LinkSink for ShardState {
     fn outcome(&self, link: LinkId, id: MessageId, outcome: upstream::Outcome) {
         let outcome = match outcome {
             upstream::Outcome::Accepted(upstream_id) => {
-                let radix = self.shared.links[link].config.msgid.resp;
+                let radix = self.shared.links[link].config().msgid.resp;
                 Outcome::Accepted {
                     key: IdKey::new(upstream_id.as_bytes(), radix),
                     upstream_id: upstream_id.bytes().clone(),
@@ -681,13 +794,9 @@ pub async fn run(
         }
         None => (StoreLog::Memory { next: Cell::new(0) }, None),
     };
-    let backup = shared
-        .backup
-        .as_ref()
-        .map(|(t, name)| (*t, bytes::Bytes::from(name.clone())));
     let flow = Flow::new(
-        shared.policy.clone(),
-        backup,
+        shared.policy(),
+        shared.backup(),
         IdGen {
             epoch_secs: shared.start_secs,
             shard: id as u8,
@@ -709,11 +818,15 @@ pub async fn run(
         round_robin: Cell::new(0),
         mesh: Some(senders),
         overflow: RefCell::new((0..shared.shards).map(|_| Default::default()).collect()),
-        links: shared
-            .links
-            .iter()
-            .map(|l| Rc::new(LocalLink::new(l.clone())))
-            .collect(),
+        links: RefCell::new(
+            shared
+                .links
+                .iter()
+                .map(|l| Rc::new(LocalLink::new(l.clone())))
+                .collect(),
+        ),
+        live_slots: Rc::new(Cell::new(0)),
+        live_version: Cell::new(shared.live.load().version),
         msgs: Messages::new(flow, log, old, first_seq),
         held: RefCell::new(Vec::new()),
         id_arena: RefCell::new(BytesMut::new()),
@@ -756,39 +869,8 @@ pub async fn run(
     }
 
     // This shard's bind slots of every link: slot i runs on shard i mod shards.
-    let live_slots = Rc::new(Cell::new(0usize));
-    for (li, link) in shared.links.iter().enumerate() {
-        if !link.config.enabled {
-            continue;
-        }
-        for slot in (0..link.config.binds).filter(|s| s % shared.shards == id) {
-            let types: &[crate::smpp::BindType] = match link.config.bind {
-                crate::config::LinkBind::Transmitter => &[crate::smpp::BindType::Transmitter],
-                crate::config::LinkBind::Receiver => &[crate::smpp::BindType::Receiver],
-                crate::config::LinkBind::Transceiver => &[crate::smpp::BindType::Transceiver],
-                crate::config::LinkBind::Pair => &[
-                    crate::smpp::BindType::Transmitter,
-                    crate::smpp::BindType::Receiver,
-                ],
-            };
-            for &bt in types {
-                let (tx, rx) = local_channel::new_unbounded::<LinkCmd>();
-                let tx = Rc::new(tx);
-                shard.links[li].slots.borrow_mut().push(tx.clone());
-                live_slots.set(live_slots.get() + 1);
-                let (sink, local, live) = (
-                    shard.clone() as Rc<dyn LinkSink>,
-                    shard.links[li].clone(),
-                    live_slots.clone(),
-                );
-                let max_pdu = shared.config.general.max_pdu_size;
-                spawn_local(async move {
-                    upstream::run_slot(sink, local, id, slot, bt, tx, rx, max_pdu).await;
-                    live.set(live.get() - 1);
-                })
-                .detach();
-            }
-        }
+    for li in 0..shared.links.len() {
+        shard.start_link_slots(li);
     }
 
     let mut accept_tasks = Vec::new();
@@ -867,6 +949,7 @@ pub async fn run(
     loop {
         glommio::timer::sleep(Duration::from_millis(5)).await;
         let now = Instant::now();
+        shard.apply_reload();
         shard.tick(now);
         if shared.is_stopping() {
             if !stop_sent {
@@ -878,7 +961,7 @@ pub async fn run(
                 for tx in conns {
                     let _ = tx.tx.try_send(Outbound::Stop);
                 }
-                for l in &shard.links {
+                for l in shard.links.borrow().iter() {
                     for s in l.slots.borrow().iter() {
                         let _ = s.try_send(LinkCmd::Stop);
                     }
@@ -891,7 +974,7 @@ pub async fn run(
                         .min(Duration::from_secs(10)),
                 );
             }
-            let open = shard.conns.borrow().len() + live_slots.get();
+            let open = shard.conns.borrow().len() + shard.live_slots.get();
             if open == 0 || stop_deadline.is_some_and(|d| now >= d) {
                 if open > 0 {
                     warn!("shard {id}: {open} sessions did not unbind in time; closing them");
@@ -951,7 +1034,7 @@ async fn serve(
     shard: Rc<ShardState>,
     stream: glommio::net::TcpStream,
     peer: Option<SocketAddr>,
-    tls: Option<TlsAcceptor>,
+    tls: Option<TlsSlot>,
 ) {
     let conn = shard.next_conn.get();
     shard.next_conn.set(conn + 1);
@@ -959,6 +1042,7 @@ async fn serve(
     let inbox = Rc::new(ConnInbox {
         tx,
         deliveries: Cell::new(0),
+        account: Cell::new(None),
     });
     shard.register(conn, inbox.clone());
     let now = Instant::now();
@@ -970,7 +1054,9 @@ async fn serve(
     match tls {
         None => conn::drive(stream, session, handler, &rx, limits).await,
         // Boxed: a TLS session's state is several KiB, which plain sessions should not carry.
-        Some(acceptor) => {
+        Some(slot) => {
+            // The context as last loaded: a reload's new certificate serves new handshakes.
+            let acceptor = TlsAcceptor::from(slot.load_full());
             Box::pin(async {
                 let handshake = glommio::timer::timeout(
                     shard.shared.config.general.session_init_timeout,

@@ -91,7 +91,7 @@ impl Router {
         let refuse = |why: String| Route::NoRoute { why };
         let called = self.params.get("called").unwrap_or("");
         match Target::of(decision, &self.params) {
-            Target::SmppClient(id) => match shared.links.iter().position(|l| l.config.name == id) {
+            Target::SmppClient(id) => match shared.links.position(id) {
                 Some(i) if !sendable(shared, i) => refuse(format!(
                     "{called}: route to smppclient/{id}, which {}",
                     unsendable_why(shared, i)
@@ -107,10 +107,10 @@ impl Router {
                     "{called}: route to smppserver/{id}, but regfile.conf has no such account"
                 )),
             },
-            Target::Unrouted => match shared.default_link {
+            Target::Unrouted => match shared.live.load().default_link {
                 Some(i) if !sendable(shared, i) => refuse(format!(
                     "{called}: default_route names smppclient/{}, which {}",
-                    shared.links[i].config.name,
+                    shared.links[i].name,
                     unsendable_why(shared, i)
                 )),
                 Some(i) => Route::Forward(i),
@@ -132,12 +132,12 @@ impl Router {
 /// Whether link `i` can send messages at all (enabled, and binding as something that
 /// transmits); messages for one that cannot would wait forever.
 pub fn sendable(shared: &Shared, i: LinkId) -> bool {
-    let c = &shared.links[i].config;
+    let c = shared.links[i].config();
     c.enabled && c.bind.transmits()
 }
 
 pub fn unsendable_why(shared: &Shared, i: LinkId) -> &'static str {
-    if shared.links[i].config.enabled {
+    if shared.links[i].config().enabled {
         "binds as a receiver only and cannot send"
     } else {
         "is not enabled"

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
+
 use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::flow::{Policy, Target};
@@ -126,19 +128,15 @@ pub struct Shared {
     pub stopping: AtomicBool,
     /// Per shard (see [`Shared::counters`]).
     per_shard: Vec<Counters>,
-    /// The client links, in `clients=` order.
-    pub links: Vec<Arc<crate::upstream::LinkShared>>,
-    /// The link `default_route` names.
-    pub default_link: Option<LinkId>,
+    /// The client links: `clients=` order, then links reloads added.
+    pub links: Links,
     /// regexroute.conf, when the configuration directory has one.
     pub routes: RouteSlot,
     pub accounts: Accounts,
-    /// Retries, failover, validity (yatesmsc.conf and ysmpp.conf `[general]`).
-    pub policy: Policy,
-    /// `backup_smpp_gw`, resolved, with the name records write.
-    pub backup: Option<(Target, String)>,
-    /// Every account and link reads data_coding 0 the same way: no text is ever transcoded.
-    pub uniform_coding: bool,
+    /// What a reload changes that is not an account, a link or a route (see [`Live`]).
+    pub live: ArcSwap<Live>,
+    /// Flows report attempts (CDRs or metrics want them).
+    pub legs: bool,
     /// Where CDRs go (`[cdr] file`), when they are written.
     pub cdr: Option<crate::cdr::Sink>,
     /// The CDR file is to be opened again (SIGHUP, SIGUSR1: logrotate moved it).
@@ -163,62 +161,27 @@ impl Shared {
         tls: Vec<Option<Arc<rustls::ClientConfig>>>,
     ) -> Shared {
         let epoch = Instant::now();
-        let links: Vec<Arc<crate::upstream::LinkShared>> = config
+        let links = Links::new(config.clients.len());
+        for (i, (c, tls)) in config
             .clients
             .iter()
             .zip(tls.into_iter().chain(std::iter::repeat(None)))
             .enumerate()
-            .map(|(i, (c, tls))| {
-                Arc::new(crate::upstream::LinkShared::new(
-                    i,
-                    c.clone(),
-                    shards,
-                    tls,
-                    epoch,
-                ))
-            })
-            .collect();
-        let default_link = config
-            .general
-            .default_route
-            .as_ref()
-            .and_then(|r| config.clients.iter().position(|c| &c.name == r));
+        {
+            links.push(crate::upstream::LinkShared::new(
+                i,
+                c.clone(),
+                shards,
+                tls,
+                epoch,
+            ));
+        }
         let simulated = matches!(mode, Mode::Simulator(_));
         let accounts = Accounts::new(&config.accounts, simulated, shards, epoch);
-        let y = &config.yatesmsc;
-        let g = &config.general;
-        let policy = Policy {
-            retries: y.retries,
-            retry_min_ms: y.retry_interval_min.as_millis() as u64,
-            retry_max_ms: y.retry_interval_max.as_millis() as u64,
-            esme_retry_ms: g.delivery_retry.as_millis() as u64,
-            trusted: y.smppgw_trusted,
-            validity_ms: y.validity.as_millis() as u64,
-            max_validity_ms: y.max_validity.as_millis() as u64,
-            memory_messages: g.memory_messages,
-            ..Policy::default()
-        };
-        let backup = y.backup.as_ref().and_then(|b| match b {
-            crate::config::Backup::Client(name) => config
-                .clients
-                .iter()
-                .position(|c| &c.name == name)
-                .map(|i| (Target::Link(i), format!("smppclient/{name}"))),
-            crate::config::Backup::Server(name) => accounts
-                .id_of(name)
-                .map(|a| (Target::Esme(a), format!("smppserver/{name}"))),
-        });
-        let mut codings = config
-            .accounts
-            .iter()
-            .map(|a| a.coding)
-            .chain(config.clients.iter().map(|c| c.coding));
-        let uniform_coding = match codings.next() {
-            Some(first) => codings.all(|c| c == first),
-            None => true,
-        };
+        let live = Live::new(config.clone(), 1, &links, &accounts);
         Shared {
-            uniform_coding,
+            live: ArcSwap::from_pointee(live),
+            legs: false,
             config,
             mode,
             shards,
@@ -229,11 +192,8 @@ impl Shared {
             stopping: AtomicBool::new(false),
             per_shard: (0..shards.max(1)).map(|_| Counters::default()).collect(),
             links,
-            default_link,
             routes: RouteSlot::default(),
             accounts,
-            policy,
-            backup,
             cdr: None,
             cdr_reopen: AtomicBool::new(false),
             metrics: false,
@@ -256,6 +216,23 @@ impl Shared {
             .sum()
     }
 
+    /// The retry, failover and validity policy now, as flows run it.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            legs: self.legs,
+            ..self.live.load().policy.clone()
+        }
+    }
+
+    /// `backup_smpp_gw` now, as flows take it.
+    pub fn backup(&self) -> Option<(Target, bytes::Bytes)> {
+        self.live
+            .load()
+            .backup
+            .as_ref()
+            .map(|(t, name)| (*t, bytes::Bytes::from(name.clone())))
+    }
+
     pub fn is_stopping(&self) -> bool {
         self.stopping.load(Ordering::Relaxed)
     }
@@ -264,7 +241,10 @@ impl Shared {
     /// with a bound receiver, on any shard.
     pub fn reachable(&self, t: Target) -> bool {
         match t {
-            Target::Link(l) => self.links.get(l).is_some_and(|l| l.bound_tx_total() > 0),
+            Target::Link(l) => self
+                .links
+                .get(l)
+                .is_some_and(|l| !l.is_removed() && l.bound_tx_total() > 0),
             Target::Esme(a) => self.accounts.get(a).is_some_and(|a| a.has_receiver()),
         }
     }
@@ -273,11 +253,7 @@ impl Shared {
     pub fn target_named(&self, name: &[u8]) -> Option<Target> {
         let name = std::str::from_utf8(name).ok()?;
         match name.split_once('/')? {
-            ("smppclient", id) => self
-                .links
-                .iter()
-                .position(|l| l.config.name == id)
-                .map(Target::Link),
+            ("smppclient", id) => self.links.position(id).map(Target::Link),
             ("smppserver", id) => self.accounts.id_of(id).map(Target::Esme),
             _ => None,
         }
@@ -295,11 +271,8 @@ impl Shared {
     /// What data_coding 0 means to a target.
     pub fn coding_of(&self, t: Target) -> crate::text::Charset {
         match t {
-            Target::Link(l) => self.links.get(l).map(|l| l.config.coding),
-            Target::Esme(a) => self
-                .accounts
-                .get(a)
-                .and_then(|a| a.config.as_ref().map(|c| c.coding)),
+            Target::Link(l) => self.links.get(l).map(|l| l.config().coding),
+            Target::Esme(a) => self.accounts.get(a).and_then(|a| a.coding()),
         }
         .unwrap_or(crate::text::Charset::Gsm7)
     }
@@ -313,5 +286,145 @@ impl Shared {
     /// The name of a target, for the log.
     pub fn target_name(&self, t: Target) -> String {
         String::from_utf8_lossy(&self.target_bytes(t)).into_owned()
+    }
+}
+
+/// What a reload changes as one snapshot: the newest configuration, and what is worked out
+/// from it for the data path. Shards read it per message without a lock (`Shared::live`);
+/// keys read at start only (listeners, shards, the spool, most of `[general]`) come from
+/// `Shared::config` and need a restart.
+pub struct Live {
+    /// 1 at start, one more per reload that installed something.
+    pub version: u64,
+    /// When it was loaded.
+    pub loaded_at: std::time::SystemTime,
+    pub config: Arc<Config>,
+    /// Retries, failover, validity (yatesmsc.conf and ysmpp.conf `[general]`).
+    pub policy: Policy,
+    /// `backup_smpp_gw`, resolved, with the name records write.
+    pub backup: Option<(Target, String)>,
+    /// The link `default_route` names.
+    pub default_link: Option<LinkId>,
+    /// Every account and link reads data_coding 0 the same way: no text is ever transcoded.
+    pub uniform_coding: bool,
+}
+
+impl Live {
+    /// Works out the snapshot of `config` (the links and accounts are installed already).
+    pub fn new(config: Arc<Config>, version: u64, links: &Links, accounts: &Accounts) -> Live {
+        let y = &config.yatesmsc;
+        let g = &config.general;
+        let policy = Policy {
+            retries: y.retries,
+            retry_min_ms: y.retry_interval_min.as_millis() as u64,
+            retry_max_ms: y.retry_interval_max.as_millis() as u64,
+            esme_retry_ms: g.delivery_retry.as_millis() as u64,
+            trusted: y.smppgw_trusted,
+            validity_ms: y.validity.as_millis() as u64,
+            max_validity_ms: y.max_validity.as_millis() as u64,
+            memory_messages: g.memory_messages,
+            ..Policy::default()
+        };
+        let backup = y.backup.as_ref().and_then(|b| match b {
+            crate::config::Backup::Client(name) => links
+                .position(name)
+                .map(|i| (Target::Link(i), format!("smppclient/{name}"))),
+            crate::config::Backup::Server(name) => accounts
+                .id_of(name)
+                .map(|a| (Target::Esme(a), format!("smppserver/{name}"))),
+        });
+        let default_link = g.default_route.as_ref().and_then(|r| links.position(r));
+        let mut codings = config
+            .accounts
+            .iter()
+            .map(|a| a.coding)
+            .chain(config.clients.iter().map(|c| c.coding));
+        let uniform_coding = match codings.next() {
+            Some(first) => codings.all(|c| c == first),
+            None => true,
+        };
+        Live {
+            version,
+            loaded_at: std::time::SystemTime::now(),
+            config,
+            policy,
+            backup,
+            default_link,
+            uniform_coding,
+        }
+    }
+}
+
+/// Links reloads can add beyond those at start.
+const ADDED_LINKS: usize = 256;
+
+/// The client links by id: a fixed set of slots filled in order, so that ids stay put and a
+/// lookup takes no lock while reloads add links.
+pub struct Links {
+    slots: Box<[std::sync::OnceLock<Arc<crate::upstream::LinkShared>>]>,
+    len: AtomicUsize,
+}
+
+impl Links {
+    pub fn new(configured: usize) -> Links {
+        Links {
+            slots: (0..configured + ADDED_LINKS)
+                .map(|_| std::sync::OnceLock::new())
+                .collect(),
+            len: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn get(&self, i: LinkId) -> Option<&Arc<crate::upstream::LinkShared>> {
+        self.slots.get(i).and_then(|s| s.get())
+    }
+
+    /// Every link, removed ones too (ids are positions).
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<crate::upstream::LinkShared>> {
+        let n = self.len.load(Ordering::Acquire).min(self.slots.len());
+        self.slots[..n].iter().filter_map(|s| s.get())
+    }
+
+    pub fn len(&self) -> usize {
+        self.len.load(Ordering::Acquire)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The link of this name, unless a reload removed it.
+    pub fn position(&self, name: &str) -> Option<LinkId> {
+        self.iter().position(|l| l.name == name && !l.is_removed())
+    }
+
+    /// The link of this name, removed or not.
+    pub fn find(&self, name: &str) -> Option<&Arc<crate::upstream::LinkShared>> {
+        self.iter().find(|l| l.name == name)
+    }
+
+    /// Adds a link (its `index` must be `len()`); the control shard only. `None` when every
+    /// slot is taken.
+    pub fn push(&self, link: crate::upstream::LinkShared) -> Option<LinkId> {
+        let i = self.len.load(Ordering::Acquire);
+        self.slots.get(i)?.set(Arc::new(link)).ok()?;
+        self.len.store(i + 1, Ordering::Release);
+        Some(i)
+    }
+
+    /// Slots left for links a reload adds.
+    pub fn room(&self) -> usize {
+        self.slots.len() - self.len()
+    }
+}
+
+impl std::ops::Index<LinkId> for Links {
+    type Output = Arc<crate::upstream::LinkShared>;
+
+    fn index(&self, i: LinkId) -> &Self::Output {
+        match self.get(i) {
+            Some(l) => l,
+            None => panic!("no link {i}"),
+        }
     }
 }

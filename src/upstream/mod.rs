@@ -30,10 +30,11 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::net::ToSocketAddrs;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
+use arc_swap::{ArcSwap, ArcSwapOption};
 use glommio::channels::local_channel::{LocalReceiver, LocalSender};
 use log::{info, warn};
 
@@ -48,16 +49,27 @@ use crate::smpp::{
 };
 
 /// A link as all shards see it: its configuration and live counters.
+///
+/// A reload that changes the link swaps its configuration and bumps its generation; each
+/// shard then stops the link's slots (their sessions unbind, what was in flight goes back to
+/// the queue) and starts new ones with the new settings. Its queue, counters and id stay.
 pub struct LinkShared {
     pub index: usize,
-    pub config: ClientLink,
+    /// The section name (a link is this name for as long as the gateway runs).
+    pub name: String,
+    config: ArcSwap<ClientLink>,
     /// `smppclient/NAME`, as routes and the message log name it (shared, not copied).
     pub target: bytes::Bytes,
     /// Bound transmitting (and receiving) sessions per shard.
     pub bound_tx: Box<[AtomicU32]>,
     pub bound_rx: Box<[AtomicU32]>,
-    pub rate: Option<RateLimiter>,
-    pub tls: Option<Arc<rustls::ClientConfig>>,
+    rate: ArcSwapOption<RateLimiter>,
+    tls: ArcSwapOption<rustls::ClientConfig>,
+    /// Bumped by every reload that changes or removes the link.
+    generation: AtomicU64,
+    /// Gone from ysmpp.conf (a reload): no slots run, routes to it find no link.
+    removed: AtomicBool,
+    epoch: Instant,
     pub connect_attempts: AtomicU64,
     pub binds: AtomicU64,
     /// Messages sent and not yet answered, and waiting in shard queues (all shards).
@@ -84,12 +96,16 @@ impl LinkShared {
     ) -> LinkShared {
         LinkShared {
             index,
-            rate: RateLimiter::new(config.rate, epoch),
+            name: config.name.clone(),
+            rate: ArcSwapOption::new(RateLimiter::new(config.rate, epoch).map(Arc::new)),
             target: bytes::Bytes::from(format!("smppclient/{}", config.name)),
-            config,
+            config: ArcSwap::from_pointee(config),
             bound_tx: (0..shards).map(|_| AtomicU32::new(0)).collect(),
             bound_rx: (0..shards).map(|_| AtomicU32::new(0)).collect(),
-            tls,
+            tls: ArcSwapOption::new(tls),
+            generation: AtomicU64::new(0),
+            removed: AtomicBool::new(false),
+            epoch,
             connect_attempts: AtomicU64::new(0),
             binds: AtomicU64::new(0),
             in_flight: Default::default(),
@@ -100,6 +116,41 @@ impl LinkShared {
                 since: SystemTime::now(),
             }),
         }
+    }
+
+    /// Its section as last loaded (a guard: no reference count written).
+    pub fn config(&self) -> arc_swap::Guard<Arc<ClientLink>> {
+        self.config.load()
+    }
+
+    /// Bumped by every reload that changes or removes the link: slots started under another
+    /// generation stop.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Whether a reload removed it.
+    pub fn is_removed(&self) -> bool {
+        self.removed.load(Ordering::Relaxed)
+    }
+
+    /// A reload changed (or brought back) the link: new settings, and new slots on every
+    /// shard.
+    pub fn replace(&self, config: ClientLink, tls: Option<Arc<rustls::ClientConfig>>) {
+        self.rate
+            .store(RateLimiter::new(config.rate, self.epoch).map(Arc::new));
+        self.tls.store(tls);
+        self.config.store(Arc::new(config));
+        self.removed.store(false, Ordering::Relaxed);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.set_status("rebinding", None);
+    }
+
+    /// A reload removed the link: its slots stop on every shard.
+    pub fn remove(&self) {
+        self.removed.store(true, Ordering::Relaxed);
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.set_status("removed", None);
     }
 
     /// A shard other than `me` with a bound transmitter of this link.
@@ -120,10 +171,10 @@ impl LinkShared {
         let since = st.since.elapsed().map_or(0, |d| d.as_secs());
         format!(
             "link {}: {} transmitters and {} receivers bound of {} slots, {} in flight, {} queued, {} for {since}s{}",
-            self.config.name,
+            self.name,
             self.bound_tx_total(),
             self.bound_rx_total(),
-            self.config.binds,
+            self.config().binds,
             self.in_flight.load(Ordering::Relaxed),
             self.queued.load(Ordering::Relaxed),
             st.state,
@@ -156,7 +207,7 @@ impl LinkShared {
 
     /// The session settings of this link's binds.
     pub fn session_config(&self, max_pdu_size: u32) -> SessionConfig {
-        let c = &self.config;
+        let c = self.config();
         SessionConfig {
             max_pdu_size,
             window: c.window,
@@ -171,7 +222,7 @@ impl LinkShared {
 
     /// The bind request of this link.
     pub fn bind(&self) -> Bind {
-        let c = &self.config;
+        let c = self.config();
         Bind {
             system_id: COctet::from(c.system_id.as_str()),
             password: COctet::from(c.system_password.as_str()),
@@ -274,8 +325,11 @@ pub struct LocalLink {
     pub shared: Arc<LinkShared>,
     pub queue: std::cell::RefCell<VecDeque<Submission>>,
     pub slots: std::cell::RefCell<Vec<Rc<LocalSender<LinkCmd>>>>,
-    /// The upstream's `server:port`, as records write it.
-    pub address: bytes::Bytes,
+    /// The link's generation its slots here were started under.
+    pub generation: std::cell::Cell<u64>,
+    /// The upstream's `server:port`, as records write it (set again when a reload changes
+    /// the link).
+    pub address: std::cell::RefCell<bytes::Bytes>,
 }
 
 /// Messages a link queues on one shard at most; beyond, the shard keeps them.
@@ -283,13 +337,20 @@ pub const MAX_QUEUED: usize = 20_000;
 
 impl LocalLink {
     pub fn new(shared: Arc<LinkShared>) -> LocalLink {
-        let address = format!("{}:{}", shared.config.server, shared.config.port).into();
+        let address = std::cell::RefCell::new(LocalLink::address_of(&shared));
         LocalLink {
             shared,
             queue: Default::default(),
             slots: Default::default(),
+            generation: Default::default(),
             address,
         }
+    }
+
+    /// `server:port` of the link's settings now.
+    pub fn address_of(shared: &LinkShared) -> bytes::Bytes {
+        let c = shared.config();
+        format!("{}:{}", c.server, c.port).into()
     }
 
     /// Queues a message for this shard's bound transmitters; gives it back when the queue is
@@ -347,7 +408,7 @@ impl LinkHandler {
     fn name(&self) -> String {
         format!(
             "link {} slot {} ({}, shard {})",
-            self.shared().config.name,
+            self.shared().name,
             self.slot,
             self.bind_type.name(),
             self.shard
@@ -367,7 +428,7 @@ impl LinkHandler {
         self.rate_wait = None;
         let local = self.local.clone();
         while s.window_available() > 0 {
-            if let Some(rate) = &local.shared.rate {
+            if let Some(rate) = &*local.shared.rate.load() {
                 if !local.queue.borrow().is_empty() && !rate.try_take(1, now) {
                     self.rate_wait = Some(rate.available_at(1, now));
                     break;
@@ -663,8 +724,9 @@ fn backoff(cfg: &ClientLink, failures: u32, draw_percent: f64) -> Duration {
     Duration::from_secs_f64(capped * (0.5 + draw_percent / 200.0))
 }
 
-/// One bind slot, until the gateway stops. (Each argument is a different piece of the slot's
-/// world; a struct to carry them would only be unpacked here.)
+/// One bind slot, until the gateway stops or a reload changes the link (its generation is no
+/// longer `generation`). (Each argument is a different piece of the slot's world; a struct to
+/// carry them would only be unpacked here.)
 #[allow(clippy::too_many_arguments)]
 pub async fn run_slot(
     sink: Rc<dyn LinkSink>,
@@ -675,9 +737,12 @@ pub async fn run_slot(
     me: Rc<LocalSender<LinkCmd>>,
     inbox: LocalReceiver<LinkCmd>,
     max_pdu_size: u32,
+    generation: u64,
 ) {
     let shared = local.shared.clone();
-    let cfg = &shared.config;
+    let cfg_now = shared.config.load_full();
+    let cfg = &*cfg_now;
+    let tls_now = shared.tls.load_full();
     let name = format!(
         "link {} slot {} ({}, shard {})",
         cfg.name,
@@ -685,8 +750,9 @@ pub async fn run_slot(
         bind_type.name(),
         shard
     );
+    let replaced = || shared.generation() != generation;
     let mut failures = 0u32;
-    while !sink.stopping() {
+    while !sink.stopping() && !replaced() {
         shared.connect_attempts.fetch_add(1, Ordering::Relaxed);
         let target = format!("{}:{}", cfg.server, cfg.port);
         let connected = async {
@@ -703,7 +769,7 @@ pub async fn run_slot(
                 let delay = backoff(cfg, failures, sink.draw());
                 warn!("{name}: {e}; retry in {delay:.1?}");
                 failures += 1;
-                sleep_unless_stopping(&*sink, delay).await;
+                sleep_unless_stopping(&*sink, delay, &replaced).await;
                 continue;
             }
             Ok(stream) => {
@@ -737,7 +803,7 @@ pub async fn run_slot(
                     write_timeout: cfg.response_timeout,
                 };
                 let binds_before = shared.binds.load(Ordering::Relaxed);
-                match &shared.tls {
+                match &tls_now {
                     None => drive(stream, session, handler, &inbox, limits).await,
                     Some(tls) => {
                         let host = cfg.sni.clone().unwrap_or_else(|| cfg.server.clone());
@@ -746,7 +812,8 @@ pub async fn run_slot(
                                 Ok(n) => n,
                                 Err(e) => {
                                     warn!("{name}: {host:?} is not a TLS server name: {e}");
-                                    sleep_unless_stopping(&*sink, cfg.reconnect_max).await;
+                                    sleep_unless_stopping(&*sink, cfg.reconnect_max, &replaced)
+                                        .await;
                                     continue;
                                 }
                             };
@@ -771,13 +838,13 @@ pub async fn run_slot(
                 was_bound = shared.binds.load(Ordering::Relaxed) > binds_before;
             }
         }
-        if sink.stopping() {
+        if sink.stopping() || replaced() {
             break;
         }
         failures = if was_bound { 0 } else { failures + 1 };
         let delay = backoff(cfg, failures.saturating_sub(1), sink.draw());
         info!("{name}: reconnecting in {delay:.1?}");
-        sleep_unless_stopping(&*sink, delay).await;
+        sleep_unless_stopping(&*sink, delay, &replaced).await;
     }
 }
 
@@ -796,10 +863,10 @@ async fn resolve(host: &str, port: u16) -> Result<std::net::SocketAddr, String> 
         .ok_or_else(|| format!("{target} resolves to no address"))
 }
 
-/// Sleeps, waking early when the gateway stops.
-async fn sleep_unless_stopping(sink: &dyn LinkSink, d: Duration) {
+/// Sleeps, waking early when the gateway stops or the slot is replaced.
+async fn sleep_unless_stopping(sink: &dyn LinkSink, d: Duration, replaced: &dyn Fn() -> bool) {
     let end = Instant::now() + d;
-    while !sink.stopping() {
+    while !sink.stopping() && !replaced() {
         let now = Instant::now();
         if now >= end {
             break;

@@ -1,0 +1,477 @@
+//! Live reload: SIGHUP, the admin endpoint's `POST /reload`, and `smppgw reload` read every
+//! file again (ysmpp.conf, regfile.conf, openssl.conf, yatesmsc.conf, regexroute.conf).
+//!
+//! Nothing changes until all of it validates: a file with an error, a certificate that does
+//! not load, a route file that does not compile leaves the running configuration as it is,
+//! and the report says why (`file:line`). What passes is installed without dropping
+//! unaffected binds:
+//! - accounts: passwords and limits change in place (new binds and messages use them); a new
+//!   account binds at once; a removed account's sessions are unbound;
+//! - client links: a changed link rebinds with its new settings (what it had in flight goes
+//!   back to its queue); a new link starts; a removed one unbinds;
+//! - TLS contexts of the listeners: the certificate and key are read again and serve new
+//!   handshakes (sessions up keep theirs);
+//! - routes, yatesmsc.conf (retries, failover, validity, `smppgw_address`), `[general]`
+//!   `log_level`, `default_route` and `delivery_retry`, `[cdr] format`;
+//! - anything else (listeners, shards, the spool, the other `[general]` keys, `[cdr] file`)
+//!   is reported as needing a restart and keeps its running value.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use log::{error, info, warn};
+
+use crate::config::{ClientLink, Config, General};
+use crate::net::tls;
+use crate::shard::{Shared, TlsSlot};
+
+/// What one reload did.
+#[derive(Debug, Default)]
+pub struct ReloadReport {
+    /// Installed (false: refused, nothing changed).
+    pub ok: bool,
+    /// The configuration version running after it.
+    pub version: u64,
+    /// What changed, one line each.
+    pub changes: Vec<String>,
+    /// What changed in the files but needs a restart (the running value stays).
+    pub restart: Vec<String>,
+    /// Why it was refused.
+    pub errors: Vec<String>,
+}
+
+impl ReloadReport {
+    fn refused(errors: Vec<String>, version: u64) -> ReloadReport {
+        ReloadReport {
+            ok: false,
+            version,
+            errors,
+            ..ReloadReport::default()
+        }
+    }
+
+    /// For people: what `smppgw reload` prints.
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        if self.ok {
+            let _ = writeln!(s, "reloaded: configuration version {}", self.version);
+        } else {
+            let _ = writeln!(
+                s,
+                "refused: the running configuration (version {}) stays",
+                self.version
+            );
+        }
+        for e in &self.errors {
+            let _ = writeln!(s, "  error: {e}");
+        }
+        for c in &self.changes {
+            let _ = writeln!(s, "  {c}");
+        }
+        for r in &self.restart {
+            let _ = writeln!(s, "  needs a restart: {r}");
+        }
+        s
+    }
+
+    /// For programs: the admin endpoint's answer.
+    pub fn json(&self) -> String {
+        let list = |v: &[String]| {
+            v.iter()
+                .map(|x| super::admin::json_str(x))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        format!(
+            "{{\"ok\":{},\"version\":{},\"changes\":[{}],\"restart_needed\":[{}],\"errors\":[{}]}}\n",
+            self.ok,
+            self.version,
+            list(&self.changes),
+            list(&self.restart),
+            list(&self.errors)
+        )
+    }
+}
+
+/// Reloads the running gateway's configuration; one reload at a time.
+pub struct Reloader {
+    /// The configuration directory (`None`: the embedded default, nothing to reload).
+    dir: Option<PathBuf>,
+    shared: Arc<Shared>,
+    /// The TLS contexts the listeners use, by name.
+    server_tls: HashMap<String, TlsSlot>,
+    one_at_a_time: Mutex<()>,
+}
+
+impl Reloader {
+    pub fn new(
+        dir: Option<PathBuf>,
+        shared: Arc<Shared>,
+        server_tls: HashMap<String, TlsSlot>,
+    ) -> Reloader {
+        Reloader {
+            dir,
+            shared,
+            server_tls,
+            one_at_a_time: Mutex::new(()),
+        }
+    }
+
+    /// Reads every file again and installs what validates (see the module's text); `why`
+    /// says what asked (for the log). Blocking: file reads and certificate parsing.
+    pub fn reload(&self, why: &str) -> ReloadReport {
+        let _one = self.one_at_a_time.lock().unwrap_or_else(|p| p.into_inner());
+        let running = self.shared.live.load_full();
+        let Some(dir) = &self.dir else {
+            info!("{why}: the embedded default has no configuration directory; nothing to reload");
+            return ReloadReport::refused(
+                vec!["running on the embedded default: there are no files to reload".into()],
+                running.version,
+            );
+        };
+        let report = match self.prepare(dir) {
+            Ok(next) => self.install(next, &running.config),
+            Err(errors) => ReloadReport::refused(errors, running.version),
+        };
+        if report.ok {
+            info!(
+                "{why}: configuration version {} installed from {}",
+                report.version,
+                dir.display()
+            );
+            for c in &report.changes {
+                info!("reload: {c}");
+            }
+            for r in &report.restart {
+                warn!("reload: {r}: needs a restart; the running value stays");
+            }
+        } else {
+            error!(
+                "{why}: {} refused; keeping configuration version {}:\n  {}",
+                dir.display(),
+                report.version,
+                report.errors.join("\n  ")
+            );
+        }
+        report
+    }
+
+    /// Reads and validates everything; nothing is installed yet.
+    fn prepare(&self, dir: &Path) -> Result<Next, Vec<String>> {
+        let config = super::read_config(dir)
+            .map_err(|e| e.lines().map(|l| l.trim().to_string()).collect::<Vec<_>>())?;
+        let mut errors = Vec::new();
+        let routes = match super::load_routes(dir, self.shared.routes.version() + 1) {
+            Ok(t) => t,
+            Err(e) => {
+                errors.extend(e.lines().map(|l| l.trim().to_string()));
+                None
+            }
+        };
+        let mut server_tls = Vec::new();
+        for (name, slot) in &self.server_tls {
+            match config.tls_context(name) {
+                None => errors.push(format!(
+                    "openssl.conf: sslcontext {name:?}, which a listener uses, is gone"
+                )),
+                Some(ctx) => match tls::load_server(ctx, dir) {
+                    Ok(c) => server_tls.push((name.clone(), slot.clone(), c)),
+                    Err(e) => errors.push(format!("TLS context {name:?}: {e}")),
+                },
+            }
+        }
+        // Client links that are new or changed: their TLS settings must load.
+        let mut link_tls = HashMap::new();
+        for c in &config.clients {
+            let unchanged = self
+                .shared
+                .links
+                .find(&c.name)
+                .is_some_and(|l| !l.is_removed() && same_link(&l.config(), c));
+            if unchanged {
+                continue;
+            }
+            match super::link_tls(c, Some(dir)) {
+                Ok(t) => {
+                    link_tls.insert(c.name.clone(), t);
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        let added_links = config
+            .clients
+            .iter()
+            .filter(|c| self.shared.links.find(&c.name).is_none())
+            .count();
+        if added_links > self.shared.links.room() {
+            errors.push(format!(
+                "ysmpp.conf: {added_links} new client links, but only {} more can be added without a restart",
+                self.shared.links.room()
+            ));
+        }
+        if errors.is_empty() {
+            Ok(Next {
+                config,
+                routes,
+                server_tls,
+                link_tls,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Installs what `prepare` validated.
+    fn install(&self, next: Next, old: &Config) -> ReloadReport {
+        let shared = &self.shared;
+        let mut report = ReloadReport {
+            ok: true,
+            ..ReloadReport::default()
+        };
+        // Accounts first: the one step that can still refuse (no slots left), before anything
+        // else has changed.
+        match shared.accounts.apply(&next.config.accounts) {
+            Err(e) => {
+                return ReloadReport::refused(vec![e], shared.live.load().version);
+            }
+            Ok(a) => {
+                for name in &a.added {
+                    report.changes.push(format!("account {name} added"));
+                }
+                for name in &a.removed {
+                    let binds = shared
+                        .accounts
+                        .any_named(name)
+                        .map_or(0, |x| x.binds.load(std::sync::atomic::Ordering::Relaxed));
+                    report.changes.push(format!(
+                        "account {name} removed{}",
+                        if binds > 0 {
+                            format!(": its {binds} binds are unbound")
+                        } else {
+                            String::new()
+                        }
+                    ));
+                }
+                for (name, keys) in &a.changed {
+                    report.changes.push(format!(
+                        "account {name}: {} changed (binds stay; new binds and messages use it)",
+                        keys.join(", ")
+                    ));
+                }
+            }
+        }
+        // Client links.
+        let mut link_tls = next.link_tls;
+        for c in &next.config.clients {
+            match shared.links.find(&c.name) {
+                Some(l) if !l.is_removed() && same_link(&l.config(), c) => {}
+                Some(l) => {
+                    let was_removed = l.is_removed();
+                    let keys = link_keys(&l.config(), c);
+                    l.replace(c.clone(), link_tls.remove(&c.name).flatten());
+                    report.changes.push(if was_removed {
+                        format!("client link {} added back", c.name)
+                    } else {
+                        format!(
+                            "client link {}: {} changed: rebinding",
+                            c.name,
+                            keys.join(", ")
+                        )
+                    });
+                }
+                None => {
+                    let index = shared.links.len();
+                    let link = crate::upstream::LinkShared::new(
+                        index,
+                        c.clone(),
+                        shared.shards,
+                        link_tls.remove(&c.name).flatten(),
+                        shared.epoch,
+                    );
+                    if shared.links.push(link).is_some() {
+                        report.changes.push(format!("client link {} added", c.name));
+                    }
+                }
+            }
+        }
+        for l in shared.links.iter() {
+            if !l.is_removed() && !next.config.clients.iter().any(|c| c.name == l.name) {
+                l.remove();
+                report
+                    .changes
+                    .push(format!("client link {} removed: unbinding", l.name));
+            }
+        }
+        // Certificates of the listeners' TLS contexts.
+        for (name, slot, config) in next.server_tls {
+            slot.store(config);
+            report.changes.push(format!(
+                "TLS context {name}: certificate and key read again (new handshakes use them)"
+            ));
+        }
+        // Routes.
+        match next.routes {
+            Some(table) => {
+                super::log_route_table(&table, &next.config);
+                report.changes.push(format!(
+                    "regexroute.conf version {} replaces version {}",
+                    table.version,
+                    shared.routes.version()
+                ));
+                shared.routes.install(table);
+            }
+            None if shared.routes.version() > 0 => report.changes.push(format!(
+                "regexroute.conf is gone; keeping version {}",
+                shared.routes.version()
+            )),
+            None => {}
+        }
+        if old.yatesmsc != next.config.yatesmsc {
+            report
+                .changes
+                .push("yatesmsc.conf: retries, failover and validity as loaded".into());
+        }
+        let (g_old, g_new) = (&old.general, &next.config.general);
+        if g_old.default_route != g_new.default_route {
+            report.changes.push(format!(
+                "default_route: {}",
+                g_new.default_route.as_deref().unwrap_or("(none)")
+            ));
+        }
+        if g_old.log_level != g_new.log_level {
+            crate::logger::configure(g_new.log_level);
+            report.changes.push(format!(
+                "log_level: {}",
+                g_new
+                    .log_level
+                    .map_or("(default)".to_string(), |l| l.to_string())
+            ));
+        }
+        if g_old.delivery_retry != g_new.delivery_retry {
+            report.changes.push(format!(
+                "delivery_retry: {}",
+                crate::config::value::duration_text(g_new.delivery_retry)
+            ));
+        }
+        if old.cdr.template != next.config.cdr.template {
+            report.changes.push("[cdr] format".into());
+        }
+        report.restart = restart_needed(&shared.config, &next.config);
+        // The snapshot the data path reads, last: it names the links and accounts above.
+        let version = shared.live.load().version + 1;
+        let live = crate::shard::state::Live::new(
+            Arc::new(next.config),
+            version,
+            &shared.links,
+            &shared.accounts,
+        );
+        shared.live.store(Arc::new(live));
+        report.version = version;
+        report
+    }
+}
+
+/// What `prepare` validated, to install.
+struct Next {
+    config: Config,
+    routes: Option<crate::route::RouteTable>,
+    server_tls: Vec<(String, TlsSlot, Arc<rustls::ServerConfig>)>,
+    link_tls: HashMap<String, Option<Arc<rustls::ClientConfig>>>,
+}
+
+/// Two loads of a link's section say the same (where the section stands aside).
+fn same_link(a: &ClientLink, b: &ClientLink) -> bool {
+    ClientLink {
+        line: b.line,
+        ..a.clone()
+    } == *b
+}
+
+/// The keys of a link that differ (for the log).
+fn link_keys(a: &ClientLink, b: &ClientLink) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    macro_rules! keys {
+        ($($f:ident),*) => { $( if a.$f != b.$f { keys.push(stringify!($f)); } )* };
+    }
+    keys!(
+        enabled,
+        server,
+        port,
+        system_id,
+        system_password,
+        tls,
+        bind,
+        binds,
+        window,
+        rate,
+        system_type,
+        interface_version,
+        address_range,
+        enquire_link,
+        response_timeout,
+        reconnect_min,
+        reconnect_max,
+        coding,
+        msgid,
+        ca_file,
+        verify,
+        sni
+    );
+    keys
+}
+
+/// What differs between the running configuration and the files that only a restart
+/// applies.
+fn restart_needed(running: &Config, next: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    let (a, b): (&General, &General) = (&running.general, &next.general);
+    macro_rules! general {
+        ($($f:ident),*) => { $( if a.$f != b.$f { out.push(format!("ysmpp.conf [general] {}", stringify!($f))); } )* };
+    }
+    general!(
+        shards,
+        spool_dir,
+        sync,
+        log_io,
+        sync_window,
+        segment_size,
+        memory_messages,
+        queue_limit,
+        max_pdu_size,
+        session_init_timeout,
+        enquire_link_interval,
+        enquire_link_timeout,
+        response_timeout,
+        inactivity_timeout,
+        window,
+        delivery_attempts,
+        spin_before_park,
+        max_connections,
+        admin
+    );
+    if running.server != next.server {
+        out.push("ysmpp.conf [smpp-server]".into());
+    }
+    let listeners = |c: &Config| {
+        c.listeners
+            .iter()
+            .map(|l| {
+                (
+                    l.name.clone(),
+                    l.enable,
+                    l.socket_addr(),
+                    l.sslcontext.clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    if listeners(running) != listeners(next) {
+        out.push("ysmpp.conf listeners (addresses, ports, TLS contexts)".into());
+    }
+    if running.cdr.file != next.cdr.file || running.cdr.rotate_size != next.cdr.rotate_size {
+        out.push("ysmpp.conf [cdr] file or rotate_size".into());
+    }
+    out
+}

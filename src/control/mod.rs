@@ -341,7 +341,16 @@ fn start_pool(
     specs: Vec<ListenerSpec>,
     start: Arc<ShardStart>,
 ) -> Result<glommio::PoolThreadHandles<ShardReport>, String> {
+    // glommio's MeshBuilder is Send but counts its peers list with an `Rc`: clones made on
+    // the shard threads at once race on that count and can free the list under a thread
+    // still using it (a heap corruption seen at start, a few percent of the time). Every
+    // clone is made here, on one thread, before any shard starts; each shard takes its own
+    // (taking it out moves it, and counts nothing). Their drops may still race, which can
+    // only keep the list alive (a leak of one small allocation), never free it early.
     let mesh = MeshBuilder::full(shared.shards, 4096);
+    let meshes: Vec<_> = (0..shared.shards).map(|_| mesh.clone()).collect();
+    drop(mesh);
+    let meshes = Arc::new(std::sync::Mutex::new(meshes));
     let mut builder = LocalExecutorPoolBuilder::new(placement)
         .name(name)
         .io_memory(IO_MEMORY)
@@ -352,10 +361,19 @@ fn start_pool(
     builder
         .on_all_shards(move || {
             let shared = shared.clone();
-            let mesh = mesh.clone();
+            let mesh = meshes.lock().unwrap_or_else(|p| p.into_inner()).pop();
             let specs = specs.clone();
             let start = start.clone();
-            async move { shard::run(shared, mesh, specs, start).await }
+            async move {
+                match mesh {
+                    Some(mesh) => shard::run(shared, mesh, specs, start).await,
+                    None => {
+                        error!("more shards started than the mesh has places for");
+                        shared.stopping.store(true, Ordering::Relaxed);
+                        ShardReport::default()
+                    }
+                }
+            }
         })
         .map_err(|e| format!("cannot start the {name} shards: {e}"))
 }

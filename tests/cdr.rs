@@ -388,3 +388,68 @@ fn a_cdr_writer_that_falls_behind_drops_nothing_silently() {
     let on_disk = read(&gw.dir.join("cdr/smppgw.cdr")).len() as u64;
     assert_eq!(on_disk, written);
 }
+
+#[test]
+fn finals_a_crash_kept_from_the_cdr_file_are_written_after_the_restart_and_only_once() {
+    // Test hook: the CDR writer stalls a minute before its first round, so nothing reaches
+    // the file before the kill.
+    let mut gw = Gateway::start_env(
+        "",
+        "[cdr]\nfile=cdr/smppgw.cdr\n",
+        REGFILE,
+        &[("regexroute.conf", "[default]\n.*=smppclient/nowhere\n")],
+        &[("SMPPGW_CDR_STALL_MS", "60000")],
+    );
+    let path = gw.dir.join("cdr/smppgw.cdr");
+    let mut e = Esme::plain(gw.plain);
+    e.bind(BindType::Transmitter, "demo", "demo").unwrap();
+    // No such link: each message is logged, then ends undeliverable at once.
+    let ids: Vec<String> = (0..40)
+        .map(|i| submit(&mut e, "3161", &format!("m{i}"), 0, ""))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(read(&path).is_empty(), "the writer is stalled");
+    drop(e);
+    gw.kill();
+    gw.restart();
+    assert!(
+        gw.wait_log(
+            "messages ended after the CDR file's checkpoint; their final CDRs are written again",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        gw.log()
+    );
+    for id in &ids {
+        let l = wait_legs(&path, id, 1, Duration::from_secs(10));
+        let finals: Vec<&Line> = legs(&l, id)
+            .into_iter()
+            .filter(|x| x.get("leg") == "final")
+            .collect();
+        assert_eq!(finals.len(), 1, "{id}:\n{}", gw.log());
+        assert_eq!(finals[0].get("outcome"), "undelivered");
+        assert_eq!(finals[0].get("system_id"), "demo");
+        assert_eq!(
+            (finals[0].get("message_state"), finals[0].get("tp_status")),
+            ("UNDELIV", "0x45"),
+            "as the live leg says it"
+        );
+    }
+    // A clean stop and start, twice: nothing is written again.
+    for _ in 0..2 {
+        let (code, log) = gw.stop();
+        assert_eq!(code, Some(0), "{log}");
+        gw.restart();
+    }
+    let (code, log) = gw.stop();
+    assert_eq!(code, Some(0), "{log}");
+    let lines = read(&path);
+    for id in &ids {
+        let finals = legs(&lines, id)
+            .iter()
+            .filter(|x| x.get("leg") == "final")
+            .count();
+        assert_eq!(finals, 1, "{id} written once:\n{log}");
+    }
+    assert_eq!(lines.len(), ids.len(), "only the final legs came back");
+}

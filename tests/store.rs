@@ -971,7 +971,7 @@ fn load_adopts_every_chain_whatever_the_shard_count() {
         assert_eq!(snapshot(0), Some((2, 2, false)));
         assert_eq!(snapshot(1), Some((1, 1, true)));
         assert_eq!(snapshot(2), Some((1, 0, false)));
-        let got = store::load(&spool, shards, usize::MAX).unwrap();
+        let got = store::load(&spool, shards, usize::MAX, None).unwrap();
         assert_eq!(got.shards.len(), shards);
         assert_eq!(got.max_epoch_secs, plan.max_epoch_secs);
         let (a, b) = (&plan.live[0], &plan.live[1]);
@@ -1047,7 +1047,7 @@ fn load_keeps_at_most_the_resident_bound_of_bodies_and_the_rest_read_back() {
     let spool = scratch("resident");
     let plan = write_spool(&spool);
     let (a, b) = (&plan.live[0], &plan.live[1]);
-    let got = store::load(&spool, 1, 3).unwrap();
+    let got = store::load(&spool, 1, 3, None).unwrap();
     let sh = &got.shards[0];
     let full = sorted(&[a, b]);
     assert_eq!(sh.live.len(), full.len());
@@ -1074,7 +1074,7 @@ fn load_removes_segments_zeroed_ahead_and_never_used() {
     std::fs::create_dir_all(shard_dir(&spool, 0)).unwrap();
     let left = shard_dir(&spool, 0).join(format!("{}.new", segment_name(7)));
     std::fs::write(&left, vec![0u8; 8192]).unwrap();
-    let got = store::load(&spool, 1, usize::MAX).unwrap();
+    let got = store::load(&spool, 1, usize::MAX, None).unwrap();
     assert!(!left.exists());
     assert_eq!(got.shards[0].first_seq, 1, "it does not count as a segment");
     assert!(got.report[0].contains("0 segments"), "{:?}", got.report);
@@ -1084,7 +1084,7 @@ fn load_removes_segments_zeroed_ahead_and_never_used() {
 #[test]
 fn load_of_an_empty_spool_creates_the_shard_directories() {
     let spool = scratch("empty").join("spool");
-    let got = store::load(&spool, 2, usize::MAX).unwrap();
+    let got = store::load(&spool, 2, usize::MAX, None).unwrap();
     assert!(got
         .shards
         .iter()

@@ -88,6 +88,9 @@ pub struct Cdr {
     /// What an attempt came to: accepted (by a link), delivered (to an ESME), temporary,
     /// permanent, timeout, unreachable, no_room; for a submit: accepted or refused.
     pub outcome: &'static str,
+    /// A `final` or `receipt` leg: the shard that wrote its final record and the leg's number
+    /// there (the CDR checkpoint moves as these reach the disk). Not a column.
+    pub mark: Option<(usize, u64)>,
 }
 
 /// Every column, in the default order.
@@ -338,13 +341,16 @@ impl Sink {
         )
     }
 
-    /// Hands a batch over, or counts it dropped.
-    pub fn hand(&self, batch: Vec<Cdr>) {
+    /// Hands a batch over, or counts it dropped (and gives it back).
+    pub fn hand(&self, batch: Vec<Cdr>) -> Result<(), Vec<Cdr>> {
         use std::sync::mpsc::TrySendError;
-        if let Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) = self.tx.try_send(batch)
-        {
-            self.dropped
-                .fetch_add(b.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        match self.tx.try_send(batch) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) => {
+                self.dropped
+                    .fetch_add(b.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                Err(b)
+            }
         }
     }
 }
@@ -376,6 +382,7 @@ mod tests {
             failures: 3,
             backup: true,
             outcome: "temporary",
+            mark: None,
         }
     }
 

@@ -64,6 +64,7 @@ impl CdrFile {
 
     /// Opens the path again: after logrotate renamed the file, new lines go to a new one.
     pub fn reopen(&mut self) -> Result<(), String> {
+        let _ = self.file.sync_data();
         *self = CdrFile::open(&self.path, self.rotate_size)?;
         Ok(())
     }
@@ -88,7 +89,16 @@ impl CdrFile {
             to.push(format!(".{stamp}-{n}"));
             n += 1;
         }
+        // What the full file holds is on disk before it goes (the checkpoint counts on it).
+        let _ = self.file.sync_data();
         std::fs::rename(&self.path, &to).map_err(|e| format!("{}: {e}", self.path.display()))?;
         self.reopen()
+    }
+
+    /// Makes what was written durable (fdatasync): the CDR checkpoint moves only after it.
+    pub fn sync(&mut self) -> Result<(), String> {
+        self.file
+            .sync_data()
+            .map_err(|e| format!("{}: {e}", self.path.display()))
     }
 }

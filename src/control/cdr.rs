@@ -2,6 +2,11 @@
 //! with the `[cdr]` format and appends them to the file (one write per round), opens the file
 //! again when asked (SIGHUP, SIGUSR1), and says in the log when records were dropped (the
 //! queue was full: the writer fell behind) or could not be written.
+//!
+//! After a round that wrote `final` or `receipt` legs it makes the file durable (fdatasync) and
+//! tells each shard how far; the shards answer with the places in their message logs that
+//! are now covered, which the writer keeps in `SPOOL/cdr.checkpoint` (written to a temporary
+//! file, synced, renamed). A start replays the finals after it into the CDR file again.
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Receiver;
@@ -9,9 +14,76 @@ use std::time::{Duration, Instant};
 
 use log::{info, warn};
 
+use std::path::{Path, PathBuf};
+
 use crate::cdr::writer::CdrFile;
 use crate::cdr::Cdr;
 use crate::shard::Shared;
+use crate::store::CdrCheckpoint;
+
+const CHECKPOINT_HEAD: &str = "smppgw cdr checkpoint 1";
+
+/// Where the CDR checkpoint is kept.
+pub fn checkpoint_path(spool: &Path) -> PathBuf {
+    spool.join("cdr.checkpoint")
+}
+
+/// The checkpoint, or `None` when there is none (CDRs were not written before). A file that
+/// does not read as one is an error (the caller replays every final the log holds).
+pub fn read_checkpoint(path: &Path) -> Result<Option<CdrCheckpoint>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let mut lines = text.lines();
+    if lines.next() != Some(CHECKPOINT_HEAD) {
+        return Err(format!("{}: not a CDR checkpoint", path.display()));
+    }
+    let mut cp = CdrCheckpoint::new();
+    for (i, line) in lines.enumerate() {
+        let mut f = line.split_whitespace();
+        let parsed = (|| {
+            let chain = f.next()?.strip_prefix("shard-")?.parse().ok()?;
+            let seq = f.next()?.parse().ok()?;
+            let off = f.next()?.parse().ok()?;
+            Some((chain, seq, off))
+        })();
+        let Some((chain, seq, off)) = parsed else {
+            return Err(format!(
+                "{}:{}: not CHAIN SEQ OFFSET",
+                path.display(),
+                i + 2
+            ));
+        };
+        cp.insert(chain, (seq, off));
+    }
+    Ok(Some(cp))
+}
+
+/// Writes the checkpoint durably (a temporary file, synced, renamed over the old one).
+pub fn write_checkpoint(path: &Path, cp: &CdrCheckpoint) -> Result<(), String> {
+    use std::io::Write;
+    let mut chains: Vec<_> = cp.iter().collect();
+    chains.sort();
+    let mut text = format!("{CHECKPOINT_HEAD}\n");
+    for (chain, (seq, off)) in chains {
+        text.push_str(&format!("shard-{chain} {seq} {off}\n"));
+    }
+    let tmp = path.with_extension("checkpoint.tmp");
+    let mut f = std::fs::File::create(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    f.write_all(text.as_bytes())
+        .and_then(|_| f.sync_data())
+        .map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The checkpoint as the writer keeps it.
+pub struct Checkpoint {
+    pub path: PathBuf,
+    /// As last written.
+    pub written: CdrCheckpoint,
+}
 
 /// Records rendered per write at most (a round with more writes several times).
 const LINES_PER_WRITE: usize = 4096;
@@ -25,11 +97,16 @@ pub struct CdrWriter {
     told_dropped: u64,
     failed: u64,
     last_complaint: Option<Instant>,
+    checkpoint: Option<Checkpoint>,
+    /// Per shard: the number of its last end leg written this round.
+    marks: Vec<u64>,
 }
 
 impl CdrWriter {
-    pub fn new(file: CdrFile, rx: Receiver<Vec<Cdr>>) -> CdrWriter {
+    pub fn new(file: CdrFile, rx: Receiver<Vec<Cdr>>, checkpoint: Option<Checkpoint>) -> CdrWriter {
         CdrWriter {
+            checkpoint,
+            marks: Vec::new(),
             file,
             rx,
             buf: String::with_capacity(1 << 20),
@@ -62,6 +139,12 @@ impl CdrWriter {
         while let Ok(batch) = self.rx.try_recv() {
             for c in &batch {
                 template.render(c, address, &mut self.buf);
+                if let Some((shard, n)) = c.mark {
+                    if self.marks.len() <= shard {
+                        self.marks.resize(shard + 1, 0);
+                    }
+                    self.marks[shard] = self.marks[shard].max(n);
+                }
             }
             lines += batch.len();
             if lines >= LINES_PER_WRITE {
@@ -70,6 +153,7 @@ impl CdrWriter {
             }
         }
         self.flush(lines);
+        self.make_durable(shared);
         let dropped = shared
             .cdr
             .as_ref()
@@ -84,6 +168,54 @@ impl CdrWriter {
             );
             self.told_dropped = dropped;
             self.last_complaint = Some(Instant::now());
+        }
+    }
+
+    /// After a round with end legs: fdatasync, then the shards learn how far the file holds
+    /// their ends, and the places they passed back go to the checkpoint file.
+    fn make_durable(&mut self, shared: &Shared) {
+        if self.marks.iter().any(|&n| n > 0) {
+            match self.file.sync() {
+                Ok(()) => {
+                    for (shard, n) in self.marks.iter().enumerate() {
+                        if *n > 0 {
+                            if let Some(d) = shared.cdr_durable.get(shard) {
+                                d.fetch_max(*n, Ordering::Release);
+                            }
+                        }
+                    }
+                    self.marks.iter_mut().for_each(|n| *n = 0);
+                }
+                Err(e) => {
+                    // Tried again after the next round; the checkpoint does not move.
+                    if self
+                        .last_complaint
+                        .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+                    {
+                        warn!("CDR file: fdatasync failed: {e}");
+                        self.last_complaint = Some(Instant::now());
+                    }
+                }
+            }
+        }
+        let Some(cp) = &mut self.checkpoint else {
+            return;
+        };
+        let passed = shared
+            .cdr_passed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let mut next = cp.written.clone();
+        for (chain, at) in passed {
+            let e = next.entry(chain).or_insert(at);
+            *e = (*e).max(at);
+        }
+        if next != cp.written {
+            match write_checkpoint(&cp.path, &next) {
+                Ok(()) => cp.written = next,
+                Err(e) => warn!("CDR checkpoint: {e}"),
+            }
         }
     }
 

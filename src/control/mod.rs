@@ -394,6 +394,7 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
         .map_or(0, |d| d.as_secs() as u32);
 
     // The spool: read and replayed before anything listens.
+    let mut checkpoint = None;
     let (spool_path, spool, start_secs) = match opts.mode {
         Mode::Terminating => {
             let dir = spool_dir(&opts);
@@ -408,7 +409,40 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
                 )
             })?;
             std::mem::forget(held);
-            let spool = crate::store::load(&dir, shards, opts.config.general.memory_messages)?;
+            // With CDRs on, the finals after the CDR checkpoint are written again.
+            let cdr_on = opts.config.cdr.file.is_some();
+            let cp_path = cdr::checkpoint_path(&dir);
+            let cp = if cdr_on {
+                cdr::read_checkpoint(&cp_path).unwrap_or_else(|e| {
+                    warn!(
+                        "{e}; every final the message log holds is written to the CDR file again"
+                    );
+                    Some(Default::default())
+                })
+            } else {
+                None
+            };
+            let spool = crate::store::load(
+                &dir,
+                shards,
+                opts.config.general.memory_messages,
+                cp.as_ref(),
+            )?;
+            if cdr_on {
+                let written = match cp {
+                    Some(cp) => cp,
+                    None => {
+                        // CDRs were not written before: the finals so far are not owed.
+                        cdr::write_checkpoint(&cp_path, &spool.ends)
+                            .map_err(|e| format!("CDR checkpoint: {e}"))?;
+                        spool.ends.clone()
+                    }
+                };
+                checkpoint = Some(cdr::Checkpoint {
+                    path: cp_path,
+                    written,
+                });
+            }
             for line in &spool.report {
                 info!("{line}");
             }
@@ -646,7 +680,7 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
             if let Some((addr, a)) = admin {
                 admin::start(addr, a);
             }
-            let mut cdr = cdr.map(|(file, rx)| CdrWriter::new(file, rx));
+            let mut cdr = cdr.map(|(file, rx)| CdrWriter::new(file, rx, checkpoint));
             let stall = std::env::var("SMPPGW_CDR_STALL_MS")
                 .ok()
                 .and_then(|v| v.parse().ok())

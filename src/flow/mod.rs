@@ -141,6 +141,10 @@ pub enum Action {
         /// When it was accepted (Unix ms), and the upstream's id when a link took it.
         accepted_ms: u64,
         upstream_id: Option<Bytes>,
+        /// The LSN of its final record and where that record lies: the CDR writer's
+        /// checkpoint (a final whose CDR a crash kept from the file is written after replay).
+        lsn: u64,
+        at: Loc,
     },
 }
 
@@ -465,7 +469,7 @@ impl Flow {
     /// A message with no route: final now, with the receipt its originator asked for.
     fn end_unrouted(&mut self, log: &dyn Log, inc: Incoming, now: u64) {
         let id = inc.msg.id;
-        append(
+        let (lsn, at) = append(
             &mut self.last_lsn,
             log,
             &Record::Final {
@@ -487,6 +491,8 @@ impl Flow {
             on_backup: false,
             accepted_ms: inc.msg.accepted_ms,
             upstream_id: None,
+            lsn,
+            at,
         });
         self.receipt_for(
             log,
@@ -974,7 +980,7 @@ impl Flow {
         if let Some(k) = &e.receipt_key {
             self.receipts.remove(k);
         }
-        append(
+        let (lsn, at) = append(
             &mut self.last_lsn,
             log,
             &Record::Final {
@@ -996,6 +1002,8 @@ impl Flow {
             on_backup: e.msg.on_backup,
             accepted_ms: e.msg.accepted_ms,
             upstream_id: e.msg.forwarded.as_ref().map(|f| f.upstream_id.clone()),
+            lsn,
+            at,
         });
         self.receipt_for(log, &e.msg, e.origin, e.zero, end, relayed, now);
         if let Some(t) = requeue {

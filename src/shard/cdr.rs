@@ -1,6 +1,12 @@
 //! The shard's CDR legs: built from what the shard knows at each step (an ESME's submit, an
 //! MO from a link, each attempt's outcome, each end) and handed to the control shard in
 //! batches (at each tick, or when a batch is full). Nothing here waits: see `cdr::Sink`.
+//!
+//! Every end (`final` or `receipt` leg) is numbered and remembered with the place of its final
+//! record ([`Mark`]) until the CDR writer says the file holds it durably; then the shard
+//! passes that place on for the writer's checkpoint. A restart writes the final legs of the
+//! messages that ended after the checkpoint again (at least once, never none), and a segment
+//! is not deleted while a final in it waits for its CDR.
 
 use bytes::Bytes;
 
@@ -14,6 +20,21 @@ use crate::store::record::Kind;
 
 /// Records a shard gathers before it hands them over.
 const BATCH: usize = 256;
+
+/// A `final` or `receipt` leg on its way to the CDR file.
+pub struct Mark {
+    /// Its number on this shard (`Cdr::mark`).
+    n: u64,
+    /// The LSN of its final record (0: a message replay found ended): segments are not
+    /// deleted past it until the leg is durable.
+    lsn: u64,
+    /// Its final record's chain and segment, and its offset: as the log counted it while
+    /// `placed` is false (resolved to the file's offset once written).
+    chain: usize,
+    seq: u64,
+    off: u64,
+    placed: bool,
+}
 
 /// The module and id of a record's name (`smppserver/ID`, `smppclient/ID`).
 fn split(name: &Bytes) -> (&'static str, Bytes) {
@@ -45,6 +66,21 @@ fn segments(pdu: &Pdu, view: &MessageView<'_>) -> u16 {
         .map_or(1, |n| n.max(1) as u16)
 }
 
+/// What the leg of a message's end says.
+struct EndLeg<'a> {
+    id: MessageId,
+    billid: MessageId,
+    kind: Kind,
+    origin: &'a Bytes,
+    target: Bytes,
+    end: End,
+    status: CommandStatus,
+    failures: u16,
+    on_backup: bool,
+    accepted_ms: u64,
+    upstream_id: Option<Bytes>,
+}
+
 impl ShardState {
     fn cdr(&self, c: Cdr) {
         if self.shared.cdr.is_none() {
@@ -66,8 +102,153 @@ impl ShardState {
             return;
         };
         let batch = std::mem::take(&mut *self.cdrs.borrow_mut());
-        if !batch.is_empty() {
-            sink.hand(batch);
+        if batch.is_empty() {
+            return;
+        }
+        if let Err(dropped) = sink.hand(batch) {
+            // Counted and said by the writer; their marks hold nothing back any more.
+            let gone: Vec<u64> = dropped.iter().filter_map(|c| c.mark.map(|m| m.1)).collect();
+            if !gone.is_empty() {
+                self.cdr_marks
+                    .borrow_mut()
+                    .retain(|m| gone.binary_search(&m.n).is_err());
+            }
+        }
+    }
+
+    /// Numbers an end's leg and remembers where its final record lies.
+    fn mark(&self, lsn: u64, chain: usize, seq: u64, off: u64, placed: bool) -> (usize, u64) {
+        let n = self.cdr_next.get() + 1;
+        self.cdr_next.set(n);
+        self.cdr_marks.borrow_mut().push_back(Mark {
+            n,
+            lsn,
+            chain,
+            seq,
+            off,
+            placed,
+        });
+        (self.id, n)
+    }
+
+    /// Takes the ends the CDR file now holds durably off the list, and passes the place of
+    /// the last one per chain to the writer's checkpoint. An end whose final record is not
+    /// written yet holds those after it back (the checkpoint only moves over a prefix).
+    pub fn advance_cdr_marks(&self) {
+        let durable = self.shared.cdr_durable[self.id].load(std::sync::atomic::Ordering::Acquire);
+        let mut marks = self.cdr_marks.borrow_mut();
+        let mut passed: Vec<(usize, u64, u64)> = Vec::new();
+        while let Some(m) = marks.front_mut() {
+            if m.n > durable {
+                break;
+            }
+            if !m.placed {
+                let file_off = match &self.msgs.log {
+                    super::messages::StoreLog::Disk { log, .. } => log.file_offset(m.seq, m.off),
+                    super::messages::StoreLog::Memory { .. } => None,
+                };
+                match file_off {
+                    Some(f) => {
+                        m.off = f;
+                        m.placed = true;
+                    }
+                    None if matches!(self.msgs.log, super::messages::StoreLog::Memory { .. }) => {}
+                    None => break,
+                }
+            }
+            if let Some(m) = marks.pop_front() {
+                match passed.iter_mut().find(|p| p.0 == m.chain) {
+                    Some(p) => *p = (m.chain, m.seq, m.off),
+                    None => passed.push((m.chain, m.seq, m.off)),
+                }
+            }
+        }
+        drop(marks);
+        if passed.is_empty() {
+            return;
+        }
+        let mut cp = self
+            .shared
+            .cdr_passed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for (chain, seq, off) in passed {
+            let e = cp.entry(chain).or_insert((seq, off));
+            *e = (*e).max((seq, off));
+        }
+    }
+
+    /// Whether a segment whose deletion waits for LSN `lsn` may go as far as CDRs are
+    /// concerned: no end at or before it waits for the CDR file.
+    pub fn cdrs_past(&self, lsn: u64) -> bool {
+        self.cdr_marks.borrow().front().is_none_or(|m| m.lsn > lsn)
+    }
+
+    /// The `final` (or `receipt`) legs of the messages replay found ended after the CDR
+    /// checkpoint: their CDRs may not have reached the file before the crash.
+    pub fn cdr_replayed(&self, ended: Vec<crate::store::replay::Ended>) {
+        if !self.cdrs_on() {
+            return;
+        }
+        for e in ended {
+            let (chain, seq) = crate::store::segment_of(e.at.seg);
+            let m = &e.message;
+            let end = End {
+                state: crate::smpp::MessageState(e.state),
+                tp_status: e.tp_status,
+            };
+            let mark = self.mark(0, chain, seq, e.at.off, true);
+            let leg = self.end_leg(EndLeg {
+                id: m.id,
+                billid: m.billid,
+                kind: m.kind,
+                origin: &m.origin,
+                target: m.target.clone(),
+                end,
+                status: CommandStatus(e.status),
+                failures: m.failures,
+                on_backup: m.on_backup,
+                accepted_ms: m.accepted_ms,
+                upstream_id: m.forwarded.as_ref().map(|f| f.upstream_id.clone()),
+            });
+            self.cdr(Cdr {
+                mark: Some(mark),
+                ..leg
+            });
+        }
+        self.flush_cdrs();
+    }
+
+    /// The leg of a message's end.
+    fn end_leg(&self, e: EndLeg<'_>) -> Cdr {
+        let (leg, incoming, (module, system_id)) = match e.kind {
+            // A receipt goes out to the originator: its leg names that account.
+            Kind::Receipt => (Leg::Receipt, false, split(&e.target)),
+            Kind::Submit | Kind::Mo => (Leg::Final, true, split(e.origin)),
+        };
+        let now = super::messages::now_ms();
+        Cdr {
+            time_ms: now,
+            billid: Some(e.billid),
+            msgid: Some(e.id),
+            leg: Some(leg),
+            module,
+            incoming,
+            system_id,
+            target: e.target,
+            upstream_id: e.upstream_id.unwrap_or_default(),
+            status: Some(e.status),
+            tp_status: Some(e.end.tp_status),
+            message_state: Some(e.end.state),
+            latency_ms: Some(now.saturating_sub(e.accepted_ms)),
+            failures: e.failures,
+            backup: e.on_backup,
+            outcome: if e.end.delivered() || e.end == End::FORWARDED {
+                "delivered"
+            } else {
+                "undelivered"
+            },
+            ..Cdr::default()
         }
     }
 
@@ -202,35 +383,27 @@ impl ShardState {
                 on_backup,
                 accepted_ms,
                 upstream_id,
+                lsn,
+                at,
             } => {
-                let target = target.map_or_else(Bytes::new, |t| self.shared.target_bytes(t));
-                let (leg, incoming, (module, system_id)) = match kind {
-                    // A receipt goes out to the originator: its leg names that account.
-                    Kind::Receipt => (Leg::Receipt, false, split(&target)),
-                    Kind::Submit | Kind::Mo => (Leg::Final, true, split(origin)),
-                };
-                Cdr {
-                    billid: Some(*billid),
-                    msgid: Some(*id),
-                    leg: Some(leg),
-                    module,
-                    incoming,
-                    system_id,
-                    target,
-                    upstream_id: upstream_id.clone().unwrap_or_default(),
-                    status: Some(*status),
-                    tp_status: Some(end.tp_status),
-                    message_state: Some(end.state),
-                    latency_ms: Some(now.saturating_sub(*accepted_ms)),
+                let leg = self.end_leg(EndLeg {
+                    id: *id,
+                    billid: *billid,
+                    kind: *kind,
+                    origin,
+                    target: target.map_or_else(Bytes::new, |t| self.shared.target_bytes(t)),
+                    end: *end,
+                    status: *status,
                     failures: *failures,
-                    backup: *on_backup,
-                    outcome: if end.delivered() || *end == End::FORWARDED {
-                        "delivered"
-                    } else {
-                        "undelivered"
-                    },
-                    ..Cdr::default()
-                }
+                    on_backup: *on_backup,
+                    accepted_ms: *accepted_ms,
+                    upstream_id: upstream_id.clone(),
+                });
+                let mark = at.on_disk().then(|| {
+                    let (chain, seq) = crate::store::segment_of(at.seg);
+                    self.mark(*lsn, chain, seq, at.off, false)
+                });
+                Cdr { mark, ..leg }
             }
             Action::Send { .. } | Action::Load { .. } => return,
         };

@@ -230,12 +230,14 @@ impl ShardState {
     fn delete_committed(&self, lsn: u64) {
         let due: Vec<std::path::PathBuf> = {
             let mut d = self.msgs.deletions.borrow_mut();
+            // A segment also waits for the CDRs of the ends that made it useless.
+            let go = |l: u64| l <= lsn && self.cdrs_past(l);
             let due = d
                 .iter()
-                .filter(|(l, _)| *l <= lsn)
+                .filter(|(l, _)| go(*l))
                 .map(|(_, p)| p.clone())
                 .collect();
-            d.retain(|(l, _)| *l > lsn);
+            d.retain(|(l, _)| !go(*l));
             due
         };
         for path in due {

@@ -172,6 +172,9 @@ pub struct ShardState {
     listener_tls: RefCell<Vec<Option<TlsSlot>>>,
     /// CDR legs not yet handed to the control shard.
     cdrs: RefCell<Vec<crate::cdr::Cdr>>,
+    /// Ends whose CDR the file does not hold durably yet, and the last end's number.
+    cdr_marks: RefCell<std::collections::VecDeque<cdr::Mark>>,
+    cdr_next: Cell<u64>,
     /// This shard's metric handles (when a recorder is installed).
     pub metrics: Option<crate::metrics::ShardMetrics>,
     /// Test hook (`SMPPGW_TEST_STALL`): block this shard's thread once, to show /health.
@@ -609,7 +612,8 @@ impl ShardState {
     }
 
     /// Brings back the messages the spool held for this shard.
-    fn restore(&self, spool: ShardSpool) {
+    fn restore(&self, mut spool: ShardSpool) {
+        self.cdr_replayed(std::mem::take(&mut spool.ended));
         let now = now_ms();
         let n = spool.live.len();
         for live in spool.live {
@@ -674,6 +678,7 @@ impl ShardState {
         self.flow_tick(now);
         self.sim.flush();
         self.flush_cdrs();
+        self.advance_cdr_marks();
         self.shared.heartbeats[self.id].store(
             now.duration_since(self.shared.epoch).as_millis() as u64,
             Ordering::Relaxed,
@@ -838,6 +843,8 @@ pub async fn run(
         undelivered: Cell::new((None, 0)),
         listener_tls: RefCell::new(listeners.iter().map(|l| l.tls.clone()).collect()),
         cdrs: RefCell::new(Vec::new()),
+        cdr_marks: RefCell::new(Default::default()),
+        cdr_next: Cell::new(0),
         metrics: shared
             .metrics
             .then(|| crate::metrics::ShardMetrics::new(id)),
@@ -990,6 +997,16 @@ pub async fn run(
     }
     shard.run_flow();
     shard.flush_cdrs();
+    // The CDR writer (still running) makes the last ends durable: their places go to its
+    // checkpoint, so that a clean restart writes none of them again.
+    let t0 = Instant::now();
+    while shard.cdrs_on()
+        && !shard.cdr_marks.borrow().is_empty()
+        && t0.elapsed() < Duration::from_secs(2)
+    {
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+        shard.advance_cdr_marks();
+    }
     let stats = disk.as_ref().map(|l| l.stats()).unwrap_or_default();
     let pending = shard.msgs.flow.borrow().len();
     let mem = shard.msgs.flow.borrow().stats();

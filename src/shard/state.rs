@@ -141,6 +141,12 @@ pub struct Shared {
     pub cdr: Option<crate::cdr::Sink>,
     /// The CDR file is to be opened again (SIGHUP, SIGUSR1: logrotate moved it).
     pub cdr_reopen: AtomicBool,
+    /// Per shard: the number of its last `final` or `receipt` leg the CDR file holds durably
+    /// (the CDR writer moves it after each fdatasync).
+    pub cdr_durable: Vec<AtomicU64>,
+    /// The places in the message log up to which every final's CDR is durable, as shards
+    /// worked them out from `cdr_durable` (the CDR writer keeps them in its checkpoint file).
+    pub cdr_passed: Mutex<crate::store::CdrCheckpoint>,
     /// Shards keep metrics (a Prometheus recorder is installed).
     pub metrics: bool,
     /// When each shard last ticked (ms since `epoch`): the admin endpoint's health check.
@@ -196,6 +202,8 @@ impl Shared {
             accounts,
             cdr: None,
             cdr_reopen: AtomicBool::new(false),
+            cdr_durable: (0..shards.max(1)).map(|_| AtomicU64::new(0)).collect(),
+            cdr_passed: Mutex::new(Default::default()),
             metrics: false,
             heartbeats: (0..shards.max(1)).map(|_| AtomicU64::new(0)).collect(),
             listeners_failed: AtomicUsize::new(0),

@@ -67,7 +67,14 @@ pub struct ShardSpool {
     pub old_segments: Vec<OldSegment>,
     /// The first sequence number this shard writes in its own directory.
     pub first_seq: u64,
+    /// Messages whose final record lies past the CDR checkpoint (their `final` legs are
+    /// written again), in log order per chain.
+    pub ended: Vec<replay::Ended>,
 }
+
+/// The CDR checkpoint: per chain (`shard-N`), the place (segment sequence number, file
+/// offset) up to which every final record's CDR is in the CDR file.
+pub type CdrCheckpoint = std::collections::HashMap<usize, (u64, u64)>;
 
 /// The spool as found at start.
 #[derive(Debug, Default)]
@@ -77,6 +84,8 @@ pub struct Spool {
     pub max_epoch_secs: u32,
     /// Lines for the log: what was found, what was damaged.
     pub report: Vec<String>,
+    /// The place of the last record of each chain (a checkpoint that has every final).
+    pub ends: CdrCheckpoint,
 }
 
 /// Reads and replays every segment under `spool` for a run of `shards` shards. Creates the
@@ -86,7 +95,15 @@ pub struct Spool {
 /// come back without their PDU (empty), to be read from the log when their turn comes
 /// ([`read_message`]). A kept body is copied out of its segment, so no segment stays in
 /// memory once loading is done.
-pub fn load(spool: &Path, shards: usize, resident: usize) -> Result<Spool, String> {
+///
+/// `cdr`: the CDR checkpoint, when CDRs are written and one was kept; the messages whose
+/// final record lies past it come back in `ended` (a chain it does not name: all of them).
+pub fn load(
+    spool: &Path,
+    shards: usize,
+    resident: usize,
+    cdr: Option<&CdrCheckpoint>,
+) -> Result<Spool, String> {
     let shards = shards.max(1);
     std::fs::create_dir_all(spool)
         .map_err(|e| format!("spool_dir {}: cannot create: {e}", spool.display()))?;
@@ -135,7 +152,13 @@ pub fn load(spool: &Path, shards: usize, resident: usize) -> Result<Spool, Strin
             .collect();
         segs.sort();
         let owner = chain % shards;
-        let mut replay = Replay::default();
+        let mut replay = Replay {
+            cdr_after: cdr.map(|c| {
+                c.get(&chain)
+                    .map_or((0, 0), |&(seq, off)| (segment_key(chain, seq), off))
+            }),
+            ..Replay::default()
+        };
         for (seq, path) in &segs {
             let data = match std::fs::read(path) {
                 Ok(d) => Bytes::from(d),
@@ -195,7 +218,24 @@ pub fn load(spool: &Path, shards: usize, resident: usize) -> Result<Spool, Strin
         }
         out.max_epoch_secs = out.max_epoch_secs.max(replay.max_epoch_secs);
         live_total += replay.live.len();
+        if let Some((key, off)) = replay.end {
+            out.ends.insert(chain, (segment_of(key).1, off));
+        }
+        if !replay.ended.is_empty() {
+            out.report.push(format!(
+                "shard-{chain}: {} messages ended after the CDR file's checkpoint; their final CDRs are written again",
+                replay.ended.len()
+            ));
+        }
+        if replay.ended_dropped > 0 {
+            out.report.push(format!(
+                "shard-{chain}: {} more final CDRs past the checkpoint are not written again (at most {} per chain)",
+                replay.ended_dropped,
+                replay::MAX_ENDED
+            ));
+        }
         let sh = &mut out.shards[owner];
+        sh.ended.append(&mut replay.ended);
         // Bodies are copied out of the segments (which are then freed), up to `resident` per
         // shard, oldest first; the rest stay on disk.
         let mut live: Vec<Live> = replay.live.into_values().collect();

@@ -116,6 +116,11 @@ fn metrics_parse_with_prometheus_client_and_count_the_traffic_sent() {
     let admin = gw.admin();
     let mut e = Esme::plain(gw.plain);
     e.bind(BindType::Transceiver, "demo", "demo").unwrap();
+    // One TLS bind, one handshake that fails (a client speaking plain SMPP to the TLS port).
+    let mut t = Esme::tls(gw.tls, &gw.cert_pem);
+    t.bind(BindType::Transmitter, "demo", "demo").unwrap();
+    let mut not_tls = Esme::plain(gw.tls);
+    assert!(not_tls.bind(BindType::Transmitter, "demo", "demo").is_err());
     for i in 0..40 {
         let seq = e.submit_sm(sm("4477", "3161", format!("m{i}").as_bytes(), 1));
         assert!(e.response(seq).unwrap().0.is_ok());
@@ -148,7 +153,41 @@ fn metrics_parse_with_prometheus_client_and_count_the_traffic_sent() {
         sum(&m, "smppgw_receipts_total", &[("kind", "relayed")]),
         40.0
     );
-    assert_eq!(sum(&m, "smppgw_binds", &[("account", "demo")]), 1.0);
+    assert_eq!(sum(&m, "smppgw_binds", &[("account", "demo")]), 2.0);
+    assert_eq!(
+        sum(
+            &m,
+            "smppgw_pdus_out_total",
+            &[("command", "submit_sm_resp"), ("status", "ok")]
+        ),
+        40.0,
+        "{text}"
+    );
+    assert_eq!(
+        sum(
+            &m,
+            "smppgw_pdus_out_total",
+            &[("command", "deliver_sm"), ("status", "request")]
+        ),
+        40.0,
+        "the receipts"
+    );
+    assert_eq!(
+        sum(&m, "smppgw_routes_total", &[("decision", "forward")]),
+        40.0,
+        "default_route"
+    );
+    assert_eq!(
+        sum(&m, "smppgw_tls_handshakes_total", &[("result", "ok")]),
+        1.0
+    );
+    assert_eq!(
+        sum(&m, "smppgw_tls_handshakes_total", &[("result", "failed")]),
+        1.0
+    );
+    assert_eq!(sum(&m, "smppgw_link_up", &[("link", "up")]), 1.0);
+    assert_eq!(sum(&m, "smppgw_link_in_flight", &[("link", "up")]), 0.0);
+    assert_eq!(sum(&m, "smppgw_config_version", &[]), 1.0);
     assert_eq!(
         sum(
             &m,
@@ -183,7 +222,7 @@ fn metrics_parse_with_prometheus_client_and_count_the_traffic_sent() {
     let (code, body) = http_get(admin, "/status");
     assert_eq!(code, 200);
     assert!(
-        body.contains("\"system_id\":\"demo\",\"binds\":1"),
+        body.contains("\"system_id\":\"demo\",\"binds\":2"),
         "{body}"
     );
     assert!(body.contains("\"name\":\"up\""), "{body}");

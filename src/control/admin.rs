@@ -210,7 +210,7 @@ fn route(method: &str, path: &str, admin: &Admin, text: bool) -> Reply {
                 200,
                 "OK",
                 "text/plain; version=0.0.4",
-                scrape(&admin.shared).render(h),
+                scrape(&admin.shared, admin.reloader.counts()).render(h),
             ),
             None => (
                 503,
@@ -225,7 +225,7 @@ fn route(method: &str, path: &str, admin: &Admin, text: bool) -> Reply {
     }
 }
 
-fn scrape(shared: &Shared) -> Scrape {
+fn scrape(shared: &Shared, reloads: (u64, u64)) -> Scrape {
     let stages = (0..shared.shards.max(1))
         .map(|i| {
             let c = shared.counters(i);
@@ -258,14 +258,17 @@ fn scrape(shared: &Shared) -> Scrape {
         links: shared
             .links
             .iter()
-            .map(|l| {
-                (
-                    l.name.clone(),
-                    l.bound_tx_total() as usize,
-                    l.bound_rx_total() as usize,
-                )
+            .filter(|l| !l.is_removed())
+            .map(|l| crate::metrics::LinkScrape {
+                name: l.name.clone(),
+                transmitters: l.bound_tx_total() as usize,
+                receivers: l.bound_rx_total() as usize,
+                in_flight: l.in_flight.load(Ordering::Relaxed),
+                queued: l.queued.load(Ordering::Relaxed),
             })
             .collect(),
+        config_version: shared.live.load().version,
+        reloads,
         cdr_dropped: shared
             .cdr
             .as_ref()

@@ -19,6 +19,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use log::{error, info, warn};
@@ -103,6 +104,9 @@ pub struct Reloader {
     /// The TLS contexts the listeners use, by name.
     server_tls: HashMap<String, TlsSlot>,
     one_at_a_time: Mutex<()>,
+    /// Reloads installed, and refused.
+    installed: AtomicU64,
+    refused: AtomicU64,
 }
 
 impl Reloader {
@@ -116,7 +120,17 @@ impl Reloader {
             shared,
             server_tls,
             one_at_a_time: Mutex::new(()),
+            installed: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
         }
+    }
+
+    /// Reloads installed and refused so far (the metrics).
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.installed.load(Ordering::Relaxed),
+            self.refused.load(Ordering::Relaxed),
+        )
     }
 
     /// Reads every file again and installs what validates (see the module's text); `why`
@@ -136,6 +150,7 @@ impl Reloader {
             Err(errors) => ReloadReport::refused(errors, running.version),
         };
         if report.ok {
+            self.installed.fetch_add(1, Ordering::Relaxed);
             info!(
                 "{why}: configuration version {} installed from {}",
                 report.version,
@@ -148,6 +163,7 @@ impl Reloader {
                 warn!("reload: {r}: needs a restart; the running value stays");
             }
         } else {
+            self.refused.fetch_add(1, Ordering::Relaxed);
             error!(
                 "{why}: {} refused; keeping configuration version {}:\n  {}",
                 dir.display(),

@@ -9,6 +9,9 @@
 //! | metric | labels | what |
 //! |---|---|---|
 //! | `smppgw_pdus_in_total` | shard, command | requests received from ESMEs |
+//! | `smppgw_pdus_out_total` | shard, command, status | responses sent to ESMEs (submit_sm_resp, data_sm_resp, submit_multi_resp, other) by status (ok, throttled, queue_full, system_error, invalid_dest, invalid_coding, other), and deliver_sm sent (status `request`) |
+//! | `smppgw_routes_total` | shard, decision | routing decisions: forward (to a link), deliver (to an ESME), no_route, refused (a route file reject), terminate (no route file) |
+//! | `smppgw_tls_handshakes_total` | shard, result | TLS handshakes on the listeners: ok, failed |
 //! | `smppgw_messages_total` | shard, stage | accepted, refused, delivered (or forwarded), undelivered, unrouted |
 //! | `smppgw_binds_total` | shard, result | binds accepted and refused |
 //! | `smppgw_attempts_total` | shard, outcome | attempts at links and ESMEs by outcome |
@@ -25,11 +28,37 @@
 //! | `smppgw_link_binds` | link, direction | bound transmitters and receivers of each client link |
 //! | `smppgw_connections` | | open connections |
 //! | `smppgw_cdr_dropped_total` | | CDR records dropped because the writer fell behind |
+//! | `smppgw_link_up` | link | 1 while the link has a bound session |
+//! | `smppgw_link_in_flight`, `smppgw_link_queued` | link | the link's window occupancy (sent, unanswered) and its queue, over all shards |
+//! | `smppgw_config_version` | | the configuration version running (one more per reload) |
+//! | `smppgw_reloads_total` | result | reloads installed (ok) and refused |
 
 use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
-use crate::smpp::CommandId;
+use crate::smpp::{Body, CommandId, CommandStatus};
+
+/// Responses counted by command (`other` for the rest).
+const OUT_COMMANDS: &[&str] = &[
+    "submit_sm_resp",
+    "data_sm_resp",
+    "submit_multi_resp",
+    "other",
+];
+
+/// Response statuses counted by name (`other` for the rest).
+const OUT_STATUSES: &[&str] = &[
+    "ok",
+    "throttled",
+    "queue_full",
+    "system_error",
+    "invalid_dest",
+    "invalid_coding",
+    "other",
+];
+
+/// Routing decisions.
+pub const DECISIONS: &[&str] = &["forward", "deliver", "no_route", "refused", "terminate"];
 
 /// The requests counted by command (anything else is `other`).
 const COMMANDS: &[(CommandId, &str)] = &[
@@ -81,6 +110,12 @@ pub fn install() -> Option<PrometheusHandle> {
 pub struct ShardMetrics {
     pdus_in: Vec<Counter>,
     pdus_other: Counter,
+    /// By `OUT_COMMANDS` then `OUT_STATUSES`.
+    pdus_out: Vec<Counter>,
+    deliver_out: Counter,
+    routes: Vec<Counter>,
+    pub tls_ok: Counter,
+    pub tls_failed: Counter,
     attempts: Vec<Counter>,
     pub failover_attempts: Counter,
     pub receipts_relayed: Counter,
@@ -104,6 +139,20 @@ impl ShardMetrics {
                 })
                 .collect(),
             pdus_other: counter!("smppgw_pdus_in_total", "shard" => s.clone(), "command" => "other"),
+            pdus_out: OUT_COMMANDS
+                .iter()
+                .flat_map(|c| OUT_STATUSES.iter().map(move |st| (*c, *st)))
+                .map(|(c, st)| {
+                    counter!("smppgw_pdus_out_total", "shard" => s.clone(), "command" => c, "status" => st)
+                })
+                .collect(),
+            deliver_out: counter!("smppgw_pdus_out_total", "shard" => s.clone(), "command" => "deliver_sm", "status" => "request"),
+            routes: DECISIONS
+                .iter()
+                .map(|d| counter!("smppgw_routes_total", "shard" => s.clone(), "decision" => *d))
+                .collect(),
+            tls_ok: counter!("smppgw_tls_handshakes_total", "shard" => s.clone(), "result" => "ok"),
+            tls_failed: counter!("smppgw_tls_handshakes_total", "shard" => s.clone(), "result" => "failed"),
             attempts: OUTCOMES
                 .iter()
                 .map(|o| counter!("smppgw_attempts_total", "shard" => s.clone(), "outcome" => *o))
@@ -138,6 +187,38 @@ impl ShardMetrics {
         self.pdus_in[i].increment(1);
     }
 
+    /// A response sent to an ESME.
+    pub fn pdu_out(&self, body: &Body, status: CommandStatus) {
+        let c = match body {
+            Body::SubmitSmResp(_) => 0,
+            Body::DataSmResp(_) => 1,
+            Body::SubmitMultiResp(_) => 2,
+            _ => 3,
+        };
+        let st = match status {
+            CommandStatus::ROK => 0,
+            CommandStatus::RTHROTTLED => 1,
+            CommandStatus::RMSGQFUL => 2,
+            CommandStatus::RSYSERR => 3,
+            CommandStatus::RINVDSTADR => 4,
+            CommandStatus::RINVDCS => 5,
+            _ => 6,
+        };
+        self.pdus_out[c * OUT_STATUSES.len() + st].increment(1);
+    }
+
+    /// A deliver_sm sent to an ESME.
+    pub fn deliver_out(&self) {
+        self.deliver_out.increment(1);
+    }
+
+    /// A routing decision (one of [`DECISIONS`], by index).
+    pub fn route(&self, decision: usize) {
+        if let Some(c) = self.routes.get(decision) {
+            c.increment(1);
+        }
+    }
+
     /// An attempt came back with `outcome` (one of [`OUTCOMES`]).
     pub fn attempt(&self, outcome: &str, on_backup: bool) {
         if let Some(i) = OUTCOMES.iter().position(|o| *o == outcome) {
@@ -168,9 +249,20 @@ pub struct Scrape {
     pub stages: Vec<Stages>,
     /// (account, binds now).
     pub binds: Vec<(String, usize)>,
-    /// (link, transmitters bound, receivers bound).
-    pub links: Vec<(String, usize, usize)>,
+    pub links: Vec<LinkScrape>,
     pub cdr_dropped: u64,
+    pub config_version: u64,
+    /// Reloads installed and refused.
+    pub reloads: (u64, u64),
+}
+
+/// One client link at a scrape.
+pub struct LinkScrape {
+    pub name: String,
+    pub transmitters: usize,
+    pub receivers: usize,
+    pub in_flight: i64,
+    pub queued: i64,
 }
 
 impl Scrape {
@@ -199,12 +291,25 @@ impl Scrape {
         for (account, n) in &self.binds {
             gauge!("smppgw_binds", "account" => account.clone()).set(*n as f64);
         }
-        for (link, tx, rx) in &self.links {
+        for l in &self.links {
+            let link = &l.name;
             gauge!("smppgw_link_binds", "link" => link.clone(), "direction" => "transmit")
-                .set(*tx as f64);
+                .set(l.transmitters as f64);
             gauge!("smppgw_link_binds", "link" => link.clone(), "direction" => "receive")
-                .set(*rx as f64);
+                .set(l.receivers as f64);
+            gauge!("smppgw_link_up", "link" => link.clone()).set(
+                if l.transmitters + l.receivers > 0 {
+                    1.0
+                } else {
+                    0.0
+                },
+            );
+            gauge!("smppgw_link_in_flight", "link" => link.clone()).set(l.in_flight.max(0) as f64);
+            gauge!("smppgw_link_queued", "link" => link.clone()).set(l.queued.max(0) as f64);
         }
+        gauge!("smppgw_config_version").set(self.config_version as f64);
+        counter!("smppgw_reloads_total", "result" => "ok").absolute(self.reloads.0);
+        counter!("smppgw_reloads_total", "result" => "refused").absolute(self.reloads.1);
         counter!("smppgw_cdr_dropped_total").absolute(self.cdr_dropped);
         handle.render()
     }

@@ -298,7 +298,7 @@ impl EsmeHandler {
                     Body::CancelBroadcastSm(_) => CommandStatus::RBCASTCANCELFAIL,
                     _ => CommandStatus::RINVCMDID,
                 };
-                fail(s, &pdu, status)
+                fail(self.shard.metrics.as_ref(), s, &pdu, status)
             }
         }
     }
@@ -307,11 +307,32 @@ impl EsmeHandler {
     fn refuse(&self, s: &mut Session, pdu: &Pdu, account: &AccountState, status: CommandStatus) {
         self.shard
             .cdr_submit(pdu, None, None, account, None, status, &self.peer_text);
-        fail(s, pdu, status)
+        fail(self.shard.metrics.as_ref(), s, pdu, status)
     }
 
     /// Routes one destination; `billid` is the id the ESME gets (route rules see it).
     fn decide(
+        &self,
+        pdu: &Pdu,
+        source: &Address,
+        dest: &Address,
+        account: &AccountState,
+        billid: MessageId,
+    ) -> Decision {
+        let d = self.decide_target(pdu, source, dest, account, billid);
+        if let Some(m) = &self.shard.metrics {
+            m.route(match &d {
+                Decision::To(Target::Link(_)) => 0,
+                Decision::To(Target::Esme(_)) => 1,
+                Decision::NoRoute => 2,
+                Decision::Refuse(_) => 3,
+                Decision::Terminate => 4,
+            });
+        }
+        d
+    }
+
+    fn decide_target(
         &self,
         pdu: &Pdu,
         source: &Address,
@@ -562,7 +583,12 @@ impl EsmeHandler {
     /// submit_sm or data_sm.
     fn submit(&mut self, s: &mut Session, pdu: &Pdu, account: &AccountState) {
         let Some(view) = pdu.message() else {
-            return fail(s, pdu, CommandStatus::RINVCMDID);
+            return fail(
+                self.shard.metrics.as_ref(),
+                s,
+                pdu,
+                CommandStatus::RINVCMDID,
+            );
         };
         let id = self.shard.next_id();
         let decision = self.decide(pdu, view.source, view.dest, account, id);
@@ -581,7 +607,7 @@ impl EsmeHandler {
                     .counters(self.shard.id)
                     .rejected
                     .fetch_add(1, Ordering::Relaxed);
-                fail(s, pdu, status)
+                fail(self.shard.metrics.as_ref(), s, pdu, status)
             }
         }
     }
@@ -650,7 +676,7 @@ impl EsmeHandler {
             } else {
                 CommandStatus::RSUBMITFAIL
             };
-            return fail(s, pdu, status);
+            return fail(self.shard.metrics.as_ref(), s, pdu, status);
         }
         let body = Body::SubmitMultiResp(Some(SubmitMultiResp {
             message_id: self.shard.id_text(billid),
@@ -676,9 +702,13 @@ impl EsmeHandler {
             return self.shard.hold_answer(lsn, w);
         }
         match w {
-            Waiter::Respond { body, .. } if self.shard.is_committed(lsn) => {
-                s.respond(seq, CommandStatus::ROK, body, Tlvs::new())
-            }
+            Waiter::Respond { body, .. } if self.shard.is_committed(lsn) => respond(
+                self.shard.metrics.as_ref(),
+                s,
+                seq,
+                CommandStatus::ROK,
+                body,
+            ),
             w => self.shard.after(lsn, w),
         }
     }
@@ -698,7 +728,7 @@ impl EsmeHandler {
                 .counters(self.shard.id)
                 .rejected
                 .fetch_add(1, Ordering::Relaxed);
-            return fail(s, pdu, status);
+            return fail(self.shard.metrics.as_ref(), s, pdu, status);
         }
         let id = self.shard.next_id();
         let hex = self.shard.id_text(id);
@@ -744,7 +774,13 @@ impl EsmeHandler {
             Body::DataSm(_) => Body::DataSmResp(Some(resp_id)),
             _ => Body::SubmitSmResp(Some(resp_id)),
         };
-        s.respond(pdu.sequence_number, CommandStatus::ROK, body, Tlvs::new());
+        respond(
+            self.shard.metrics.as_ref(),
+            s,
+            pdu.sequence_number,
+            CommandStatus::ROK,
+            body,
+        );
     }
 
     /// An upstream called in with outbind: when it names a client link by that link's
@@ -798,6 +834,9 @@ impl EsmeHandler {
             match s.send_request(Body::DeliverSm(d.body), d.tlvs, tag, now) {
                 Ok(_) => {
                     self.count(|c| &c.deliveries_sent);
+                    if let Some(m) = &self.shard.metrics {
+                        m.deliver_out();
+                    }
                     self.in_flight.insert(tag, d.id);
                 }
                 Err(e) => {
@@ -849,7 +888,13 @@ impl EsmeHandler {
                     if let Some(reply) =
                         Pdu::error_reply(pdu.command_id(), pdu.sequence_number, status)
                     {
-                        s.respond(pdu.sequence_number, status, reply.body, Tlvs::new());
+                        respond(
+                            self.shard.metrics.as_ref(),
+                            s,
+                            pdu.sequence_number,
+                            status,
+                            reply.body,
+                        );
                     }
                 }
             },
@@ -884,10 +929,29 @@ fn quiet_part(request: &Pdu, account: &AccountState) -> Option<Pdu> {
 }
 
 /// Answers a request with an error status.
-fn fail(s: &mut Session, pdu: &Pdu, status: CommandStatus) {
+fn fail(
+    m: Option<&crate::metrics::ShardMetrics>,
+    s: &mut Session,
+    pdu: &Pdu,
+    status: CommandStatus,
+) {
     if let Some(reply) = Pdu::error_reply(pdu.command_id(), pdu.sequence_number, status) {
-        s.respond(pdu.sequence_number, status, reply.body, Tlvs::new());
+        respond(m, s, pdu.sequence_number, status, reply.body);
     }
+}
+
+/// Sends a response, counted by command and status.
+fn respond(
+    m: Option<&crate::metrics::ShardMetrics>,
+    s: &mut Session,
+    seq: u32,
+    status: CommandStatus,
+    body: Body,
+) {
+    if let Some(m) = m {
+        m.pdu_out(&body, status);
+    }
+    s.respond(seq, status, body, Tlvs::new());
 }
 
 /// One destination of a submit_multi as a submit_sm.
@@ -971,7 +1035,9 @@ impl Handler for EsmeHandler {
                 self.backlog.push_back(d);
                 self.pump(s, now);
             }
-            Outbound::Respond { seq, status, body } => s.respond(seq, status, body, Tlvs::new()),
+            Outbound::Respond { seq, status, body } => {
+                respond(self.shard.metrics.as_ref(), s, seq, status, body)
+            }
 
             Outbound::Stop => {
                 if s.unbind(now).is_err() {

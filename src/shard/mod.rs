@@ -1080,8 +1080,18 @@ async fn serve(
                     async { acceptor.accept(stream).await.map_err(Into::into) },
                 );
                 match handshake.await {
-                    Ok(tls_stream) => conn::drive(tls_stream, session, handler, &rx, limits).await,
-                    Err(e) => info!("TLS handshake with {peer:?} failed: {e}"),
+                    Ok(tls_stream) => {
+                        if let Some(m) = &shard.metrics {
+                            m.tls_ok.increment(1);
+                        }
+                        conn::drive(tls_stream, session, handler, &rx, limits).await
+                    }
+                    Err(e) => {
+                        if let Some(m) = &shard.metrics {
+                            m.tls_failed.increment(1);
+                        }
+                        info!("TLS handshake with {peer:?} failed: {e}")
+                    }
                 }
             })
             .await

@@ -14,7 +14,10 @@ Per sync mode (alternating, --runs each, medians):
   latency.
 
 usage: perf/e2e.py [--runs 3] [--count 1000000] [--binds 4] [--window 64] [--spool DIR]
-                   [--json FILE]
+                   [--json FILE] [--ops]
+--ops measures issue 11's cost instead: sync=batch with CDRs and metrics off (admin=off),
+metrics only (the admin endpoint on), and CDRs and metrics on, alternating, --runs each;
+gateway CPU seconds per million messages (from /proc) and delivered msg/s.
 --spool picks the disk the log goes to (default: a directory under target/, on the disk the
 checkout is on; tmpfs would measure nothing: it has no fdatasync cost).
 """
@@ -44,8 +47,19 @@ def count_log(path, needle):
         return f.read().count(needle)
 
 
-def run(sync, args, rate=None):
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(sync, args, rate=None, ops="default"):
+    """ops: "default" (metrics on: the admin endpoint's default), "off" (admin=off: no
+    metrics), "cdr" (metrics and CDRs on)."""
     work = tempfile.mkdtemp(prefix="smppgw-e2e-", dir=args.spool)
+    extra = {"default": "admin=127.0.0.1:0\n", "off": "admin=off\n",
+             "cdr": "admin=127.0.0.1:0\n"}[ops]
+    cdr = f"[cdr]\nfile={work}/cdr/smppgw.cdr\n" if ops == "cdr" else ""
     sim_port, gw_port = free_port(), free_port()
     with open(os.path.join(work, "ysmpp.conf"), "w") as f:
         f.write(f"""[general]
@@ -53,7 +67,7 @@ shards=auto
 default_route=up
 sync={sync}
 spool_dir={work}/spool
-[smpp-server]
+{extra}[smpp-server]
 enable=yes
 [listenerserver plain]
 addr=127.0.0.1
@@ -68,7 +82,7 @@ system_password=pw
 bind=transceiver
 binds=2
 window=64
-""")
+{cdr}""")
     with open(os.path.join(work, "regfile.conf"), "w") as f:
         f.write("[demo]\npassword=demo\n")
     sim_log, gw_log = os.path.join(work, "sim.log"), os.path.join(work, "gw.log")
@@ -92,11 +106,14 @@ window=64
             cmd += ["--rate", str(int(rate)), "--duration", f"{args.rate_seconds}s"]
         else:
             cmd += ["--count", str(args.count)]
+        cpu0 = cpu_seconds(gw.pid)
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        gw_cpu = cpu_seconds(gw.pid) - cpu0
         line = [l for l in out.stdout.splitlines() if l.startswith("{")]
         if not line:
             raise RuntimeError("smpp-load: " + out.stdout + out.stderr)
         r = json.loads(line[-1])
+        r["gw_cpu_s_per_m"] = gw_cpu / max(r.get("acked", 0), 1) * 1e6
     finally:
         gw.send_signal(signal.SIGTERM)
         try:
@@ -123,6 +140,27 @@ def med(rs, key):
     return statistics.median(v) if v else float("nan")
 
 
+def ops(args):
+    modes = [("off", "CDRs and metrics off"), ("default", "metrics on"), ("cdr", "CDRs and metrics on")]
+    res = {m: [] for m, _ in modes}
+    for i in range(args.runs):
+        for m, name in modes:
+            r = run("batch", args, ops=m)
+            res[m].append(r)
+            print(f"run {i + 1} {name}: {r['receipts_per_s']:.0f} delivered/s, "
+                  f"gateway {r['gw_cpu_s_per_m']:.1f} CPU-s per million", flush=True)
+    print()
+    print("| | gateway CPU s / M msgs (median) | delivered msg/s (median) | CPU vs off | throughput vs off |")
+    print("|---|---|---|---|---|")
+    base_cpu, base_rate = med(res["off"], "gw_cpu_s_per_m"), med(res["off"], "receipts_per_s")
+    for m, name in modes:
+        c, r = med(res[m], "gw_cpu_s_per_m"), med(res[m], "receipts_per_s")
+        print(f"| {name} | {c:.1f} | {r:,.0f} | {c / base_cpu - 1:+.1%} | {r / base_rate - 1:+.1%} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=1)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
@@ -133,12 +171,15 @@ def main():
     ap.add_argument("--rate-binds", type=int, default=None, help="binds of the half-rate runs (default: --binds)")
     ap.add_argument("--spool", default=os.path.join(ROOT, "target"))
     ap.add_argument("--json")
+    ap.add_argument("--ops", action="store_true", help="CDRs and metrics on against off")
     args = ap.parse_args()
     if args.rate_binds is None:
         args.rate_binds = args.binds
     for exe in (GW, LOAD):
         if not os.path.exists(exe):
             sys.exit(f"{exe} missing: cargo build --release --bin smppgw --bin smpp-load")
+    if args.ops:
+        return ops(args)
     results = {"none": [], "batch": []}
     for i in range(args.runs):
         for sync in ("none", "batch"):

@@ -5,9 +5,10 @@
 //! 7-bit to most, but an ESME may mean Latin-1 or UTF-8 by it and a link packed GSM. Explicit
 //! codings (1 ASCII, 3 Latin-1, 8 UCS2, binary) mean the same at both ends. A user data
 //! header is kept as it is (for packed GSM the text starts after the fill bits that align it
-//! to a septet); a message without one that no longer fits short_message moves into
-//! message_payload; a part with a header that no longer fits is refused (re-cutting parts
-//! would change the message's parts under the receiver).
+//! to a septet); a message that no longer fits short_message moves into message_payload, a
+//! part of a long message with its header (esm_class keeps UDHI): the part stays one part,
+//! numbered as the sender numbered it. (Cutting it in two would change the count of parts
+//! that the receiver has partly received already.)
 
 use bytes::Bytes;
 
@@ -81,12 +82,6 @@ pub fn adapt(pdu: &mut Pdu, from: Charset, to: Charset) -> Result<bool, String> 
     new.extend_from_slice(&encoded);
     let new = Bytes::from(new);
     let to_payload = in_payload || new.len() > SHORT_MESSAGE_MAX;
-    if to_payload && udh_len > 0 && !in_payload {
-        return Err(format!(
-            "a part of a long message takes {} octets in the receiver's coding, more than one part holds",
-            new.len()
-        ));
-    }
     match &mut pdu.body {
         Body::SubmitSm(b) | Body::DeliverSm(b) => {
             if to_payload {
@@ -164,16 +159,26 @@ mod tests {
     }
 
     #[test]
-    fn text_that_outgrows_short_message_moves_to_message_payload_unless_it_is_a_part() {
+    fn text_that_outgrows_short_message_moves_to_message_payload_a_part_with_its_header() {
         let long = "é".repeat(200); // 200 octets of Latin-1, 400 of UTF-8
         let latin1: Vec<u8> = long.chars().map(|c| c as u8).collect();
         let mut p = submit(&latin1, 0, 0);
         assert_eq!(adapt(&mut p, Charset::Latin1, Charset::Utf8), Ok(true));
         assert!(text_of(&p).is_empty());
         assert_eq!(p.tlvs.get(tag::MESSAGE_PAYLOAD).map(<[u8]>::len), Some(400));
-        let mut ud = vec![5u8, 0, 3, 1, 2, 1];
+        let udh = [5u8, 0, 3, 1, 2, 1];
+        let mut ud = udh.to_vec();
         ud.extend_from_slice(&latin1[..130]);
         let mut p = submit(&ud, 0x40, 0);
-        assert!(adapt(&mut p, Charset::Latin1, Charset::Utf8).is_err());
+        assert_eq!(adapt(&mut p, Charset::Latin1, Charset::Utf8), Ok(true));
+        assert!(text_of(&p).is_empty());
+        let payload = p.tlvs.get(tag::MESSAGE_PAYLOAD).unwrap();
+        assert_eq!(payload.len(), 6 + 260, "the header, then 130 two-octet characters");
+        assert_eq!(&payload[..6], &udh, "part 1 of 2 still");
+        assert_eq!(std::str::from_utf8(&payload[6..]).unwrap(), "é".repeat(130));
+        match &p.body {
+            Body::SubmitSm(m) => assert_eq!(m.esm_class, 0x40),
+            _ => unreachable!(),
+        }
     }
 }

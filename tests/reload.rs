@@ -207,6 +207,17 @@ fn routes_accounts_and_passwords_change_without_unbinding_anyone_else() {
     );
     let get = smppgw::control::client::request(admin, "GET", "/reload").unwrap();
     assert_eq!(get.code, 405);
+    // `smppgw status` says the same for people.
+    let out = Command::new(env!("CARGO_BIN_EXE_smppgw"))
+        .args(["status", "--admin", &admin.to_string()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains(" version 3 "), "{text}");
+    assert!(text.contains("account a: 3 binds"), "{text}");
+    assert!(text.contains("account c: 0 binds"), "{text}");
+    assert!(!text.contains("account b:"), "{text}");
 }
 
 #[test]

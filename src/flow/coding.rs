@@ -173,7 +173,11 @@ mod tests {
         assert_eq!(adapt(&mut p, Charset::Latin1, Charset::Utf8), Ok(true));
         assert!(text_of(&p).is_empty());
         let payload = p.tlvs.get(tag::MESSAGE_PAYLOAD).unwrap();
-        assert_eq!(payload.len(), 6 + 260, "the header, then 130 two-octet characters");
+        assert_eq!(
+            payload.len(),
+            6 + 260,
+            "the header, then 130 two-octet characters"
+        );
         assert_eq!(&payload[..6], &udh, "part 1 of 2 still");
         assert_eq!(std::str::from_utf8(&payload[6..]).unwrap(), "é".repeat(130));
         match &p.body {

@@ -295,7 +295,9 @@ fn an_upstream_not_listening_is_retried_with_backoff_not_a_busy_loop() {
     let cpu = std::fs::read_to_string(format!("/proc/{}/stat", gw.pid())).unwrap();
     let f: Vec<&str> = cpu.rsplit(')').next().unwrap().split_whitespace().collect();
     let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
-    assert!(ticks < 100, "{ticks} clock ticks of CPU while waiting");
+    // A shard spinning would take 300 ticks in these 3 s (two: 600); starting (the spool, the
+    // first segments zeroed ahead, a debug build) takes about 100 on this VM.
+    assert!(ticks < 200, "{ticks} clock ticks of CPU while waiting");
     // Messages are accepted meanwhile and wait for the link; once the upstream listens,
     // they go.
     let mut e = esme(&gw);

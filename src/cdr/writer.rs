@@ -64,7 +64,9 @@ impl CdrFile {
 
     /// Opens the path again: after logrotate renamed the file, new lines go to a new one.
     pub fn reopen(&mut self) -> Result<(), String> {
-        let _ = self.file.sync_data();
+        // What went to the old file is on disk before it is let go (the checkpoint counts
+        // on it): a failed sync keeps writing to it.
+        self.sync()?;
         *self = CdrFile::open(&self.path, self.rotate_size)?;
         Ok(())
     }
@@ -90,7 +92,7 @@ impl CdrFile {
             n += 1;
         }
         // What the full file holds is on disk before it goes (the checkpoint counts on it).
-        let _ = self.file.sync_data();
+        self.sync()?;
         std::fs::rename(&self.path, &to).map_err(|e| format!("{}: {e}", self.path.display()))?;
         self.reopen()
     }

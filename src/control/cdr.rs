@@ -75,7 +75,14 @@ pub fn write_checkpoint(path: &Path, cp: &CdrCheckpoint) -> Result<(), String> {
     f.write_all(text.as_bytes())
         .and_then(|_| f.sync_data())
         .map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))?;
+    // The rename itself is durable once the directory is.
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// The checkpoint as the writer keeps it.
@@ -88,10 +95,17 @@ pub struct Checkpoint {
 /// Records rendered per write at most (a round with more writes several times).
 const LINES_PER_WRITE: usize = 4096;
 
+/// Octets of lines a failing CDR file keeps for the next try, at most.
+const KEEP_UNWRITTEN: usize = 16 << 20;
+
 pub struct CdrWriter {
     file: CdrFile,
     rx: Receiver<Vec<Cdr>>,
     buf: String,
+    /// Lines in `buf`, and per shard the number of the last end leg among them: merged into
+    /// `marks` once `buf` is written.
+    buf_lines: u64,
+    buf_marks: Vec<u64>,
     written: u64,
     /// Records the shards dropped (queue full) and that could not be written, as last told.
     told_dropped: u64,
@@ -107,6 +121,8 @@ impl CdrWriter {
         CdrWriter {
             checkpoint,
             marks: Vec::new(),
+            buf_lines: 0,
+            buf_marks: Vec::new(),
             file,
             rx,
             buf: String::with_capacity(1 << 20),
@@ -120,6 +136,8 @@ impl CdrWriter {
     /// Writes what the shards handed over since the last round.
     pub fn run_once(&mut self, shared: &Shared) {
         if shared.cdr_reopen.swap(false, Ordering::Relaxed) {
+            // What is written goes to the old file first, made durable.
+            self.flush(shared);
             match self.file.reopen() {
                 Ok(()) => info!("CDR file {} opened again", self.file.path().display()),
                 Err(e) => warn!("CDR file: cannot open again: {e}; writing on to the old one"),
@@ -135,24 +153,28 @@ impl CdrWriter {
             .smppgw_address
             .as_deref()
             .unwrap_or_default();
-        let mut lines = 0usize;
+        // Lines a failed write kept are tried first (see `flush`).
+        self.flush(shared);
         while let Ok(batch) = self.rx.try_recv() {
             for c in &batch {
                 template.render(c, address, &mut self.buf);
                 if let Some((shard, n)) = c.mark {
-                    if self.marks.len() <= shard {
-                        self.marks.resize(shard + 1, 0);
+                    if self.buf_marks.len() <= shard {
+                        self.buf_marks.resize(shard + 1, 0);
                     }
-                    self.marks[shard] = self.marks[shard].max(n);
+                    self.buf_marks[shard] = self.buf_marks[shard].max(n);
                 }
             }
-            lines += batch.len();
-            if lines >= LINES_PER_WRITE {
-                self.flush(lines);
-                lines = 0;
+            self.buf_lines += batch.len() as u64;
+            if self.buf_lines >= LINES_PER_WRITE as u64 {
+                self.flush(shared);
+                if !self.buf.is_empty() {
+                    // The file refuses writes: what waits stays in the queue meanwhile.
+                    break;
+                }
             }
         }
-        self.flush(lines);
+        self.flush(shared);
         self.make_durable(shared);
         let dropped = shared
             .cdr
@@ -219,27 +241,69 @@ impl CdrWriter {
         }
     }
 
-    fn flush(&mut self, lines: usize) {
+    /// Writes `buf`. A failed write keeps it for the next round (the disk may come back),
+    /// up to [`KEEP_UNWRITTEN`] octets; beyond, its lines are lost: counted, said, and the
+    /// shards told, so that the checkpoint stops before them (a restart writes them again).
+    fn flush(&mut self, shared: &Shared) {
         if self.buf.is_empty() {
             return;
         }
         match self.file.write(&self.buf) {
-            Ok(()) => self.written += lines as u64,
+            Ok(()) => {
+                self.written += self.buf_lines;
+                for (shard, n) in self.buf_marks.iter().enumerate() {
+                    if self.marks.len() <= shard {
+                        self.marks.resize(shard + 1, 0);
+                    }
+                    self.marks[shard] = self.marks[shard].max(*n);
+                }
+                self.buf_lines = 0;
+                self.buf_marks.iter_mut().for_each(|n| *n = 0);
+                self.buf.clear();
+            }
             Err(e) => {
-                self.failed += lines as u64;
+                let give_up = self.buf.len() > KEEP_UNWRITTEN;
+                if give_up {
+                    self.failed += self.buf_lines;
+                    // The first lost end of each shard: its checkpoint stops there.
+                    for (shard, n) in self.buf_marks.iter().enumerate() {
+                        if *n > 0 {
+                            if let Some(h) = shared.cdr_hole.get(shard) {
+                                // After the last end written (synced or not): those
+                                // before it are in the file.
+                                let done = shared
+                                    .cdr_durable
+                                    .get(shard)
+                                    .map_or(0, |d| d.load(Ordering::Acquire));
+                                let first =
+                                    self.marks.get(shard).copied().unwrap_or(0).max(done) + 1;
+                                h.fetch_min(first.min(*n), Ordering::AcqRel);
+                            }
+                        }
+                    }
+                    self.buf_lines = 0;
+                    self.buf_marks.iter_mut().for_each(|n| *n = 0);
+                    self.buf.clear();
+                }
                 if self
                     .last_complaint
                     .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
                 {
-                    warn!(
-                        "CDR file: write failed: {e}; {} records not written in all",
-                        self.failed
-                    );
+                    if give_up {
+                        warn!(
+                            "CDR file: write failed: {e}; {} records not written in all (their finals are written again after a restart)",
+                            self.failed
+                        );
+                    } else {
+                        warn!(
+                            "CDR file: write failed: {e}; {} records kept to try again",
+                            self.buf_lines
+                        );
+                    }
                     self.last_complaint = Some(Instant::now());
                 }
             }
         }
-        self.buf.clear();
     }
 
     /// Records written, and records lost (dropped by the shards or not written).

@@ -345,11 +345,12 @@ fn start_pool(
     // the shard threads at once race on that count and can free the list under a thread
     // still using it (a heap corruption seen at start, a few percent of the time). Every
     // clone is made here, on one thread, before any shard starts; each shard takes its own
-    // (taking it out moves it, and counts nothing). Their drops may still race, which can
-    // only keep the list alive (a leak of one small allocation), never free it early.
+    // (taking it out moves it, and counts nothing).
     let mesh = MeshBuilder::full(shared.shards, 4096);
     let meshes: Vec<_> = (0..shared.shards).map(|_| mesh.clone()).collect();
-    drop(mesh);
+    // One clone is never dropped: no shard thread is ever the last owner, so no drop frees
+    // the list while another thread's drop still counts on it.
+    std::mem::forget(mesh);
     let meshes = Arc::new(std::sync::Mutex::new(meshes));
     let mut builder = LocalExecutorPoolBuilder::new(placement)
         .name(name)

@@ -106,12 +106,10 @@ impl ShardState {
             return;
         }
         if let Err(dropped) = sink.hand(batch) {
-            // Counted and said by the writer; their marks hold nothing back any more.
-            let gone: Vec<u64> = dropped.iter().filter_map(|c| c.mark.map(|m| m.1)).collect();
-            if !gone.is_empty() {
-                self.cdr_marks
-                    .borrow_mut()
-                    .retain(|m| gone.binary_search(&m.n).is_err());
+            // Counted and said by the writer. An end among them: the checkpoint stops before
+            // it for the rest of this run (a restart writes it again).
+            if let Some(first) = dropped.iter().find_map(|c| c.mark.map(|m| m.1)) {
+                self.shared.cdr_hole[self.id].fetch_min(first, std::sync::atomic::Ordering::AcqRel);
             }
         }
     }
@@ -136,9 +134,26 @@ impl ShardState {
     /// written yet holds those after it back (the checkpoint only moves over a prefix).
     pub fn advance_cdr_marks(&self) {
         let durable = self.shared.cdr_durable[self.id].load(std::sync::atomic::Ordering::Acquire);
+        let hole = self.shared.cdr_hole[self.id].load(std::sync::atomic::Ordering::Acquire);
         let mut marks = self.cdr_marks.borrow_mut();
         let mut passed: Vec<(usize, u64, u64)> = Vec::new();
         while let Some(m) = marks.front_mut() {
+            if m.n >= hole {
+                // A lost end: nothing passes it in this run; the segments from its final on
+                // are kept (see `cdrs_past`) so that a restart finds it.
+                if self.cdr_frozen.get().is_none() {
+                    self.cdr_frozen.set(Some(m.lsn));
+                    log::warn!(
+                        "shard {}: CDR records were lost (see above); the CDR checkpoint stops here until a restart, which writes the finals after it again; message log segments from here on are kept until then",
+                        self.id
+                    );
+                }
+                if m.n > durable {
+                    break;
+                }
+                marks.pop_front();
+                continue;
+            }
             if m.n > durable {
                 break;
             }
@@ -181,7 +196,8 @@ impl ShardState {
     /// Whether a segment whose deletion waits for LSN `lsn` may go as far as CDRs are
     /// concerned: no end at or before it waits for the CDR file.
     pub fn cdrs_past(&self, lsn: u64) -> bool {
-        self.cdr_marks.borrow().front().is_none_or(|m| m.lsn > lsn)
+        self.cdr_frozen.get().is_none_or(|f| lsn < f)
+            && self.cdr_marks.borrow().front().is_none_or(|m| m.lsn > lsn)
     }
 
     /// The `final` (or `receipt`) legs of the messages replay found ended after the CDR

@@ -789,7 +789,8 @@ impl EsmeHandler {
     fn outbind(&mut self, s: &mut Session, o: &crate::smpp::Outbind, now: Instant) {
         let links = &self.shard.shared.links;
         let found = links.iter().position(|l| {
-            l.config().enabled
+            !l.is_removed()
+                && l.config().enabled
                 && l.config().bind.receives()
                 && l.config().system_id.as_bytes() == o.system_id.as_bytes()
                 && constant_time_eq(l.config().system_password.as_bytes(), o.password.as_bytes())

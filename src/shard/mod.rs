@@ -175,6 +175,8 @@ pub struct ShardState {
     /// Ends whose CDR the file does not hold durably yet, and the last end's number.
     cdr_marks: RefCell<std::collections::VecDeque<cdr::Mark>>,
     cdr_next: Cell<u64>,
+    /// A lost end's LSN: segments from it on are kept until a restart.
+    cdr_frozen: Cell<Option<u64>>,
     /// This shard's metric handles (when a recorder is installed).
     pub metrics: Option<crate::metrics::ShardMetrics>,
     /// Test hook (`SMPPGW_TEST_STALL`): block this shard's thread once, to show /health.
@@ -679,6 +681,10 @@ impl ShardState {
         self.sim.flush();
         self.flush_cdrs();
         self.advance_cdr_marks();
+        let links: Vec<Rc<LocalLink>> = self.links.borrow().clone();
+        for l in links {
+            l.strand_check(self, self.id, now);
+        }
         self.shared.heartbeats[self.id].store(
             now.duration_since(self.shared.epoch).as_millis() as u64,
             Ordering::Relaxed,
@@ -810,6 +816,9 @@ pub async fn run(
     );
     let first_seq = spool.first_seq.max(1);
     let old = spool.old_segments.clone();
+    // Read before the links are copied below: a reload that adds a link in between is then
+    // seen as a new version at the first tick.
+    let live_version = shared.live.load().version;
     let shard = Rc::new(ShardState {
         id,
         shared: shared.clone(),
@@ -831,7 +840,7 @@ pub async fn run(
                 .collect(),
         ),
         live_slots: Rc::new(Cell::new(0)),
-        live_version: Cell::new(shared.live.load().version),
+        live_version: Cell::new(live_version),
         msgs: Messages::new(flow, log, old, first_seq),
         held: RefCell::new(Vec::new()),
         id_arena: RefCell::new(BytesMut::new()),
@@ -845,6 +854,7 @@ pub async fn run(
         cdrs: RefCell::new(Vec::new()),
         cdr_marks: RefCell::new(Default::default()),
         cdr_next: Cell::new(0),
+        cdr_frozen: Cell::new(None),
         metrics: shared
             .metrics
             .then(|| crate::metrics::ShardMetrics::new(id)),

@@ -144,6 +144,9 @@ pub struct Shared {
     /// Per shard: the number of its last `final` or `receipt` leg the CDR file holds durably
     /// (the CDR writer moves it after each fdatasync).
     pub cdr_durable: Vec<AtomicU64>,
+    /// Per shard: the number of its first end leg that was lost (dropped because the writer
+    /// fell behind, or never written); `u64::MAX`: none. The checkpoint stops before it.
+    pub cdr_hole: Vec<AtomicU64>,
     /// The places in the message log up to which every final's CDR is durable, as shards
     /// worked them out from `cdr_durable` (the CDR writer keeps them in its checkpoint file).
     pub cdr_passed: Mutex<crate::store::CdrCheckpoint>,
@@ -203,6 +206,9 @@ impl Shared {
             cdr: None,
             cdr_reopen: AtomicBool::new(false),
             cdr_durable: (0..shards.max(1)).map(|_| AtomicU64::new(0)).collect(),
+            cdr_hole: (0..shards.max(1))
+                .map(|_| AtomicU64::new(u64::MAX))
+                .collect(),
             cdr_passed: Mutex::new(Default::default()),
             metrics: false,
             heartbeats: (0..shards.max(1)).map(|_| AtomicU64::new(0)).collect(),

@@ -259,7 +259,12 @@ pub fn load(
             }
         }
     }
-    for sh in &mut out.shards {
+    for (k, sh) in out.shards.iter_mut().enumerate() {
+        // Never below a place the CDR checkpoint names: a chain whose segments were all
+        // deleted starts after it, not at 1 (whose finals would pass for checkpointed).
+        if let Some(&(seq, _)) = cdr.and_then(|c| c.get(&k)) {
+            sh.first_seq = sh.first_seq.max(seq);
+        }
         sh.first_seq += 1;
         sh.live.sort_by_key(|l| l.message.id);
     }

@@ -327,10 +327,16 @@ pub struct LocalLink {
     pub slots: std::cell::RefCell<Vec<Rc<LocalSender<LinkCmd>>>>,
     /// The link's generation its slots here were started under.
     pub generation: std::cell::Cell<u64>,
+    /// Since when messages wait here with no bound transmitter (see `strand_check`).
+    stranded_since: std::cell::Cell<Option<Instant>>,
     /// The upstream's `server:port`, as records write it (set again when a reload changes
     /// the link).
     pub address: std::cell::RefCell<bytes::Bytes>,
 }
+
+/// How long messages may wait in a link's queue on a shard with no bound transmitter (its
+/// slots replaced by a reload, the new ones not bound yet) before they go back as link down.
+pub const STRANDED: Duration = Duration::from_secs(5);
 
 /// Messages a link queues on one shard at most; beyond, the shard keeps them.
 pub const MAX_QUEUED: usize = 20_000;
@@ -343,6 +349,7 @@ impl LocalLink {
             queue: Default::default(),
             slots: Default::default(),
             generation: Default::default(),
+            stranded_since: Default::default(),
             address,
         }
     }
@@ -364,6 +371,36 @@ impl LocalLink {
         self.shared.queued.fetch_add(1, Ordering::Relaxed);
         self.kick();
         Ok(())
+    }
+
+    /// Hands every queued message back to the shard as link down.
+    pub fn give_back(&self, sink: &dyn LinkSink, link: LinkId) {
+        let waiting: Vec<Submission> = self.queue.borrow_mut().drain(..).collect();
+        if !waiting.is_empty() {
+            self.shared
+                .queued
+                .fetch_sub(waiting.len() as i64, Ordering::Relaxed);
+            for sub in waiting {
+                sink.outcome(link, sub.id, Outcome::Failed(Failure::LinkDown));
+            }
+        }
+    }
+
+    /// Messages queued while no transmitter of the link is bound on this shard (a reload
+    /// replaced its slots and the new ones have not bound): after [`STRANDED`], they go back
+    /// as link down. Called on the shard's tick.
+    pub fn strand_check(&self, sink: &dyn LinkSink, shard: ShardId, now: Instant) {
+        let idle = !self.queue.borrow().is_empty()
+            && self.shared.bound_tx[shard].load(Ordering::Relaxed) == 0;
+        match (idle, self.stranded_since.get()) {
+            (false, _) => self.stranded_since.set(None),
+            (true, None) => self.stranded_since.set(Some(now)),
+            (true, Some(t)) if now.duration_since(t) >= STRANDED => {
+                self.stranded_since.set(None);
+                self.give_back(sink, self.shared.index);
+            }
+            (true, Some(_)) => {}
+        }
     }
 
     /// Wakes the local slots (a message was queued).
@@ -398,6 +435,8 @@ pub struct LinkHandler {
     rate_wait: Option<Instant>,
     bound: bool,
     stopping: bool,
+    /// The link's generation this slot was started under.
+    generation: u64,
 }
 
 impl LinkHandler {
@@ -698,20 +737,15 @@ impl Handler for LinkHandler {
             self.hand_back(left);
         }
         // The last transmitter of the link on this shard is gone: what waits in its queue
-        // goes back to the shard as link down (to the backup, or to wait for the link).
+        // goes back to the shard as link down (to the backup, or to wait for the link) —
+        // unless a reload replaced the slot: the new slots take the queue (see
+        // `LocalLink::strand_check` for when they never bind).
+        let replaced = !self.shared().is_removed() && self.shared().generation() != self.generation;
         if self.bind_type.transmits()
+            && !replaced
             && self.shared().bound_tx[self.shard].load(Ordering::Relaxed) == 0
         {
-            let waiting: Vec<Submission> = self.local.queue.borrow_mut().drain(..).collect();
-            if !waiting.is_empty() {
-                self.shared()
-                    .queued
-                    .fetch_sub(waiting.len() as i64, Ordering::Relaxed);
-                for sub in waiting {
-                    self.sink
-                        .outcome(self.link, sub.id, Outcome::Failed(Failure::LinkDown));
-                }
-            }
+            self.local.give_back(&*self.sink, self.link);
         }
     }
 }
@@ -798,6 +832,7 @@ pub async fn run_slot(
                     rate_wait: None,
                     bound: false,
                     stopping: false,
+                    generation,
                 };
                 let limits = DriverLimits {
                     write_timeout: cfg.response_timeout,

@@ -279,3 +279,86 @@ fn a_changed_link_rebinds_to_its_new_upstream_and_a_new_link_starts() {
         "the changed link left sim one"
     );
 }
+
+#[test]
+fn a_link_changed_under_traffic_loses_no_message() {
+    let dir = temp_dir("reload-traffic");
+    let rec = dir.join("received.txt");
+    let port = free_port();
+    let _sim = Gateway::sim_on(port, &["--record", rec.to_str().unwrap()]);
+    let gw = Gateway::start_with(
+        "default_route=up",
+        &format!(
+            "[smpp-client]\nclients=up\n\n[up]\nserver=127.0.0.1\nport={port}\nsystem_id=gw\nsystem_password=pw\nbinds=2\nwindow=32\nreconnect=100ms,500ms\n"
+        ),
+        "[a]\npassword=pa\n",
+        &[],
+    );
+    gw.wait_bound(2);
+    let mut e = Esme::plain(gw.plain);
+    e.bind(BindType::Transmitter, "a", "pa").unwrap();
+    let n = 3000usize;
+    let (mut sent, mut acked) = (0usize, 0usize);
+    let mut reloaded = false;
+    let t0 = Instant::now();
+    while acked < n && t0.elapsed() < Duration::from_secs(60) {
+        while sent < n && e.session.in_flight() < 64 {
+            let text = format!("r{sent}.");
+            e.session
+                .send_request(
+                    Body::SubmitSm(sm("4477", "3161", text.as_bytes(), 0)),
+                    Tlvs::new(),
+                    sent as u64,
+                    Instant::now(),
+                )
+                .unwrap();
+            sent += 1;
+        }
+        e.flush();
+        e.poll();
+        while let Some(ev) = e.events.pop_front() {
+            if let Event::Response { pdu, .. } = ev {
+                assert_eq!(pdu.command_status, CommandStatus::ROK);
+                acked += 1;
+            }
+        }
+        // A third of the way through: the link's window changes; its binds go and come.
+        if !reloaded && sent >= n / 3 {
+            reloaded = true;
+            let ysmpp = std::fs::read_to_string(gw.dir.join("ysmpp.conf")).unwrap();
+            write(&gw, "ysmpp.conf", &ysmpp.replace("window=32", "window=16"));
+            let r = smppgw::control::client::request(gw.admin(), "POST", "/reload").unwrap();
+            assert_eq!(r.code, 200, "{}", r.body);
+            assert!(
+                r.body.contains("client link up: window changed"),
+                "{}",
+                r.body
+            );
+        }
+    }
+    assert_eq!(acked, n, "every submit answered");
+    // Every acknowledged message reaches the upstream, at least once.
+    let t1 = Instant::now();
+    let (missing, dups) = loop {
+        let got = std::fs::read_to_string(&rec).unwrap_or_default();
+        let mut seen = std::collections::HashMap::new();
+        for line in got.lines() {
+            *seen.entry(line.trim().to_string()).or_insert(0usize) += 1;
+        }
+        let missing = (0..n)
+            .filter(|i| !seen.contains_key(&format!("r{i}.")))
+            .count();
+        let dups: usize = seen.values().map(|c| c - 1).sum();
+        if missing == 0 || t1.elapsed() > Duration::from_secs(30) {
+            break (missing, dups);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    eprintln!("{n} acknowledged; at the upstream: {missing} missing, {dups} duplicates");
+    assert_eq!(missing, 0, "{}", gw.log());
+    assert!(
+        gw.count_log("): bound") >= 4,
+        "the link bound again:\n{}",
+        gw.log()
+    );
+}

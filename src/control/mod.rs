@@ -702,6 +702,20 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
                 if control_shared.is_stopping() {
                     continue;
                 }
+                // Link health: worked out here for every shard (messages waiting for a link
+                // go when it says up), said in the log as it changes.
+                for l in control_shared.links.iter() {
+                    if l.update_health() {
+                        if l.is_healthy() {
+                            info!("link {} is up: {} transmitters bound", l.name, l.bound_tx_total());
+                        } else if !l.is_removed() {
+                            warn!(
+                                "link {} is down: no transmitter bound; its messages fail over once or wait",
+                                l.name
+                            );
+                        }
+                    }
+                }
                 // Link state: a line when it changes (at most every 5 s), and every minute.
                 if last_link_log.elapsed() >= Duration::from_secs(5) {
                     let now: Vec<String> =

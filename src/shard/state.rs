@@ -251,14 +251,12 @@ impl Shared {
         self.stopping.load(Ordering::Relaxed)
     }
 
-    /// Whether a target can take messages now: a link with a bound transmitter, an account
-    /// with a bound receiver, on any shard.
+    /// Whether a target can take messages now: a link the control shard says is up (a bound
+    /// transmitter on some shard), an account with a bound receiver on any shard.
     pub fn reachable(&self, t: Target) -> bool {
         match t {
-            Target::Link(l) => self
-                .links
-                .get(l)
-                .is_some_and(|l| !l.is_removed() && l.bound_tx_total() > 0),
+            // Owned by the control shard (`LinkShared::update_health`), read here.
+            Target::Link(l) => self.links.get(l).is_some_and(|l| l.is_healthy()),
             Target::Esme(a) => self.accounts.get(a).is_some_and(|a| a.has_receiver()),
         }
     }

@@ -69,6 +69,9 @@ pub struct LinkShared {
     generation: AtomicU64,
     /// Gone from ysmpp.conf (a reload): no slots run, routes to it find no link.
     removed: AtomicBool,
+    /// Whether the link can take messages (a transmitter bound on some shard), as the control
+    /// shard last worked it out: it alone writes it, every shard reads it.
+    healthy: AtomicBool,
     epoch: Instant,
     pub connect_attempts: AtomicU64,
     pub binds: AtomicU64,
@@ -105,6 +108,7 @@ impl LinkShared {
             tls: ArcSwapOption::new(tls),
             generation: AtomicU64::new(0),
             removed: AtomicBool::new(false),
+            healthy: AtomicBool::new(false),
             epoch,
             connect_attempts: AtomicU64::new(0),
             binds: AtomicU64::new(0),
@@ -132,6 +136,17 @@ impl LinkShared {
     /// Whether a reload removed it.
     pub fn is_removed(&self) -> bool {
         self.removed.load(Ordering::Relaxed)
+    }
+
+    /// Whether the link can take messages, as the control shard last said.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Acquire)
+    }
+
+    /// The control shard's view, from the binds of every shard; true when it changed.
+    pub fn update_health(&self) -> bool {
+        let up = !self.is_removed() && self.bound_tx_total() > 0;
+        self.healthy.swap(up, Ordering::AcqRel) != up
     }
 
     /// A reload changed (or brought back) the link: new settings, and new slots on every

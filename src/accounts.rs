@@ -115,41 +115,6 @@ impl AccountChanges {
     }
 }
 
-/// The keys of an account that differ between two loads (for the log).
-fn changed_keys(a: &Account, b: &Account) -> Vec<&'static str> {
-    let mut keys = Vec::new();
-    if a.password != b.password {
-        keys.push("password");
-    }
-    if a.max_binds != b.max_binds {
-        keys.push("max_binds");
-    }
-    if a.window != b.window {
-        keys.push("window");
-    }
-    if a.rate != b.rate {
-        keys.push("rate");
-    }
-    if a.allowed_ips != b.allowed_ips {
-        keys.push("allowed_ips");
-    }
-    if a.coding != b.coding {
-        keys.push("coding");
-    }
-    if a.receipts != b.receipts {
-        keys.push("receipts");
-    }
-    if keys.is_empty()
-        && (Account {
-            line: b.line,
-            ..a.clone()
-        }) != *b
-    {
-        keys.push("other");
-    }
-    keys
-}
-
 /// Every account, by id and by name.
 pub struct Accounts {
     slots: Box<[OnceLock<Arc<AccountState>>]>,
@@ -310,7 +275,7 @@ impl Accounts {
             if state.removed.swap(false, Ordering::Relaxed) {
                 changes.added.push(a.system_id.clone());
             } else if let Some(old) = &old {
-                let keys = changed_keys(old, a);
+                let keys = old.changed_keys(a);
                 if !keys.is_empty() {
                     changes.changed.push((a.system_id.clone(), keys));
                 }

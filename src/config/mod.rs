@@ -18,6 +18,16 @@
 //! Invalid values are errors and stop the load; unknown keys and sections are warnings, so a
 //! file written for YateSMSC with keys we do not use still loads.
 
+/// The names of the fields that differ between two values of a section (what a reload says
+/// changed): `changed_fields!(a, b; field, ...)`.
+macro_rules! changed_fields {
+    ($a:expr, $b:expr; $($f:ident),* $(,)?) => {{
+        let mut keys: Vec<&'static str> = Vec::new();
+        $( if $a.$f != $b.$f { keys.push(stringify!($f)); } )*
+        keys
+    }};
+}
+
 mod cdr;
 pub mod default;
 pub mod ini;

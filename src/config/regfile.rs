@@ -55,6 +55,11 @@ impl ReceiptPolicy {
 }
 
 impl Account {
+    /// The keys that differ from `other` (where the section stands aside).
+    pub fn changed_keys(&self, other: &Account) -> Vec<&'static str> {
+        changed_fields!(self, other; password, max_binds, window, rate, allowed_ips, coding, receipts)
+    }
+
     pub fn ip_allowed(&self, ip: IpAddr) -> bool {
         self.allowed_ips.is_empty() || self.allowed_ips.iter().any(|n| n.contains(ip))
     }

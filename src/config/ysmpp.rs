@@ -256,6 +256,16 @@ pub struct ClientLink {
     pub line: usize,
 }
 
+impl ClientLink {
+    /// The keys that differ from `other` (where the section stands aside).
+    pub fn changed_keys(&self, other: &ClientLink) -> Vec<&'static str> {
+        changed_fields!(self, other;
+            enabled, server, port, system_id, system_password, tls, bind, binds, window, rate,
+            system_type, interface_version, address_range, enquire_link, response_timeout,
+            reconnect_min, reconnect_max, coding, msgid, ca_file, verify, sni)
+    }
+}
+
 /// What `ysmpp.conf` holds, once parsed.
 pub(super) struct Ysmpp {
     pub general: General,

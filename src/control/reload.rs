@@ -285,7 +285,7 @@ impl Reloader {
                 Some(l) if !l.is_removed() && same_link(&l.config(), c) => {}
                 Some(l) => {
                     let was_removed = l.is_removed();
-                    let keys = link_keys(&l.config(), c);
+                    let keys = l.config().changed_keys(c);
                     l.replace(c.clone(), link_tls.remove(&c.name).flatten());
                     report.changes.push(if was_removed {
                         format!("client link {} added back", c.name)
@@ -399,43 +399,7 @@ struct Next {
 
 /// Two loads of a link's section say the same (where the section stands aside).
 fn same_link(a: &ClientLink, b: &ClientLink) -> bool {
-    ClientLink {
-        line: b.line,
-        ..a.clone()
-    } == *b
-}
-
-/// The keys of a link that differ (for the log).
-fn link_keys(a: &ClientLink, b: &ClientLink) -> Vec<&'static str> {
-    let mut keys = Vec::new();
-    macro_rules! keys {
-        ($($f:ident),*) => { $( if a.$f != b.$f { keys.push(stringify!($f)); } )* };
-    }
-    keys!(
-        enabled,
-        server,
-        port,
-        system_id,
-        system_password,
-        tls,
-        bind,
-        binds,
-        window,
-        rate,
-        system_type,
-        interface_version,
-        address_range,
-        enquire_link,
-        response_timeout,
-        reconnect_min,
-        reconnect_max,
-        coding,
-        msgid,
-        ca_file,
-        verify,
-        sni
-    );
-    keys
+    a.changed_keys(b).is_empty()
 }
 
 /// What differs between the running configuration and the files that only a restart

@@ -112,6 +112,9 @@ pub struct CdrWriter {
     failed: u64,
     last_complaint: Option<Instant>,
     checkpoint: Option<Checkpoint>,
+    last_checkpoint: Option<Instant>,
+    /// The last round (the shards are done): the checkpoint is written whatever its age.
+    finishing: bool,
     /// Per shard: the number of its last end leg written this round.
     marks: Vec<u64>,
 }
@@ -120,6 +123,8 @@ impl CdrWriter {
     pub fn new(file: CdrFile, rx: Receiver<Vec<Cdr>>, checkpoint: Option<Checkpoint>) -> CdrWriter {
         CdrWriter {
             checkpoint,
+            last_checkpoint: None,
+            finishing: false,
             marks: Vec::new(),
             buf_lines: 0,
             buf_marks: Vec::new(),
@@ -220,9 +225,19 @@ impl CdrWriter {
                 }
             }
         }
+        // The checkpoint file at most once a second (and at the end): one that lags only means
+        // more finals written again after a crash, never fewer.
+        if !self.finishing
+            && self
+                .last_checkpoint
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
         let Some(cp) = &mut self.checkpoint else {
             return;
         };
+        self.last_checkpoint = Some(Instant::now());
         let passed = shared
             .cdr_passed
             .lock()
@@ -304,6 +319,12 @@ impl CdrWriter {
                 }
             }
         }
+    }
+
+    /// The last round, once the shards are done.
+    pub fn finish(&mut self, shared: &Shared) {
+        self.finishing = true;
+        self.run_once(shared);
     }
 
     /// Records written, and records lost (dropped by the shards or not written).

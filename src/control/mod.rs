@@ -752,7 +752,7 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
                 }
             }
             if let Some(w) = &mut cdr {
-                w.run_once(&control_shared);
+                w.finish(&control_shared);
                 let (written, lost) = w.totals(&control_shared);
                 info!("CDRs: {written} records written, {lost} lost");
             }

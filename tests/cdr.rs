@@ -453,3 +453,45 @@ fn finals_a_crash_kept_from_the_cdr_file_are_written_after_the_restart_and_only_
     }
     assert_eq!(lines.len(), ids.len(), "only the final legs came back");
 }
+
+#[test]
+fn a_cdr_file_that_refuses_writes_loses_no_final() {
+    // /dev/full: every write fails (ENOSPC). The lines are kept and tried again; the ends they
+    // hold never count as written, so the next start, with a file that takes them, writes
+    // every final again from the message log.
+    let mut gw = Gateway::start_with(
+        "",
+        "[cdr]\nfile=/dev/full\n",
+        REGFILE,
+        &[("regexroute.conf", "[default]\n.*=smppclient/nowhere\n")],
+    );
+    let mut e = Esme::plain(gw.plain);
+    e.bind(BindType::Transmitter, "demo", "demo").unwrap();
+    let ids: Vec<String> = (0..30)
+        .map(|i| submit(&mut e, "3161", &format!("f{i}"), 0, ""))
+        .collect();
+    assert!(
+        gw.wait_log("CDR file: write failed", Duration::from_secs(5)),
+        "{}",
+        gw.log()
+    );
+    drop(e);
+    let (code, log) = gw.stop();
+    assert_eq!(code, Some(0), "{log}");
+    let ysmpp = std::fs::read_to_string(gw.dir.join("ysmpp.conf")).unwrap();
+    std::fs::write(
+        gw.dir.join("ysmpp.conf"),
+        ysmpp.replace("file=/dev/full", "file=cdr/smppgw.cdr"),
+    )
+    .unwrap();
+    gw.restart();
+    let path = gw.dir.join("cdr/smppgw.cdr");
+    for id in &ids {
+        let l = wait_legs(&path, id, 1, Duration::from_secs(10));
+        let finals = legs(&l, id)
+            .iter()
+            .filter(|x| x.get("leg") == "final")
+            .count();
+        assert_eq!(finals, 1, "{id}:\n{}", gw.log());
+    }
+}

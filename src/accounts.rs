@@ -32,7 +32,7 @@ const ADDED_ACCOUNTS: usize = 4096;
 pub struct AccountState {
     pub id: AccountId,
     pub system_id: String,
-    /// `smppserver/SYSTEM_ID`, as routes and the message log name it (shared, not copied).
+    /// `smppserver/SYSTEM_ID`, as routes and the message log name it (static: its clones count nothing).
     pub target: bytes::Bytes,
     /// Its regfile section, as last loaded; `None` for accounts the simulator made up.
     config: ArcSwapOption<Account>,
@@ -56,7 +56,7 @@ impl AccountState {
         let rate = ShardedRate::new(config.as_ref().map_or(0.0, |a| a.rate), shards, epoch);
         AccountState {
             id,
-            target: bytes::Bytes::from(format!("smppserver/{system_id}")),
+            target: crate::ids::static_name(format!("smppserver/{system_id}")),
             system_id,
             config: ArcSwapOption::new(config.map(Arc::new)),
             removed: AtomicBool::new(false),

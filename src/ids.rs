@@ -94,6 +94,14 @@ pub type AccountId = usize;
 /// A data shard: its index in the executor pool.
 pub type ShardId = usize;
 
+/// A name that lives as long as the process (an account's or a link's `smppserver/ID`,
+/// `smppclient/ID`), as `Bytes` whose clones and drops count nothing: every message and CDR leg
+/// carries one, and a shared count would be a cache line written by every core per message.
+/// Made once per account or link (reloads keep the ones they had).
+pub fn static_name(name: String) -> bytes::Bytes {
+    bytes::Bytes::from_static(Box::leak(name.into_bytes().into_boxed_slice()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

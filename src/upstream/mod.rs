@@ -58,7 +58,7 @@ pub struct LinkShared {
     /// The section name (a link is this name for as long as the gateway runs).
     pub name: String,
     config: ArcSwap<ClientLink>,
-    /// `smppclient/NAME`, as routes and the message log name it (shared, not copied).
+    /// `smppclient/NAME`, as routes and the message log name it (static: its clones count nothing).
     pub target: bytes::Bytes,
     /// Bound transmitting (and receiving) sessions per shard.
     pub bound_tx: Box<[AtomicU32]>,
@@ -101,7 +101,7 @@ impl LinkShared {
             index,
             name: config.name.clone(),
             rate: ArcSwapOption::new(RateLimiter::new(config.rate, epoch).map(Arc::new)),
-            target: bytes::Bytes::from(format!("smppclient/{}", config.name)),
+            target: crate::ids::static_name(format!("smppclient/{}", config.name)),
             config: ArcSwap::from_pointee(config),
             bound_tx: (0..shards).map(|_| AtomicU32::new(0)).collect(),
             bound_rx: (0..shards).map(|_| AtomicU32::new(0)).collect(),
@@ -372,7 +372,7 @@ impl LocalLink {
     /// `server:port` of the link's settings now.
     pub fn address_of(shared: &LinkShared) -> bytes::Bytes {
         let c = shared.config();
-        format!("{}:{}", c.server, c.port).into()
+        crate::ids::static_name(format!("{}:{}", c.server, c.port))
     }
 
     /// Queues a message for this shard's bound transmitters; gives it back when the queue is

@@ -173,7 +173,11 @@ fn metrics_parse_with_prometheus_client_and_count_the_traffic_sent() {
         "the receipts"
     );
     assert_eq!(
-        sum(&m, "smppgw_routes_total", &[("decision", "forward")]),
+        sum(
+            &m,
+            "smppgw_routes_total",
+            &[("decision", "forward"), ("target", "smppclient/up")]
+        ),
         40.0,
         "default_route"
     );

@@ -10,7 +10,8 @@
 //! |---|---|---|
 //! | `smppgw_pdus_in_total` | shard, command | requests received from ESMEs |
 //! | `smppgw_pdus_out_total` | shard, command, status | responses sent to ESMEs (submit_sm_resp, data_sm_resp, submit_multi_resp, other) by status (ok, throttled, queue_full, system_error, invalid_dest, invalid_coding, other), and deliver_sm sent (status `request`) |
-//! | `smppgw_routes_total` | shard, decision | routing decisions: forward (to a link), deliver (to an ESME), no_route, refused (a route file reject), terminate (no route file) |
+//! | `smppgw_routes_total` | shard, decision, target | routing decisions: forward (to a link) and deliver (to an ESME) by target, no_route, refused (a route file reject), terminate (no route file) |
+//! | `smppgw_no_route_total` | shard, reason | messages with no route by reason: no_rule, no_such_link, no_such_account, link_cannot_send, unsupported_target |
 //! | `smppgw_tls_handshakes_total` | shard, result | TLS handshakes on the listeners: ok, failed |
 //! | `smppgw_messages_total` | shard, stage | accepted, refused, delivered (or forwarded), undelivered, unrouted |
 //! | `smppgw_binds_total` | shard, result | binds accepted and refused |
@@ -57,8 +58,14 @@ const OUT_STATUSES: &[&str] = &[
     "other",
 ];
 
-/// Routing decisions.
-pub const DECISIONS: &[&str] = &["forward", "deliver", "no_route", "refused", "terminate"];
+/// Why a message had no route (the reasons routing gives).
+pub const NO_ROUTE: &[&str] = &[
+    "no_rule",
+    "no_such_link",
+    "no_such_account",
+    "link_cannot_send",
+    "unsupported_target",
+];
 
 /// The requests counted by command (anything else is `other`).
 const COMMANDS: &[(CommandId, &str)] = &[
@@ -113,7 +120,14 @@ pub struct ShardMetrics {
     /// By `OUT_COMMANDS` then `OUT_STATUSES`.
     pdus_out: Vec<Counter>,
     deliver_out: Counter,
-    routes: Vec<Counter>,
+    /// By link and by account id, made on a target's first message (a name looked up once).
+    routed_links: std::cell::RefCell<Vec<Option<Counter>>>,
+    routed_accounts: std::cell::RefCell<Vec<Option<Counter>>>,
+    no_route: Vec<Counter>,
+    no_route_total: Counter,
+    route_refused: Counter,
+    route_terminated: Counter,
+    shard: String,
     pub tls_ok: Counter,
     pub tls_failed: Counter,
     attempts: Vec<Counter>,
@@ -147,10 +161,16 @@ impl ShardMetrics {
                 })
                 .collect(),
             deliver_out: counter!("smppgw_pdus_out_total", "shard" => s.clone(), "command" => "deliver_sm", "status" => "request"),
-            routes: DECISIONS
+            routed_links: Default::default(),
+            routed_accounts: Default::default(),
+            no_route: NO_ROUTE
                 .iter()
-                .map(|d| counter!("smppgw_routes_total", "shard" => s.clone(), "decision" => *d))
+                .map(|r| counter!("smppgw_no_route_total", "shard" => s.clone(), "reason" => *r))
                 .collect(),
+            no_route_total: counter!("smppgw_routes_total", "shard" => s.clone(), "decision" => "no_route", "target" => ""),
+            route_refused: counter!("smppgw_routes_total", "shard" => s.clone(), "decision" => "refused", "target" => ""),
+            route_terminated: counter!("smppgw_routes_total", "shard" => s.clone(), "decision" => "terminate", "target" => ""),
+            shard: s.clone(),
             tls_ok: counter!("smppgw_tls_handshakes_total", "shard" => s.clone(), "result" => "ok"),
             tls_failed: counter!("smppgw_tls_handshakes_total", "shard" => s.clone(), "result" => "failed"),
             attempts: OUTCOMES
@@ -212,11 +232,39 @@ impl ShardMetrics {
         self.deliver_out.increment(1);
     }
 
-    /// A routing decision (one of [`DECISIONS`], by index).
-    pub fn route(&self, decision: usize) {
-        if let Some(c) = self.routes.get(decision) {
-            c.increment(1);
+    /// A message routed to `target` (`name`: its name, asked for on its first message only).
+    pub fn routed_to(&self, target: crate::flow::Target, name: impl FnOnce() -> String) {
+        let (list, i, decision) = match target {
+            crate::flow::Target::Link(l) => (&self.routed_links, l, "forward"),
+            crate::flow::Target::Esme(a) => (&self.routed_accounts, a, "deliver"),
+        };
+        let mut list = list.borrow_mut();
+        if list.len() <= i {
+            list.resize(i + 1, None);
         }
+        list[i]
+            .get_or_insert_with(|| {
+                counter!("smppgw_routes_total", "shard" => self.shard.clone(), "decision" => decision, "target" => name())
+            })
+            .increment(1);
+    }
+
+    /// A message with no route, by reason (one of [`NO_ROUTE`]).
+    pub fn no_route(&self, reason: &str) {
+        self.no_route_total.increment(1);
+        if let Some(i) = NO_ROUTE.iter().position(|r| *r == reason) {
+            self.no_route[i].increment(1);
+        }
+    }
+
+    /// A message a route file rejected.
+    pub fn route_refused(&self) {
+        self.route_refused.increment(1);
+    }
+
+    /// A message terminated by the gateway (no route file, no default_route).
+    pub fn route_terminated(&self) {
+        self.route_terminated.increment(1);
     }
 
     /// An attempt came back with `outcome` (one of [`OUTCOMES`]).

@@ -73,8 +73,8 @@ pub struct EsmeHandler {
 /// Where one message goes, as intake decided.
 enum Decision {
     To(Target),
-    /// Accepted, and ended undeliverable at once.
-    NoRoute,
+    /// Accepted, and ended undeliverable at once (why, for the metrics).
+    NoRoute(&'static str),
     /// Answered with this status; nothing is logged.
     Refuse(CommandStatus),
     /// No route file and no default_route: the gateway terminates it.
@@ -321,13 +321,13 @@ impl EsmeHandler {
     ) -> Decision {
         let d = self.decide_target(pdu, source, dest, account, billid);
         if let Some(m) = &self.shard.metrics {
-            m.route(match &d {
-                Decision::To(Target::Link(_)) => 0,
-                Decision::To(Target::Esme(_)) => 1,
-                Decision::NoRoute => 2,
-                Decision::Refuse(_) => 3,
-                Decision::Terminate => 4,
-            });
+            let shared = &self.shard.shared;
+            match &d {
+                Decision::To(t) => m.routed_to(*t, || shared.target_name(*t)),
+                Decision::NoRoute(reason) => m.no_route(reason),
+                Decision::Refuse(_) => m.route_refused(),
+                Decision::Terminate => m.route_terminated(),
+            }
         }
         d
     }
@@ -367,21 +367,21 @@ impl EsmeHandler {
                             super::routing::unsendable_why(shared, l)
                         )
                     });
-                    return Decision::NoRoute;
+                    return Decision::NoRoute("link_cannot_send");
                 }
                 Some(l) => Target::Link(l),
                 None => return Decision::Terminate,
             },
             Route::Forward(l) => Target::Link(l),
             Route::Deliver(a) => Target::Esme(a),
-            Route::NoRoute { why } => {
+            Route::NoRoute { why, reason } => {
                 self.shard
                     .log_unrouted(|| format!("{}: {why}", account.system_id));
                 shared
                     .counters(self.shard.id)
                     .unrouted
                     .fetch_add(1, Ordering::Relaxed);
-                return Decision::NoRoute;
+                return Decision::NoRoute(reason);
             }
             Route::Refuse { status, why } => {
                 self.shard
@@ -467,7 +467,7 @@ impl EsmeHandler {
             let (target, status) = match decision {
                 Decision::To(t) => (Some(t), CommandStatus::ROK),
                 Decision::Refuse(s) => (None, s),
-                Decision::NoRoute | Decision::Terminate => (None, CommandStatus::ROK),
+                Decision::NoRoute(_) | Decision::Terminate => (None, CommandStatus::ROK),
             };
             let status = match request.message() {
                 Some(_) => status,
@@ -527,7 +527,7 @@ impl EsmeHandler {
                 let r = sim::receipt(request, &hex, now_ms());
                 return Ok(self.receipt_message(account, billid, r, 0));
             }
-            Decision::NoRoute => None,
+            Decision::NoRoute(_) => None,
             Decision::To(t) => Some(t),
         };
         let msg = self.stored(id, billid, account, target, &view, request);

@@ -785,7 +785,7 @@ impl ShardState {
                 });
                 return self.reply(reply, CommandStatus::RINVDSTADR);
             }
-            Route::NoRoute { why } => {
+            Route::NoRoute { why, .. } => {
                 self.log_refusal(|| format!("link {} MO: {why}", cfg.name));
                 return self.reply(reply, CommandStatus::RINVDSTADR);
             }

@@ -29,7 +29,11 @@ pub enum Route {
     Deliver(AccountId),
     /// Nowhere the gateway serves: accepted, then ended undeliverable (with a receipt when
     /// asked); `why` goes to the log.
-    NoRoute { why: String },
+    NoRoute {
+        why: String,
+        /// One of [`crate::metrics::NO_ROUTE`].
+        reason: &'static str,
+    },
     /// Refused at once with this status (a route file reject); `why` goes to the log.
     Refuse { status: CommandStatus, why: String },
 }
@@ -88,42 +92,57 @@ impl Router {
                 _ => None,
             })
             .flatten();
-        let refuse = |why: String| Route::NoRoute { why };
+        let refuse = |reason: &'static str, why: String| Route::NoRoute { why, reason };
         let called = self.params.get("called").unwrap_or("");
         match Target::of(decision, &self.params) {
             Target::SmppClient(id) => match shared.links.position(id) {
-                Some(i) if !sendable(shared, i) => refuse(format!(
-                    "{called}: route to smppclient/{id}, which {}",
-                    unsendable_why(shared, i)
-                )),
+                Some(i) if !sendable(shared, i) => refuse(
+                    "link_cannot_send",
+                    format!(
+                        "{called}: route to smppclient/{id}, which {}",
+                        unsendable_why(shared, i)
+                    ),
+                ),
                 Some(i) => Route::Forward(i),
-                None => refuse(format!(
+                None => refuse(
+                    "no_such_link",
+                    format!(
                     "{called}: route to smppclient/{id}, but ysmpp.conf has no such client link"
-                )),
+                ),
+                ),
             },
             Target::SmppServer(id) => match shared.accounts.id_of(id) {
                 Some(a) => Route::Deliver(a),
-                None => refuse(format!(
-                    "{called}: route to smppserver/{id}, but regfile.conf has no such account"
-                )),
+                None => refuse(
+                    "no_such_account",
+                    format!(
+                        "{called}: route to smppserver/{id}, but regfile.conf has no such account"
+                    ),
+                ),
             },
             Target::Unrouted => match shared.live.load().default_link {
-                Some(i) if !sendable(shared, i) => refuse(format!(
-                    "{called}: default_route names smppclient/{}, which {}",
-                    shared.links[i].name,
-                    unsendable_why(shared, i)
-                )),
+                Some(i) if !sendable(shared, i) => refuse(
+                    "link_cannot_send",
+                    format!(
+                        "{called}: default_route names smppclient/{}, which {}",
+                        shared.links[i].name,
+                        unsendable_why(shared, i)
+                    ),
+                ),
                 Some(i) => Route::Forward(i),
-                None => refuse(format!(
+                None => refuse(
+                    "no_rule",
+                    format!(
                     "{called}: no rule in regexroute.conf routes it and there is no default_route"
-                )),
+                ),
+                ),
             },
             Target::Reject { error, reason } => Route::Refuse {
                 status: reject_status(&error),
                 why: format!("{called}: {}", Target::Reject { error, reason }.describe()),
             },
             t @ (Target::Http(_) | Target::Unsupported(_)) => {
-                refuse(format!("{called}: {}", t.describe()))
+                refuse("unsupported_target", format!("{called}: {}", t.describe()))
             }
         }
     }

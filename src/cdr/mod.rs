@@ -71,17 +71,17 @@ pub struct Cdr {
     pub module: &'static str,
     pub incoming: bool,
     pub system_id: Bytes,
-    pub caller: Bytes,
-    pub called: Bytes,
+    pub caller: Inline,
+    pub called: Inline,
     pub target: Bytes,
     pub msgid: Option<MessageId>,
-    pub upstream_id: Bytes,
+    pub upstream_id: Inline,
     pub segments: u16,
     pub data_coding: Option<u8>,
     pub status: Option<CommandStatus>,
     pub tp_status: Option<u8>,
     pub message_state: Option<MessageState>,
-    pub address: Bytes,
+    pub address: Inline,
     pub latency_ms: Option<u64>,
     pub failures: u16,
     pub backup: bool,
@@ -92,6 +92,10 @@ pub struct Cdr {
     /// there (the CDR checkpoint moves as these reach the disk). Not a column.
     pub mark: Option<(usize, u64)>,
 }
+
+/// A short field copied into the record (numbers, ids, addresses): the record crosses to the
+/// control shard, and a slice of the PDU's buffer would make that core write its count.
+pub type Inline = smallvec::SmallVec<[u8; 24]>;
 
 /// Every column, in the default order.
 pub const COLUMNS: &[&str] = &[
@@ -120,10 +124,69 @@ pub const COLUMNS: &[&str] = &[
     "outcome",
 ];
 
+/// A column, as a template names it (resolved once, when the template is parsed).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Col {
+    Time,
+    Billid,
+    Leg,
+    Module,
+    Direction,
+    SystemId,
+    Caller,
+    Called,
+    Target,
+    Msgid,
+    UpstreamId,
+    Segments,
+    DataCoding,
+    Status,
+    StatusName,
+    TpStatus,
+    MessageState,
+    UpstreamError,
+    Address,
+    Latency,
+    Failures,
+    Backup,
+    Outcome,
+}
+
+impl Col {
+    fn of(name: &str) -> Option<Col> {
+        Some(match name {
+            "time" => Col::Time,
+            "billid" => Col::Billid,
+            "leg" => Col::Leg,
+            "module" => Col::Module,
+            "direction" => Col::Direction,
+            "system_id" => Col::SystemId,
+            "caller" => Col::Caller,
+            "called" => Col::Called,
+            "target" => Col::Target,
+            "msgid" => Col::Msgid,
+            "upstream_id" => Col::UpstreamId,
+            "segments" => Col::Segments,
+            "data_coding" => Col::DataCoding,
+            "status" => Col::Status,
+            "status_name" => Col::StatusName,
+            "tp_status" => Col::TpStatus,
+            "message_state" => Col::MessageState,
+            "upstream_error" => Col::UpstreamError,
+            "address" => Col::Address,
+            "latency" => Col::Latency,
+            "failures" => Col::Failures,
+            "backup" => Col::Backup,
+            "outcome" => Col::Outcome,
+            _ => return None,
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Piece {
     Text(String),
-    Column(usize),
+    Column(Col),
 }
 
 /// A line's layout: the `format=` of `[cdr]`.
@@ -136,11 +199,13 @@ impl Default for Template {
     /// Every column, tab-separated.
     fn default() -> Self {
         let mut pieces = Vec::new();
-        for i in 0..COLUMNS.len() {
+        for (i, name) in COLUMNS.iter().enumerate() {
             if i > 0 {
                 pieces.push(Piece::Text("\t".into()));
             }
-            pieces.push(Piece::Column(i));
+            if let Some(c) = Col::of(name) {
+                pieces.push(Piece::Column(c));
+            }
         }
         Template { pieces }
     }
@@ -162,7 +227,7 @@ impl Template {
                 return Err(format!("\"${{{after}\" is not closed with }}"));
             };
             let name = &after[..end];
-            let Some(i) = COLUMNS.iter().position(|c| *c == name) else {
+            let Some(i) = Col::of(name) else {
                 return Err(format!(
                     "${{{name}}} is not a CDR column (columns: {})",
                     COLUMNS.join(", ")
@@ -186,7 +251,7 @@ impl Template {
         for p in &self.pieces {
             match p {
                 Piece::Text(t) => out.push_str(t),
-                Piece::Column(i) => column(cdr, COLUMNS[*i], address, out),
+                Piece::Column(c) => column(cdr, *c, address, out),
             }
         }
         out.push('\n');
@@ -237,52 +302,52 @@ fn push_id(out: &mut String, id: Option<MessageId>) {
     }
 }
 
-fn column(c: &Cdr, name: &str, address: &str, out: &mut String) {
-    match name {
-        "time" => push_time(c.time_ms, out),
-        "billid" => push_id(out, c.billid),
-        "leg" => out.push_str(c.leg.map_or("", Leg::name)),
-        "module" => out.push_str(c.module),
-        "direction" => out.push_str(if c.incoming { "incoming" } else { "outgoing" }),
-        "system_id" => push_bytes(&c.system_id, out),
-        "caller" => push_bytes(&c.caller, out),
-        "called" => push_bytes(&c.called, out),
-        "target" => push_bytes(&c.target, out),
-        "msgid" => push_id(out, c.msgid),
-        "upstream_id" => push_bytes(&c.upstream_id, out),
-        "segments" if c.segments > 0 => push_u64(out, c.segments as u64),
-        "data_coding" => c
+fn column(c: &Cdr, col: Col, address: &str, out: &mut String) {
+    match col {
+        Col::Time => push_time(c.time_ms, out),
+        Col::Billid => push_id(out, c.billid),
+        Col::Leg => out.push_str(c.leg.map_or("", Leg::name)),
+        Col::Module => out.push_str(c.module),
+        Col::Direction => out.push_str(if c.incoming { "incoming" } else { "outgoing" }),
+        Col::SystemId => push_bytes(&c.system_id, out),
+        Col::Caller => push_bytes(&c.caller, out),
+        Col::Called => push_bytes(&c.called, out),
+        Col::Target => push_bytes(&c.target, out),
+        Col::Msgid => push_id(out, c.msgid),
+        Col::UpstreamId => push_bytes(&c.upstream_id, out),
+        Col::Segments if c.segments > 0 => push_u64(out, c.segments as u64),
+        Col::DataCoding => c
             .data_coding
             .into_iter()
             .for_each(|d| push_u64(out, d as u64)),
-        "status" => c
+        Col::Status => c
             .status
             .into_iter()
             .for_each(|s| push_hex(out, s.0 as u64, 8)),
-        "status_name" => c
+        Col::StatusName => c
             .status
             .into_iter()
             .for_each(|s| out.push_str(s.name().unwrap_or("unknown"))),
-        "tp_status" => c
+        Col::TpStatus => c
             .tp_status
             .into_iter()
             .for_each(|t| push_hex(out, t as u64, 2)),
-        "message_state" => c
+        Col::MessageState => c
             .message_state
             .into_iter()
             .for_each(|s| out.push_str(s.stat())),
-        "upstream_error" => c
+        Col::UpstreamError => c
             .status
             .filter(|s| s.name().is_none())
             .into_iter()
             .for_each(|s| push_hex(out, s.0 as u64, 8)),
-        "address" if c.address.is_empty() => out.push_str(address),
-        "address" => push_bytes(&c.address, out),
-        "latency" => c.latency_ms.into_iter().for_each(|l| push_u64(out, l)),
-        "failures" => push_u64(out, c.failures as u64),
-        "backup" => out.push_str(if c.backup { "yes" } else { "no" }),
-        "outcome" => out.push_str(c.outcome),
-        _ => {}
+        Col::Address if c.address.is_empty() => out.push_str(address),
+        Col::Address => push_bytes(&c.address, out),
+        Col::Latency => c.latency_ms.into_iter().for_each(|l| push_u64(out, l)),
+        Col::Failures => push_u64(out, c.failures as u64),
+        Col::Backup => out.push_str(if c.backup { "yes" } else { "no" }),
+        Col::Outcome => out.push_str(c.outcome),
+        Col::Segments => {}
     }
 }
 
@@ -367,17 +432,17 @@ mod tests {
             module: "smppclient",
             incoming: false,
             system_id: Bytes::from_static(b"up"),
-            caller: Bytes::from_static(b"4477"),
-            called: Bytes::from_static(b"31\t61"),
+            caller: Inline::from_slice(b"4477"),
+            called: Inline::from_slice(b"31\t61"),
             target: Bytes::from_static(b"smppclient/up"),
             msgid: Some(MessageId::new(100, 1, 8)),
-            upstream_id: Bytes::from_static(b"ab12"),
+            upstream_id: Inline::from_slice(b"ab12"),
             segments: 2,
             data_coding: Some(8),
             status: Some(CommandStatus(0x0000_0458)),
             tp_status: Some(0x61),
             message_state: Some(MessageState::UNDELIVERABLE),
-            address: Bytes::new(),
+            address: Inline::new(),
             latency_ms: Some(12),
             failures: 3,
             backup: true,

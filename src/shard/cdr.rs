@@ -11,7 +11,7 @@
 use bytes::Bytes;
 
 use super::ShardState;
-use crate::cdr::{Cdr, Leg};
+use crate::cdr::{Cdr, Inline, Leg};
 use crate::flow::{Action, End, Target};
 use crate::ids::MessageId;
 use crate::smpp::tlv::tag;
@@ -252,7 +252,9 @@ impl ShardState {
             incoming,
             system_id,
             target: e.target,
-            upstream_id: e.upstream_id.unwrap_or_default(),
+            upstream_id: e
+                .upstream_id
+                .map_or_else(Inline::new, |u| Inline::from_slice(&u)),
             status: Some(e.status),
             tp_status: Some(e.end.tp_status),
             message_state: Some(e.end.state),
@@ -276,7 +278,10 @@ impl ShardState {
     fn incoming(&self, request: &Pdu, leg: Leg, module: &'static str, system_id: Bytes) -> Cdr {
         let view = request.message();
         let (caller, called) = view.as_ref().map_or_else(Default::default, |v| {
-            (v.source.addr.bytes().clone(), v.dest.addr.bytes().clone())
+            (
+                Inline::from_slice(v.source.addr.as_bytes()),
+                Inline::from_slice(v.dest.addr.as_bytes()),
+            )
         });
         Cdr {
             time_ms: super::messages::now_ms(),
@@ -314,7 +319,7 @@ impl ShardState {
             msgid: id,
             target: target.map_or_else(Bytes::new, |t| self.shared.target_bytes(t)),
             status: Some(status),
-            address: peer.clone(),
+            address: Inline::from_slice(peer),
             outcome: if status.is_ok() {
                 "accepted"
             } else {
@@ -372,7 +377,9 @@ impl ShardState {
                     incoming: false,
                     system_id,
                     target: name,
-                    upstream_id: upstream_id.clone().unwrap_or_default(),
+                    upstream_id: upstream_id
+                        .as_deref()
+                        .map_or_else(Inline::new, Inline::from_slice),
                     status: *status,
                     latency_ms: Some(*latency_ms),
                     failures: *failures,
@@ -381,8 +388,8 @@ impl ShardState {
                     address: match target {
                         Target::Link(l) => self
                             .link(*l)
-                            .map_or_else(Bytes::new, |l| l.address.borrow().clone()),
-                        Target::Esme(_) => Bytes::new(),
+                            .map_or_else(Inline::new, |l| Inline::from_slice(&l.address.borrow())),
+                        Target::Esme(_) => Inline::new(),
                     },
                     ..Cdr::default()
                 }

@@ -362,3 +362,59 @@ fn a_link_changed_under_traffic_loses_no_message() {
         gw.log()
     );
 }
+
+#[test]
+fn a_new_ca_file_rebinds_its_link_though_its_section_is_the_same() {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let make_ca = || {
+        let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap()
+    };
+    let (ca, other_ca) = (make_ca(), make_ca());
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let dir = temp_dir("reload-ca");
+    let server_pem = dir.join("server.pem");
+    std::fs::write(
+        &server_pem,
+        format!("{}{}", leaf.pem(), key.serialize_pem()),
+    )
+    .unwrap();
+    let port = free_port();
+    let _sim = Gateway::sim_on(port, &["--tls", server_pem.to_str().unwrap()]);
+    let gw = Gateway::start_with(
+        "",
+        &format!(
+            "[smpp-client]\nclients=up\n\n[up]\nserver=127.0.0.1\nport={port}\nsystem_id=gw\nsystem_password=pw\nsslmode=true\nca_file=ca.pem\nsni=localhost\nreconnect=100ms,300ms\n"
+        ),
+        "[a]\npassword=pa\n",
+        &[("ca.pem", &ca.pem())],
+    );
+    gw.wait_bound(1);
+    // Another CA in the same file: the link rebinds and cannot verify the upstream now.
+    write(&gw, "ca.pem", &other_ca.pem());
+    let (ok, out) = reload_cli(&gw);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("client link up: its ca_file changed: rebinding"),
+        "{out}"
+    );
+    assert!(
+        gw.wait_log("TLS handshake with 127.0.0.1", Duration::from_secs(10)),
+        "{}",
+        gw.log()
+    );
+    // The right CA again: bound again.
+    let bound = gw.count_log("): bound");
+    write(&gw, "ca.pem", &ca.pem());
+    let (ok, out) = reload_cli(&gw);
+    assert!(ok && out.contains("its ca_file changed"), "{out}");
+    gw.wait_bound(bound + 1);
+    // Nothing changed: nothing rebinds.
+    let (ok, out) = reload_cli(&gw);
+    assert!(ok && !out.contains("client link up"), "{out}");
+}

@@ -537,6 +537,7 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
         shared.clone(),
         acceptors.clone(),
     ));
+    reloader.note_ca_files(&config);
     let admin = config.general.admin.map(|addr| {
         (
             addr,

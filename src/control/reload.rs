@@ -107,6 +107,15 @@ pub struct Reloader {
     /// Reloads installed, and refused.
     installed: AtomicU64,
     refused: AtomicU64,
+    /// The CA file each verifying TLS link was last set up with, by link: a new one rebinds
+    /// the link even when its section did not change.
+    ca_files: Mutex<HashMap<String, Vec<u8>>>,
+}
+
+/// What a link's `ca_file` holds now (`None`: the link does not verify with one).
+fn ca_of(c: &ClientLink, dir: &Path) -> Option<std::io::Result<Vec<u8>>> {
+    let file = c.ca_file.as_deref().filter(|_| c.tls && c.verify)?;
+    Some(std::fs::read(dir.join(file)))
 }
 
 impl Reloader {
@@ -122,6 +131,19 @@ impl Reloader {
             one_at_a_time: Mutex::new(()),
             installed: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            ca_files: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Remembers the CA files the links were set up with at start (call once, before any
+    /// reload).
+    pub fn note_ca_files(&self, config: &Config) {
+        let Some(dir) = &self.dir else { return };
+        let mut seen = self.ca_files.lock().unwrap_or_else(|p| p.into_inner());
+        for c in &config.clients {
+            if let Some(Ok(pem)) = ca_of(c, dir) {
+                seen.insert(c.name.clone(), pem);
+            }
         }
     }
 
@@ -198,16 +220,31 @@ impl Reloader {
                 },
             }
         }
-        // Client links that are new or changed: their TLS settings must load.
+        // Client links that are new or changed (their section, or the CA file they verify
+        // with): their TLS settings must load.
         let mut link_tls = HashMap::new();
+        let mut ca_changed = Vec::new();
+        let mut cas = HashMap::new();
         for c in &config.clients {
-            let unchanged = self
+            // (A CA file that cannot be read differs from the one seen: loading the link's
+            // TLS settings below says why.)
+            if let Some(Ok(pem)) = ca_of(c, dir) {
+                cas.insert(c.name.clone(), pem);
+            }
+            let same_section = self
                 .shared
                 .links
                 .find(&c.name)
                 .is_some_and(|l| !l.is_removed() && same_link(&l.config(), c));
-            if unchanged {
+            let same_ca = {
+                let seen = self.ca_files.lock().unwrap_or_else(|p| p.into_inner());
+                seen.get(&c.name) == cas.get(&c.name)
+            };
+            if same_section && same_ca {
                 continue;
+            }
+            if same_section {
+                ca_changed.push(c.name.clone());
             }
             match super::link_tls(c, Some(dir)) {
                 Ok(t) => {
@@ -233,6 +270,8 @@ impl Reloader {
                 routes,
                 server_tls,
                 link_tls,
+                ca_changed,
+                cas,
             })
         } else {
             Err(errors)
@@ -282,6 +321,13 @@ impl Reloader {
         let mut link_tls = next.link_tls;
         for c in &next.config.clients {
             match shared.links.find(&c.name) {
+                Some(l) if next.ca_changed.contains(&c.name) => {
+                    l.replace(c.clone(), link_tls.remove(&c.name).flatten());
+                    report.changes.push(format!(
+                        "client link {}: its ca_file changed: rebinding",
+                        c.name
+                    ));
+                }
                 Some(l) if !l.is_removed() && same_link(&l.config(), c) => {}
                 Some(l) => {
                     let was_removed = l.is_removed();
@@ -320,6 +366,7 @@ impl Reloader {
                     .push(format!("client link {} removed: unbinding", l.name));
             }
         }
+        *self.ca_files.lock().unwrap_or_else(|p| p.into_inner()) = next.cas;
         // Certificates of the listeners' TLS contexts.
         for (name, slot, config) in next.server_tls {
             slot.store(config);
@@ -395,6 +442,10 @@ struct Next {
     routes: Option<crate::route::RouteTable>,
     server_tls: Vec<(String, TlsSlot, Arc<rustls::ServerConfig>)>,
     link_tls: HashMap<String, Option<Arc<rustls::ClientConfig>>>,
+    /// Links whose section is the same but whose CA file changed.
+    ca_changed: Vec<String>,
+    /// Every verifying link's CA file as read now.
+    cas: HashMap<String, Vec<u8>>,
 }
 
 /// Two loads of a link's section say the same (where the section stands aside).

@@ -354,10 +354,10 @@ impl EsmeHandler {
                 "smppserver",
             );
             r.params.set("billid", as_text(&billid.to_hex()));
-            r.decide(shared, self.shard.id)
+            r.decide(shared, self.shard.live().default_link, self.shard.id)
         };
         let target = match route {
-            Route::NoTable => match shared.live.load().default_link {
+            Route::NoTable => match self.shard.live().default_link {
                 Some(l) if !super::routing::sendable(shared, l) => {
                     self.shard.log_unrouted(|| {
                         format!(
@@ -425,7 +425,7 @@ impl EsmeHandler {
             Some(Target::Esme(_)) => {
                 shared.config.general.delivery_attempts.saturating_sub(1) as u16
             }
-            _ => shared.live.load().policy.retries,
+            _ => self.shard.live().policy.retries,
         });
         StoredMessage {
             id,
@@ -565,7 +565,7 @@ impl EsmeHandler {
             registered_delivery: 0,
             accepted_ms: now,
             not_before_ms: if delay_ms > 0 { now + delay_ms } else { 0 },
-            expires_ms: shared.live.load().policy.expiry_ms(b"", now),
+            expires_ms: self.shard.live().policy.expiry_ms(b"", now),
             retries: shared.config.general.delivery_attempts.saturating_sub(1) as u16,
             failures: 0,
             on_backup: false,

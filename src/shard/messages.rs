@@ -505,7 +505,7 @@ impl ShardState {
         };
         // Text between ends that read data_coding 0 differently is transcoded; receipts are
         // the gateway's own ASCII.
-        if !self.shared.live.load().uniform_coding && kind != Kind::Receipt {
+        if !self.live().uniform_coding && kind != Kind::Receipt {
             let from = self.shared.coding_named(origin);
             let to = self.shared.coding_of(target);
             if let Err(why) = crate::flow::coding::adapt(&mut pdu, from, to) {
@@ -768,7 +768,7 @@ impl ShardState {
                 &cfg.system_id,
                 "smppclient",
             );
-            r.decide(&self.shared, self.id)
+            r.decide(&self.shared, self.live().default_link, self.id)
         };
         let account = match route {
             Route::Deliver(a) => a,
@@ -811,7 +811,7 @@ impl ShardState {
             tlvs: pdu.tlvs.clone(),
         };
         deliver.encode(&mut buf);
-        let live = self.shared.live.load();
+        let live = self.live();
         let policy = &live.policy;
         let msg = crate::store::record::StoredMessage {
             id,

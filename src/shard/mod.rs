@@ -153,8 +153,9 @@ pub struct ShardState {
     links: RefCell<Vec<Rc<LocalLink>>>,
     /// Link slots running on this shard (the stop waits for them).
     live_slots: Rc<Cell<usize>>,
-    /// The configuration version this shard runs (see `Shared::live`).
-    live_version: Cell<u64>,
+    /// The configuration snapshot this shard runs (`Shared::live` as of its last tick): the
+    /// data path reads it here, without an atomic per message.
+    live: RefCell<Arc<state::Live>>,
     pub msgs: Messages,
     /// Answers held while the backlog is high (see `hold_answer`), with their LSNs.
     held: RefCell<Vec<(u64, messages::Waiter)>>,
@@ -260,6 +261,11 @@ impl ShardState {
         (s >> 11) as f64 / (1u64 << 53) as f64 * 100.0
     }
 
+    /// The configuration snapshot this shard runs.
+    pub fn live(&self) -> std::cell::Ref<'_, Arc<state::Live>> {
+        self.live.borrow()
+    }
+
     /// Link `i` as this shard runs it.
     pub fn link(&self, i: LinkId) -> Option<Rc<LocalLink>> {
         self.links.borrow().get(i).cloned()
@@ -273,6 +279,7 @@ impl ShardState {
         local.generation.set(generation);
         *local.address.borrow_mut() = LocalLink::address_of(&local.shared);
         let cfg = local.shared.config();
+        local.msgid.set(cfg.msgid);
         if !cfg.enabled || local.shared.is_removed() {
             return;
         }
@@ -313,11 +320,10 @@ impl ShardState {
     /// sessions of removed accounts are unbound, changed links get new slots, new links
     /// start. Runs on the shard's tick when the version moved.
     fn apply_reload(self: &Rc<Self>) {
-        let version = self.shared.live.load().version;
-        if version == self.live_version.get() {
+        if self.shared.live.load().version == self.live().version {
             return;
         }
-        self.live_version.set(version);
+        *self.live.borrow_mut() = self.shared.live.load_full();
         self.msgs
             .flow
             .borrow_mut()
@@ -681,9 +687,10 @@ impl ShardState {
         self.sim.flush();
         self.flush_cdrs();
         self.advance_cdr_marks();
-        let links: Vec<Rc<LocalLink>> = self.links.borrow().clone();
-        for l in links {
-            l.strand_check(self, self.id, now);
+        for i in 0..self.links.borrow().len() {
+            if let Some(l) = self.link(i) {
+                l.strand_check(self, self.id, now);
+            }
         }
         self.shared.heartbeats[self.id].store(
             now.duration_since(self.shared.epoch).as_millis() as u64,
@@ -713,7 +720,9 @@ impl LinkSink for ShardState {
     fn outcome(&self, link: LinkId, id: MessageId, outcome: upstream::Outcome) {
         let outcome = match outcome {
             upstream::Outcome::Accepted(upstream_id) => {
-                let radix = self.shared.links[link].config().msgid.resp;
+                let radix = self
+                    .link(link)
+                    .map_or(crate::smpp::receipt::IdRadix::Hex, |l| l.msgid.get().resp);
                 Outcome::Accepted {
                     key: IdKey::new(upstream_id.as_bytes(), radix),
                     upstream_id: upstream_id.bytes().clone(),
@@ -818,7 +827,7 @@ pub async fn run(
     let old = spool.old_segments.clone();
     // Read before the links are copied below: a reload that adds a link in between is then
     // seen as a new version at the first tick.
-    let live_version = shared.live.load().version;
+    let live = shared.live.load_full();
     let shard = Rc::new(ShardState {
         id,
         shared: shared.clone(),
@@ -840,7 +849,7 @@ pub async fn run(
                 .collect(),
         ),
         live_slots: Rc::new(Cell::new(0)),
-        live_version: Cell::new(live_version),
+        live: RefCell::new(live),
         msgs: Messages::new(flow, log, old, first_seq),
         held: RefCell::new(Vec::new()),
         id_arena: RefCell::new(BytesMut::new()),

@@ -64,7 +64,8 @@ impl Router {
     }
 
     /// Routes the message whose parameters are in `self.params`.
-    pub fn decide(&mut self, shared: &Shared, shard: usize) -> Route {
+    /// `default_link`: the shard's snapshot's `default_route`, for messages no rule routes.
+    pub fn decide(&mut self, shared: &Shared, default_link: Option<LinkId>, shard: usize) -> Route {
         let version = shared.routes.version();
         self.retries = None;
         if version == 0 {
@@ -120,7 +121,7 @@ impl Router {
                     ),
                 ),
             },
-            Target::Unrouted => match shared.live.load().default_link {
+            Target::Unrouted => match default_link {
                 Some(i) if !sendable(shared, i) => refuse(
                     "link_cannot_send",
                     format!(

@@ -340,8 +340,10 @@ pub struct LocalLink {
     pub shared: Arc<LinkShared>,
     pub queue: std::cell::RefCell<VecDeque<Submission>>,
     pub slots: std::cell::RefCell<Vec<Rc<LocalSender<LinkCmd>>>>,
-    /// The link's generation its slots here were started under.
+    /// The link's generation its slots here were started under, and how its upstream writes
+    /// message ids under that generation (read per accepted message).
     pub generation: std::cell::Cell<u64>,
+    pub msgid: std::cell::Cell<crate::config::MsgIdFormat>,
     /// Since when messages wait here with no bound transmitter (see `strand_check`).
     stranded_since: std::cell::Cell<Option<Instant>>,
     /// The upstream's `server:port`, as records write it (set again when a reload changes
@@ -359,11 +361,13 @@ pub const MAX_QUEUED: usize = 20_000;
 impl LocalLink {
     pub fn new(shared: Arc<LinkShared>) -> LocalLink {
         let address = std::cell::RefCell::new(LocalLink::address_of(&shared));
+        let msgid = std::cell::Cell::new(shared.config().msgid);
         LocalLink {
             shared,
             queue: Default::default(),
             slots: Default::default(),
             generation: Default::default(),
+            msgid,
             stranded_since: Default::default(),
             address,
         }

@@ -132,6 +132,17 @@ impl Gateway {
             "smppgw did not start again:\n{}",
             self.log()
         );
+        // And it answers on the port (a start that dies after logging its listener says so
+        // here, with its log, instead of as a refused connection later).
+        let t0 = Instant::now();
+        while TcpStream::connect(self.plain).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "smppgw logged its listener but does not accept:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Waits until client links have bound `n` times in all (the `): bound` log lines).

@@ -19,6 +19,7 @@
 //! | [`flow`] | a message's life: retries, failover, validity, receipts, the records that make it durable (no IO, no clock) |
 //! | [`store`] | the message log: record format and replay (pure), segments written with group commit (glue) |
 //! | [`cdr`] | call detail records: the record and its line format (pure), the file (glue) |
+//! | [`http`] | HTTP/1.1 framing (httparse) and the submit API's JSON and Kannel forms (no IO) |
 //! | [`metrics`] | metric handles per shard, the scrape the admin endpoint renders |
 //! | [`accounts`] | the ESME accounts as the running gateway sees them, by id |
 //! | [`net`] | runtime glue: memlock and io_uring checks, TLS, the connection driver |
@@ -38,6 +39,7 @@ pub mod cdr;
 pub mod config;
 pub mod control;
 pub mod flow;
+pub mod http;
 pub mod ids;
 pub mod limit;
 pub mod logger;

@@ -4,8 +4,8 @@
 //! certificate generated at start (the runtime writes it to [`DEFAULT_CERT_NAME`] in a
 //! temporary directory and logs where), one account, `demo` / `demo`, and a second hop: a
 //! client link `sim` to the simulated upstream SMSC the runtime starts in the same process on
-//! [`UPSTREAM_SIM`], which every message goes to (`default_route`). The spool is a temporary
-//! directory the log names.
+//! [`UPSTREAM_SIM`], which every message goes to (`default_route`), and the HTTP submit API
+//! on 127.0.0.1:13013. The spool is a temporary directory the log names.
 
 /// The certificate file the TLS context names; the runtime creates it.
 pub const DEFAULT_CERT_NAME: &str = "smppgw-default-cert.pem";
@@ -45,6 +45,12 @@ enable=yes
 addr=127.0.0.1
 port=3550
 sslcontext=self_signed
+
+; the HTTP submit API: curl -u demo:demo http://127.0.0.1:13013/messages -d '{...}'
+[http]
+enable=yes
+addr=127.0.0.1
+port=13013
 ";
 
 pub const REGFILE: &str = "; smppgw embedded default (regfile.conf)

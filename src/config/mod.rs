@@ -8,6 +8,7 @@
 //! | `keys` | what the files' parsers share: reading a section's keys, collecting problems, small parsers |
 //! | `ysmpp` | `ysmpp.conf`: `[general]`, `[smpp-server]`, listeners, client links |
 //! | `cdr` | `[cdr]` of `ysmpp.conf`: the CDR file, its line format, rotation |
+//! | `http` | `[http]` of `ysmpp.conf`: the HTTP submit API's listener |
 //! | `regfile` | `regfile.conf`: ESME accounts |
 //! | `openssl` | `openssl.conf`: TLS contexts |
 //! | `yatesmsc` | `yatesmsc.conf` (optional): the backup gateway, retries, validity |
@@ -30,6 +31,7 @@ macro_rules! changed_fields {
 
 mod cdr;
 pub mod default;
+mod http;
 pub mod ini;
 mod keys;
 pub mod model;
@@ -40,6 +42,7 @@ mod yatesmsc;
 mod ysmpp;
 
 pub use cdr::CdrConfig;
+pub use http::HttpApi;
 pub use model::{
     Account, Backup, ClientLink, Config, ConfigError, ConfigFiles, General, LinkBind, Listener,
     LogIo, MsgIdFormat, ReceiptPolicy, Server, Shards, SyncMode, TlsContext, Warning, Yatesmsc,

@@ -79,6 +79,8 @@ pub struct Config {
     pub yatesmsc: Yatesmsc,
     /// `[cdr]` of ysmpp.conf.
     pub cdr: super::CdrConfig,
+    /// `[http]` of ysmpp.conf: the submit API, when enabled.
+    pub http: Option<super::HttpApi>,
     pub warnings: Vec<Warning>,
 }
 
@@ -104,15 +106,23 @@ impl Config {
             listeners,
             clients,
             cdr,
+            http,
         } = ysmpp::parse(&Ini::parse(ysmpp), &mut p);
         let tls = openssl::parse(&Ini::parse(files.openssl.unwrap_or("")), &mut p);
-        for l in &listeners {
-            if let Some(ctx) = &l.sslcontext {
+        let http_ctx = http
+            .as_ref()
+            .and_then(|h| Some((h.sslcontext.as_ref()?, h.line)));
+        let contexts = listeners
+            .iter()
+            .filter_map(|l| Some((l.sslcontext.as_ref()?, l.line)))
+            .chain(http_ctx);
+        for (ctx, line) in contexts {
+            {
                 if !tls.iter().any(|t| &t.name == ctx) {
                     let known: Vec<&str> = tls.iter().map(|t| t.name.as_str()).collect();
                     p.error(
                         ysmpp::FILE,
-                        l.line,
+                        line,
                         "sslcontext",
                         format!(
                             "{ctx:?} is not a section of openssl.conf (known: {})",
@@ -135,6 +145,7 @@ impl Config {
                 clients,
                 yatesmsc,
                 cdr,
+                http,
                 warnings: p.warnings,
             })
         } else {

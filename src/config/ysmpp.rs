@@ -274,12 +274,14 @@ pub(super) struct Ysmpp {
     /// `[smpp-client]` links, in `clients=` order.
     pub clients: Vec<ClientLink>,
     pub cdr: super::CdrConfig,
+    pub http: Option<super::HttpApi>,
 }
 
 pub(super) fn parse(ysmpp: &Ini, p: &mut Problems) -> Ysmpp {
     let mut general = General::default();
     let mut server = Server::default();
     let mut cdr = super::CdrConfig::default();
+    let mut http = None;
     let mut listeners: Vec<Listener> = Vec::new();
     // [smpp-client] names the client sections; read it first, wherever it stands.
     let mut client_names: Vec<(String, usize)> = Vec::new();
@@ -310,6 +312,7 @@ pub(super) fn parse(ysmpp: &Ini, p: &mut Problems) -> Ysmpp {
             }
             "general" => parse_general(&mut k, p, &mut general),
             "cdr" => super::cdr::parse(&mut k, p, &mut cdr),
+            "http" => http = super::http::parse(&mut k, p, s.line),
             "smpp-server" => {
                 if let Some(b) = k.get(p, "enable", value::boolean) {
                     server.enable = b;
@@ -416,6 +419,7 @@ pub(super) fn parse(ysmpp: &Ini, p: &mut Problems) -> Ysmpp {
         listeners,
         clients,
         cdr,
+        http,
     }
 }
 

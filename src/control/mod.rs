@@ -86,6 +86,7 @@ pub fn sim_config(addr: std::net::SocketAddr, tls: Option<crate::config::TlsCont
         clients: Vec::new(),
         yatesmsc: crate::config::Yatesmsc::default(),
         cdr: crate::config::CdrConfig::default(),
+        http: None,
         warnings: Vec::new(),
     }
 }
@@ -119,8 +120,15 @@ fn check_machine() -> Result<(), String> {
 /// The TLS configuration of every context a listener uses (swapped by a reload).
 fn tls_contexts(opts: &RunOptions) -> Result<HashMap<String, TlsSlot>, String> {
     let mut out = HashMap::new();
-    for l in opts.config.listeners.iter().filter(|l| l.enable) {
-        let Some(name) = &l.sslcontext else { continue };
+    let http = opts.config.http.iter().map(|h| &h.sslcontext);
+    let smpp = opts
+        .config
+        .listeners
+        .iter()
+        .filter(|l| l.enable)
+        .map(|l| &l.sslcontext);
+    for name in smpp.chain(http) {
+        let Some(name) = name else { continue };
         if out.contains_key(name) {
             continue;
         }
@@ -288,23 +296,38 @@ fn spool_dir(opts: &RunOptions) -> PathBuf {
 
 /// The listeners of a configuration, with their TLS acceptors.
 fn listener_specs(config: &Config, acceptors: &HashMap<String, TlsSlot>) -> Vec<ListenerSpec> {
-    if !config.server.enable {
-        warn!("[smpp-server] enable=no: not listening");
-        return Vec::new();
+    let mut specs = Vec::new();
+    if config.server.enable {
+        specs.extend(config.listeners.iter().filter(|l| l.enable).map(|l| {
+            ListenerSpec {
+                name: l.name.clone(),
+                addr: l.socket_addr(),
+                tls: l
+                    .sslcontext
+                    .as_ref()
+                    .and_then(|c| acceptors.get(c).cloned()),
+                http: None,
+            }
+        }));
+    } else {
+        warn!("[smpp-server] enable=no: no SMPP listener");
     }
-    config
-        .listeners
-        .iter()
-        .filter(|l| l.enable)
-        .map(|l| ListenerSpec {
-            name: l.name.clone(),
-            addr: l.socket_addr(),
-            tls: l
+    if let Some(h) = &config.http {
+        specs.push(ListenerSpec {
+            name: "http".into(),
+            addr: h.socket_addr(),
+            tls: h
                 .sslcontext
                 .as_ref()
                 .and_then(|c| acceptors.get(c).cloned()),
-        })
-        .collect()
+            http: Some(crate::http::Limits {
+                max_body: h.max_body,
+                request_timeout: h.request_timeout,
+                ..crate::http::Limits::default()
+            }),
+        });
+    }
+    specs
 }
 
 /// glommio binds with SO_REUSEPORT, which would let a second gateway share a port with a

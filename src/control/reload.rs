@@ -501,6 +501,9 @@ fn restart_needed(running: &Config, next: &Config) -> Vec<String> {
     if listeners(running) != listeners(next) {
         out.push("ysmpp.conf listeners (addresses, ports, TLS contexts)".into());
     }
+    if running.http != next.http {
+        out.push("ysmpp.conf [http]".into());
+    }
     if running.cdr.file != next.cdr.file || running.cdr.rotate_size != next.cdr.rotate_size {
         out.push("ysmpp.conf [cdr] file or rotate_size".into());
     }

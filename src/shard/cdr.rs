@@ -309,11 +309,12 @@ impl ShardState {
         target: Option<Target>,
         status: CommandStatus,
         peer: &Bytes,
+        module: &'static str,
     ) {
         if !self.cdrs_on() {
             return;
         }
-        let c = self.incoming(request, Leg::Submit, "smppserver", split(&account.target).1);
+        let c = self.incoming(request, Leg::Submit, module, split(&account.target).1);
         self.cdr(Cdr {
             billid,
             msgid: id,

@@ -25,24 +25,23 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use log::{debug, info};
 
+use super::intake::Via;
 use super::messages::{now_ms, Reply, Waiter};
-use super::routing::{as_text, fill_params, Route};
 use super::state::Mode;
 use super::{sim, ConnInbox, Delivery, Outbound, ShardState};
 use crate::accounts::{constant_time_eq, AccountState};
-use crate::flow::{Incoming, Outcome, Target};
+use crate::flow::{Outcome, Target};
 use crate::ids::{LinkId, MessageId};
 use crate::limit::RateLimiter;
 use crate::net::conn::{Handler, IoCounts};
 use crate::smpp::session::RequestFailure;
 use crate::smpp::{
-    Address, BindType, Body, COctet, CommandStatus, DestAddress, Event, MessageView, Pdu, Session,
-    SubmitMulti, SubmitMultiResp, SubmitSm, Tlvs, UnsuccessSme,
+    Address, BindType, Body, COctet, CommandStatus, DestAddress, Event, Pdu, Session, SubmitMulti,
+    SubmitMultiResp, SubmitSm, Tlvs, UnsuccessSme,
 };
-use crate::store::record::{Kind, StoredMessage};
 
 /// The system_id the gateway gives in bind_resp.
 pub const SYSTEM_ID: &str = "smppgw";
@@ -68,17 +67,6 @@ pub struct EsmeHandler {
     outbind_link: Option<(LinkId, BindType, bool)>,
     /// This connection's inbox; its delivery count falls as deliveries are done with.
     inbox: Rc<ConnInbox>,
-}
-
-/// Where one message goes, as intake decided.
-enum Decision {
-    To(Target),
-    /// Accepted, and ended undeliverable at once (why, for the metrics).
-    NoRoute(&'static str),
-    /// Answered with this status; nothing is logged.
-    Refuse(CommandStatus),
-    /// No route file and no default_route: the gateway terminates it.
-    Terminate,
 }
 
 impl EsmeHandler {
@@ -305,279 +293,17 @@ impl EsmeHandler {
 
     /// Refuses a message before it is routed (with its CDR leg).
     fn refuse(&self, s: &mut Session, pdu: &Pdu, account: &AccountState, status: CommandStatus) {
-        self.shard
-            .cdr_submit(pdu, None, None, account, None, status, &self.peer_text);
+        self.shard.cdr_submit(
+            pdu,
+            None,
+            None,
+            account,
+            None,
+            status,
+            &self.peer_text,
+            "smppserver",
+        );
         fail(self.shard.metrics.as_ref(), s, pdu, status)
-    }
-
-    /// Routes one destination; `billid` is the id the ESME gets (route rules see it).
-    fn decide(
-        &self,
-        pdu: &Pdu,
-        source: &Address,
-        dest: &Address,
-        account: &AccountState,
-        billid: MessageId,
-    ) -> Decision {
-        let d = self.decide_target(pdu, source, dest, account, billid);
-        if let Some(m) = &self.shard.metrics {
-            let shared = &self.shard.shared;
-            match &d {
-                Decision::To(t) => m.routed_to(*t, || shared.target_name(*t)),
-                Decision::NoRoute(reason) => m.no_route(reason),
-                Decision::Refuse(_) => m.route_refused(),
-                Decision::Terminate => m.route_terminated(),
-            }
-        }
-        d
-    }
-
-    fn decide_target(
-        &self,
-        pdu: &Pdu,
-        source: &Address,
-        dest: &Address,
-        account: &AccountState,
-        billid: MessageId,
-    ) -> Decision {
-        let shared = &self.shard.shared;
-        let route = if shared.routes.version() == 0 {
-            Route::NoTable
-        } else {
-            let mut r = self.shard.router.borrow_mut();
-            fill_params(
-                &mut r.params,
-                pdu,
-                source,
-                &[dest],
-                &account.system_id,
-                "smppserver",
-            );
-            r.params.set("billid", as_text(&billid.to_hex()));
-            r.decide(shared, self.shard.live().default_link, self.shard.id)
-        };
-        let target = match route {
-            Route::NoTable => match self.shard.live().default_link {
-                Some(l) if !super::routing::sendable(shared, l) => {
-                    self.shard.log_unrouted(|| {
-                        format!(
-                            "{}: default_route smppclient/{}, which {}",
-                            account.system_id,
-                            shared.links[l].name,
-                            super::routing::unsendable_why(shared, l)
-                        )
-                    });
-                    return Decision::NoRoute("link_cannot_send");
-                }
-                Some(l) => Target::Link(l),
-                None => return Decision::Terminate,
-            },
-            Route::Forward(l) => Target::Link(l),
-            Route::Deliver(a) => Target::Esme(a),
-            Route::NoRoute { why, reason } => {
-                self.shard
-                    .log_unrouted(|| format!("{}: {why}", account.system_id));
-                shared
-                    .counters(self.shard.id)
-                    .unrouted
-                    .fetch_add(1, Ordering::Relaxed);
-                return Decision::NoRoute(reason);
-            }
-            Route::Refuse { status, why } => {
-                self.shard
-                    .log_refusal(|| format!("{}: {why}", account.system_id));
-                shared
-                    .counters(self.shard.id)
-                    .unrouted
-                    .fetch_add(1, Ordering::Relaxed);
-                return Decision::Refuse(status);
-            }
-        };
-        let limit = shared.config.general.queue_limit;
-        if self.shard.msgs.flow.borrow().queued(target) >= limit {
-            self.shard.log_refusal(|| {
-                format!(
-                    "{}: {limit} messages already wait for {}; answered ESME_RMSGQFUL",
-                    account.system_id,
-                    shared.target_name(target)
-                )
-            });
-            return Decision::Refuse(CommandStatus::RMSGQFUL);
-        }
-        Decision::To(target)
-    }
-
-    /// The record of one message (`request`: the PDU as it will be attempted).
-    fn stored(
-        &self,
-        id: MessageId,
-        billid: MessageId,
-        account: &AccountState,
-        target: Option<Target>,
-        view: &MessageView<'_>,
-        request: &Pdu,
-    ) -> StoredMessage {
-        let shared = &self.shard.shared;
-        let now = now_ms();
-        let mut buf = BytesMut::with_capacity(64 + view.user_data.len());
-        request.encode(&mut buf);
-        let retries = self.shard.router.borrow().retries.unwrap_or(match target {
-            Some(Target::Esme(_)) => {
-                shared.config.general.delivery_attempts.saturating_sub(1) as u16
-            }
-            _ => self.shard.live().policy.retries,
-        });
-        StoredMessage {
-            id,
-            billid,
-            kind: Kind::Submit,
-            origin: account.target.clone(),
-            target: target.map_or_else(Bytes::new, |t| shared.target_bytes(t)),
-            registered_delivery: view.registered_delivery.0,
-            accepted_ms: now,
-            not_before_ms: view
-                .schedule_delivery_time
-                .and_then(|t| crate::flow::time::smpp_time_ms(t.as_bytes(), now))
-                .unwrap_or(0),
-            expires_ms: shared
-                .live
-                .load()
-                .policy
-                .expiry_ms(view.validity_period.map_or(&[][..], |v| v.as_bytes()), now),
-            retries,
-            failures: 0,
-            on_backup: false,
-            forwarded: None,
-            pdu: buf.freeze(),
-        }
-    }
-
-    /// Logs message `id` (known to the ESME as `billid`) for its decision; returns the LSN
-    /// its answer waits for, or the refusal. Writes the submit's CDR leg.
-    fn intake(
-        &self,
-        request: &Pdu,
-        id: MessageId,
-        billid: MessageId,
-        account: &AccountState,
-        decision: Decision,
-    ) -> Result<u64, CommandStatus> {
-        // The submit's leg comes first (a message with no route ends inside the intake).
-        if self.shard.cdrs_on() {
-            let (target, status) = match decision {
-                Decision::To(t) => (Some(t), CommandStatus::ROK),
-                Decision::Refuse(s) => (None, s),
-                Decision::NoRoute(_) | Decision::Terminate => (None, CommandStatus::ROK),
-            };
-            let status = match request.message() {
-                Some(_) => status,
-                None => CommandStatus::RINVCMDID,
-            };
-            let ok = status.is_ok();
-            self.shard.cdr_submit(
-                request,
-                ok.then_some(id),
-                ok.then_some(billid),
-                account,
-                target,
-                status,
-                &self.peer_text,
-            );
-        }
-        self.take_in(request, id, billid, account, decision)
-    }
-
-    fn take_in(
-        &self,
-        request: &Pdu,
-        id: MessageId,
-        billid: MessageId,
-        account: &AccountState,
-        decision: Decision,
-    ) -> Result<u64, CommandStatus> {
-        // One receipt for a long message (the account's `receipts=message`): the parts before
-        // the last ask for none, here and upstream.
-        let quiet;
-        let request = match quiet_part(request, account) {
-            Some(p) => {
-                quiet = p;
-                &quiet
-            }
-            None => request,
-        };
-        let Some(view) = request.message() else {
-            return Err(CommandStatus::RINVCMDID);
-        };
-        let zero = account.coding().unwrap_or(crate::text::Charset::Gsm7);
-        let target = match decision {
-            Decision::Refuse(status) => return Err(status),
-            Decision::Terminate => {
-                // Answered as delivered; the receipt (when asked) is a message of its own.
-                self.shard
-                    .shared
-                    .counters(self.shard.id)
-                    .accepted
-                    .fetch_add(1, Ordering::Relaxed);
-                if !view.registered_delivery.wants_receipt()
-                    || view.registered_delivery.0 & 0x03 == 2
-                {
-                    return Ok(0);
-                }
-                let hex = billid.to_hex();
-                let r = sim::receipt(request, &hex, now_ms());
-                return Ok(self.receipt_message(account, billid, r, 0));
-            }
-            Decision::NoRoute(_) => None,
-            Decision::To(t) => Some(t),
-        };
-        let msg = self.stored(id, billid, account, target, &view, request);
-        self.shard
-            .shared
-            .counters(self.shard.id)
-            .accepted
-            .fetch_add(1, Ordering::Relaxed);
-        Ok(self.shard.accept(Incoming {
-            msg,
-            target,
-            origin: Some(account.id),
-            zero,
-        }))
-    }
-
-    /// A receipt for `account` as a message of its own (scheduled `delay_ms` from now).
-    fn receipt_message(
-        &self,
-        account: &AccountState,
-        billid: MessageId,
-        r: Pdu,
-        delay_ms: u64,
-    ) -> u64 {
-        let now = now_ms();
-        let mut buf = BytesMut::with_capacity(256);
-        r.encode(&mut buf);
-        let shared = &self.shard.shared;
-        let msg = StoredMessage {
-            id: self.shard.next_id(),
-            billid,
-            kind: Kind::Receipt,
-            origin: Bytes::from_static(b"smppgw"),
-            target: account.target.clone(),
-            registered_delivery: 0,
-            accepted_ms: now,
-            not_before_ms: if delay_ms > 0 { now + delay_ms } else { 0 },
-            expires_ms: self.shard.live().policy.expiry_ms(b"", now),
-            retries: shared.config.general.delivery_attempts.saturating_sub(1) as u16,
-            failures: 0,
-            on_backup: false,
-            forwarded: None,
-            pdu: buf.freeze(),
-        };
-        self.shard.accept(Incoming {
-            msg,
-            target: Some(Target::Esme(account.id)),
-            origin: None,
-            zero: crate::text::Charset::Gsm7,
-        })
     }
 
     /// submit_sm or data_sm.
@@ -591,8 +317,13 @@ impl EsmeHandler {
             );
         };
         let id = self.shard.next_id();
-        let decision = self.decide(pdu, view.source, view.dest, account, id);
-        match self.intake(pdu, id, id, account, decision) {
+        let decision = self
+            .shard
+            .decide(pdu, view.source, view.dest, account, id, Via::Smpp);
+        match self
+            .shard
+            .intake(pdu, id, id, account, decision, &self.peer_text, Via::Smpp)
+        {
             Ok(lsn) => {
                 let text = self.shard.id_text(id);
                 let body = match pdu.body {
@@ -653,9 +384,19 @@ impl EsmeHandler {
                 body: Body::SubmitSm(part_of(m, addr)),
                 tlvs: pdu.tlvs.clone(),
             };
-            let decision = self.decide(&part, &m.source, addr, account, billid);
+            let decision = self
+                .shard
+                .decide(&part, &m.source, addr, account, billid, Via::Smpp);
             let id = self.shard.next_id();
-            match self.intake(&part, id, billid, account, decision) {
+            match self.shard.intake(
+                &part,
+                id,
+                billid,
+                account,
+                decision,
+                &self.peer_text,
+                Via::Smpp,
+            ) {
                 Ok(l) => {
                     accepted += 1;
                     lsn = lsn.max(l);
@@ -758,7 +499,8 @@ impl EsmeHandler {
             // Bits 1-0: 1 = receipt on success or failure, 3 = on success only (5.0).
             if matches!(view.registered_delivery.0 & 0x03, 1 | 3) {
                 let r = sim::receipt(part, receipt_id.as_bytes(), now_ms());
-                self.receipt_message(account, id, r, opts.receipt_delay.as_millis() as u64);
+                self.shard
+                    .receipt_message(account, id, r, opts.receipt_delay.as_millis() as u64);
             }
         }
         self.shard
@@ -903,30 +645,6 @@ impl EsmeHandler {
             _ => {}
         }
     }
-}
-
-/// With the account's `receipts=message`, a part of a long message other than the last as it
-/// goes on: asking for no receipt (`None` for everything else, which goes as it came).
-fn quiet_part(request: &Pdu, account: &AccountState) -> Option<Pdu> {
-    let policy = account.receipts()?;
-    if policy != crate::config::ReceiptPolicy::Message {
-        return None;
-    }
-    let m = request.message()?;
-    if !m.registered_delivery.wants_receipt() {
-        return None;
-    }
-    let part = crate::text::part_info(m.esm_class.0, &m.user_data, &request.tlvs).ok()??;
-    if part.seq >= part.total {
-        return None;
-    }
-    let mut quiet = request.clone();
-    match &mut quiet.body {
-        Body::SubmitSm(b) => b.registered_delivery &= !0x03,
-        Body::DataSm(b) => b.registered_delivery &= !0x03,
-        _ => return None,
-    }
-    Some(quiet)
 }
 
 /// Answers a request with an error status.

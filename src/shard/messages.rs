@@ -113,6 +113,39 @@ pub enum Waiter {
     Link(Reply, CommandStatus),
     /// Another shard asked about a receipt this shard had: tell it, once logged.
     Remote { shard: ShardId, token: u64 },
+    /// An HTTP submit: told ROK once logged, or the refusal (its messages, by billid, are
+    /// then taken back).
+    Signal {
+        signal: Rc<Signal>,
+        billids: Vec<MessageId>,
+    },
+}
+
+/// What an HTTP request waits on: the status the log's commit (or refusal) gives.
+#[derive(Default)]
+pub struct Signal {
+    status: Cell<Option<CommandStatus>>,
+    waker: RefCell<Option<std::task::Waker>>,
+}
+
+impl Signal {
+    pub fn set(&self, status: CommandStatus) {
+        self.status.set(Some(status));
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    pub async fn wait(&self) -> CommandStatus {
+        futures_lite::future::poll_fn(|cx| match self.status.get() {
+            Some(s) => std::task::Poll::Ready(s),
+            None => {
+                *self.waker.borrow_mut() = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        })
+        .await
+    }
 }
 
 /// A receipt asked about on the other shards.
@@ -279,6 +312,7 @@ impl ShardState {
             Waiter::Remote { shard, token } => {
                 self.send_to(shard, ShardMsg::ReceiptFound { token, found: true })
             }
+            Waiter::Signal { signal, .. } => signal.set(CommandStatus::ROK),
         }
     }
 
@@ -874,6 +908,15 @@ impl ShardState {
                     if let Some(reply) = Pdu::error_reply(command, seq, status) {
                         self.respond(conn, seq, status, reply.body);
                     }
+                }
+                Waiter::Signal { signal, billids } => {
+                    for b in billids {
+                        self.msgs
+                            .flow
+                            .borrow_mut()
+                            .cancel(&self.msgs.log, b, status, ms);
+                    }
+                    signal.set(status);
                 }
                 other => self.msgs.waiters.borrow_mut().push_back((lsn, other)),
             }

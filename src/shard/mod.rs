@@ -19,6 +19,8 @@
 
 mod cdr;
 pub mod esme;
+mod http;
+pub mod intake;
 pub mod messages;
 pub mod routing;
 pub mod sim;
@@ -135,6 +137,8 @@ pub struct ListenerSpec {
     pub name: String,
     pub addr: SocketAddr,
     pub tls: Option<TlsSlot>,
+    /// The HTTP API's listener (with its request limits), not an SMPP one.
+    pub http: Option<crate::http::Limits>,
 }
 
 /// One shard's own state.
@@ -259,6 +263,11 @@ impl ShardState {
         s ^= s << 17;
         self.rng.set(s);
         (s >> 11) as f64 / (1u64 << 53) as f64 * 100.0
+    }
+
+    /// A concatenation reference for a long message this shard cuts into parts.
+    pub fn concat_reference(&self) -> u16 {
+        (self.percent() * 655.36) as u16
     }
 
     /// The configuration snapshot this shard runs.
@@ -918,9 +927,10 @@ pub async fn run(
         };
         if id == 0 {
             info!(
-                "listener {:?} on {} ({})",
+                "listener {:?} on {} ({}{})",
                 spec.name,
                 spec.addr,
+                if spec.http.is_some() { "HTTP, " } else { "" },
                 if spec.tls.is_some() { "TLS" } else { "plain" }
             );
         }
@@ -938,6 +948,22 @@ pub async fn run(
                 };
                 accepted.set(accepted.get() + 1);
                 let total = shard.shared.connections.fetch_add(1, Ordering::Relaxed) + 1;
+                if let Some(limits) = spec.http {
+                    // HTTP requests are short: served where they are accepted.
+                    if total > shard.shared.config.general.max_connections
+                        || shard.shared.is_stopping()
+                    {
+                        shard.shared.connections.fetch_sub(1, Ordering::Relaxed);
+                        drop(accepted_stream.bind_to_executor());
+                        continue;
+                    }
+                    shard.clone().serve_http(
+                        accepted_stream.bind_to_executor(),
+                        spec.tls.clone(),
+                        limits,
+                    );
+                    continue;
+                }
                 if total > shard.shared.config.general.max_connections || shard.shared.is_stopping()
                 {
                     shard.shared.connections.fetch_sub(1, Ordering::Relaxed);

@@ -1,0 +1,85 @@
+//! `[http]` of `ysmpp.conf`: the HTTP submit API (off unless enabled).
+//!
+//! ```text
+//! [http]
+//! enable=yes
+//! addr=127.0.0.1        ; default 127.0.0.1: say 0.0.0.0 to serve other hosts
+//! port=13013            ; default 13013 (Kannel's sendsms port)
+//! sslcontext=server     ; a section of openssl.conf: HTTPS
+//! max_body=64K          ; default 64K: larger bodies get 413
+//! request_timeout=10s   ; a request must arrive whole this long after its first byte
+//! ```
+
+use std::net::{IpAddr, SocketAddr};
+
+use super::keys::{Keys, Problems};
+use super::value;
+
+/// The HTTP API's listener.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpApi {
+    pub addr: IpAddr,
+    pub port: u16,
+    pub sslcontext: Option<String>,
+    pub max_body: usize,
+    pub request_timeout: std::time::Duration,
+    /// The section's line (for errors about it).
+    pub line: usize,
+}
+
+impl HttpApi {
+    pub fn socket_addr(&self) -> SocketAddr {
+        SocketAddr::new(self.addr, self.port)
+    }
+}
+
+/// Parses `[http]`; `None` unless `enable=yes`.
+pub(super) fn parse(k: &mut Keys<'_>, p: &mut Problems, line: usize) -> Option<HttpApi> {
+    let enable = k.get(p, "enable", value::boolean).unwrap_or(false);
+    let addr = k
+        .get(p, "addr", |v| {
+            v.trim()
+                .parse::<IpAddr>()
+                .map_err(|_| format!("{v:?} is not an IP address"))
+        })
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let port = k
+        .get(p, "port", |v| {
+            v.trim()
+                .parse::<u16>()
+                .map_err(|_| format!("{v:?} is not a port (0-65535)"))
+        })
+        .unwrap_or(13013);
+    let sslcontext = k
+        .get(p, "sslcontext", |v| Ok(v.trim().to_string()))
+        .filter(|c| !c.is_empty());
+    let max_body = k
+        .get(p, "max_body", |v| {
+            value::size(v)
+                .map_err(|e| e.to_string())
+                .and_then(|n| match n {
+                    1024..=16_777_216 => Ok(n as usize),
+                    _ => Err(format!("{v:?} must be from 1K to 16M")),
+                })
+        })
+        .unwrap_or(64 * 1024);
+    let request_timeout = k
+        .get(p, "request_timeout", |v| {
+            value::duration(v).map_err(|e| e.to_string()).and_then(|d| {
+                if d >= std::time::Duration::from_millis(100) {
+                    Ok(d)
+                } else {
+                    Err(format!("{v:?} is under 100ms"))
+                }
+            })
+        })
+        .unwrap_or(std::time::Duration::from_secs(10));
+    enable.then_some(HttpApi {
+        addr,
+        port,
+        sslcontext,
+        max_body,
+        request_timeout,
+        line,
+    })
+}

@@ -276,18 +276,6 @@ fn messages_for_an_esme_that_is_not_bound_wait_on_disk_across_a_restart() {
     assert!(!rx.wait_delivered(1, Duration::from_secs(1)));
 }
 
-/// Sets the gateway's file size limit (RLIMIT_FSIZE): a write past it fails with EFBIG, as a
-/// full disk fails with ENOSPC, and the gateway must survive both alike.
-fn set_fsize(pid: u32, bytes: Option<u64>) {
-    let lim = libc::rlimit {
-        rlim_cur: bytes.unwrap_or(libc::RLIM_INFINITY),
-        rlim_max: libc::RLIM_INFINITY,
-    };
-    // SAFETY: prlimit on our own child with a valid struct; the old limit is not read.
-    let r = unsafe { libc::prlimit(pid as i32, libc::RLIMIT_FSIZE, &lim, std::ptr::null_mut()) };
-    assert_eq!(r, 0, "prlimit: {}", std::io::Error::last_os_error());
-}
-
 #[test]
 fn a_disk_that_refuses_writes_refuses_new_submits_and_loses_nothing() {
     let record = temp_dir("full").join("received.txt");
@@ -300,7 +288,7 @@ fn a_disk_that_refuses_writes_refuses_new_submits_and_loses_nothing() {
     );
     gw.wait_bound(2);
     // Room for about one segment per shard, then no more.
-    set_fsize(gw.pid(), Some(1 << 20));
+    gw.set_fsize(Some(1 << 20));
     let mut e = Esme::plain(gw.plain);
     e.bind(BindType::Transmitter, "demo", "demo").unwrap();
     let mut acked = HashSet::new();
@@ -352,7 +340,7 @@ fn a_disk_that_refuses_writes_refuses_new_submits_and_loses_nothing() {
         gw.log()
     );
     // Space returns: the gateway recovers by itself, and what it acknowledged arrives.
-    set_fsize(gw.pid(), None);
+    gw.set_fsize(None);
     assert!(
         gw.wait_log("writes succeed again", Duration::from_secs(10)),
         "{}",

@@ -9,9 +9,9 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::check_peer;
 use common::gateway::{free_port, temp_dir, Gateway};
 use common::upstream::FakeUpstream;
+use common::{check_peer, WaitKill};
 
 const REGFILE: &str = "[demo]\npassword=demo\n";
 
@@ -161,21 +161,6 @@ fn a_mobile_originated_message_reaches_an_smpplib_receiver() {
             smppgw::smpp::CommandStatus::ROK
         ]
     );
-}
-
-trait WaitKill {
-    fn wait_with_output_or_kill(self, timeout: Duration) -> std::process::Output;
-}
-
-impl WaitKill for Child {
-    fn wait_with_output_or_kill(mut self, timeout: Duration) -> std::process::Output {
-        let t0 = Instant::now();
-        while self.try_wait().unwrap().is_none() && t0.elapsed() < timeout {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.kill();
-        self.wait_with_output().unwrap()
-    }
 }
 
 #[test]

@@ -42,6 +42,9 @@ pub const IDLE: Duration = Duration::from_secs(30);
 /// An answer must be taken by the client within this.
 pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 
+/// A recipient taken in (its billid and parts) or refused.
+type Taken = Result<(MessageId, usize), CommandStatus>;
+
 /// The endpoint a request is for (answers differ: JSON, or Kannel's plain text).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Api {
@@ -391,7 +394,7 @@ impl Conn {
                 .header("Retry-After", "1".into());
         }
         // Taken in: per recipient its billid (the id its receipts name) or its refusal.
-        let mut results: Vec<(&String, Result<(MessageId, usize), CommandStatus>)> = Vec::new();
+        let mut results: Vec<(&String, Taken)> = Vec::new();
         let mut lsn = 0u64;
         for (to, dest, pdus) in &all {
             let billid = shard.next_id();
@@ -466,7 +469,7 @@ impl Conn {
 fn answer(
     shard: &ShardState,
     api: Api,
-    results: &[(&String, Result<(MessageId, usize), CommandStatus>)],
+    results: &[(&String, Taken)],
 ) -> Answer {
     let accepted = results.iter().filter(|(_, r)| r.is_ok()).count();
     let status = if accepted > 0 {

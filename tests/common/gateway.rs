@@ -250,6 +250,20 @@ impl Gateway {
         gw
     }
 
+    /// Sets the gateway's file size limit (RLIMIT_FSIZE): a write past it fails with EFBIG, as a
+    /// full disk fails with ENOSPC, and the gateway must survive both alike.
+    pub fn set_fsize(&self, bytes: Option<u64>) {
+        let pid = self.pid();
+        let lim = libc::rlimit {
+            rlim_cur: bytes.unwrap_or(libc::RLIM_INFINITY),
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        // SAFETY: prlimit on our own child with a valid struct; the old limit is not read.
+        let r =
+            unsafe { libc::prlimit(pid as i32, libc::RLIMIT_FSIZE, &lim, std::ptr::null_mut()) };
+        assert_eq!(r, 0, "prlimit: {}", std::io::Error::last_os_error());
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map_or(0, |c| c.id())
     }

@@ -181,3 +181,19 @@ pub fn node_client(url: &str) -> std::process::Output {
 pub mod esme;
 pub mod gateway;
 pub mod upstream;
+
+/// Waits for a child (at most `timeout`, then kills it) and takes its output.
+pub trait WaitKill {
+    fn wait_with_output_or_kill(self, timeout: std::time::Duration) -> std::process::Output;
+}
+
+impl WaitKill for std::process::Child {
+    fn wait_with_output_or_kill(mut self, timeout: std::time::Duration) -> std::process::Output {
+        let t0 = std::time::Instant::now();
+        while self.try_wait().unwrap().is_none() && t0.elapsed() < timeout {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = self.kill();
+        self.wait_with_output().unwrap()
+    }
+}

@@ -91,6 +91,9 @@ pub type LinkId = usize;
 /// accounts the simulator makes on first bind).
 pub type AccountId = usize;
 
+/// An HTTP endpoint (scheme, host, port): its index in the gateway's table of them.
+pub type HttpId = usize;
+
 /// A data shard: its index in the executor pool.
 pub type ShardId = usize;
 

@@ -19,18 +19,18 @@
 //! | [`flow`] | a message's life: retries, failover, validity, receipts, the records that make it durable (no IO, no clock) |
 //! | [`store`] | the message log: record format and replay (pure), segments written with group commit (glue) |
 //! | [`cdr`] | call detail records: the record and its line format (pure), the file (glue) |
-//! | [`http`] | HTTP/1.1 framing (httparse) and the submit API's JSON and Kannel forms (no IO) |
+//! | [`http`] | HTTP/1.1 framing (httparse), the submit API's JSON and Kannel forms, HTTP targets: URLs, bodies, answers (no IO) |
 //! | [`metrics`] | metric handles per shard, the scrape the admin endpoint renders |
 //! | [`accounts`] | the ESME accounts as the running gateway sees them, by id |
 //! | [`net`] | runtime glue: memlock and io_uring checks, TLS, the connection driver |
 //! | [`upstream`] | client links to upstream SMSCs: bind slots, reconnect, throttling; they report to a `LinkSink` |
-//! | [`shard`] | one pinned executor per core: listeners, ESME sessions, links, the flow and the log of its messages |
+//! | [`shard`] | one pinned executor per core: listeners, ESME and HTTP sessions, intake, links, HTTP targets, the flow and the log of its messages |
 //! | [`control`] | composition: reads the spool, starts the shards and the control executor, reloads routes (SIGHUP), stops on SIGINT/SIGTERM |
 //! | [`logger`] | log lines on stderr |
 //!
 //! Dependencies point inward: `flow` and `store::record` use the protocol core and `text`;
 //! `upstream` knows nothing of `shard`, which composes sessions, links, flow and store.
-//! Modules still to come, in the order the issues bring them: HTTP, cluster.
+//! Modules still to come, in the order the issues bring them: the configuration API, cluster.
 
 #![deny(unsafe_code)]
 

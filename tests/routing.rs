@@ -19,7 +19,7 @@ ${module}^smppclient$=smppserver/bob
 ^+\\?4411=smppclient/up
 ^+\\?4422=smppserver/bob
 ^4433=smsc_map
-^4434=http://10.0.0.1/sms?to=${called}
+^4434=http
 ^4444=-;error=forbidden;reason=barred prefix
 ^4455=smppclient/nosuchlink
 ^4456=-;error=congestion
@@ -88,14 +88,18 @@ fn messages_go_where_the_route_file_says_and_refusals_say_why() {
         other => panic!("{other:?}"),
     }
 
-    // Targets the gateway does not serve and unknown links: no route. Accepted (a
+    // Targets the gateway does not serve, `http` with no [http-target] url, and unknown
+    // links: no route. Accepted (a
     // store-and-forward SMSC answers before it knows the fate), ended undeliverable with the
     // reason in the log, and the receipt asked for says so: UNDELIV, TP-Status 0x45 (no
     // interworking available). Nothing is sent anywhere.
     let mut unrouted = Vec::new();
     for (to, why) in [
         ("443300", "module smsc_map is not served by this gateway"),
-        ("443400", "an HTTP request to http://10.0.0.1/sms?to=443400"),
+        (
+            "443400",
+            "route to http, but ysmpp.conf [http-target] has no url=",
+        ),
         (
             "445500",
             "route to smppclient/nosuchlink, but ysmpp.conf has no such client link",

@@ -89,6 +89,11 @@ fn message(id: MessageId, kind: Kind, pdu: Vec<u8>, forwarded: Option<Forwarded>
         on_backup: false,
         forwarded,
         pdu: pdu.into(),
+        report_to: if n % 4 == 3 {
+            Bytes::from(format!("http://127.0.0.1:8080/cb/{n}"))
+        } else {
+            Bytes::new()
+        },
     }
 }
 

@@ -42,7 +42,7 @@ mod yatesmsc;
 mod ysmpp;
 
 pub use cdr::CdrConfig;
-pub use http::HttpApi;
+pub use http::{HttpApi, HttpTargetConfig};
 pub use model::{
     Account, Backup, ClientLink, Config, ConfigError, ConfigFiles, General, LinkBind, Listener,
     LogIo, MsgIdFormat, ReceiptPolicy, Server, Shards, SyncMode, TlsContext, Warning, Yatesmsc,

@@ -81,6 +81,8 @@ pub struct Config {
     pub cdr: super::CdrConfig,
     /// `[http]` of ysmpp.conf: the submit API, when enabled.
     pub http: Option<super::HttpApi>,
+    /// `[http-target]` of ysmpp.conf: how `http` and URL targets are called.
+    pub http_target: super::HttpTargetConfig,
     pub warnings: Vec<Warning>,
 }
 
@@ -107,6 +109,7 @@ impl Config {
             clients,
             cdr,
             http,
+            http_target,
         } = ysmpp::parse(&Ini::parse(ysmpp), &mut p);
         let tls = openssl::parse(&Ini::parse(files.openssl.unwrap_or("")), &mut p);
         let http_ctx = http
@@ -146,6 +149,7 @@ impl Config {
                 yatesmsc,
                 cdr,
                 http,
+                http_target,
                 warnings: p.warnings,
             })
         } else {

@@ -275,6 +275,7 @@ pub(super) struct Ysmpp {
     pub clients: Vec<ClientLink>,
     pub cdr: super::CdrConfig,
     pub http: Option<super::HttpApi>,
+    pub http_target: super::HttpTargetConfig,
 }
 
 pub(super) fn parse(ysmpp: &Ini, p: &mut Problems) -> Ysmpp {
@@ -282,6 +283,7 @@ pub(super) fn parse(ysmpp: &Ini, p: &mut Problems) -> Ysmpp {
     let mut server = Server::default();
     let mut cdr = super::CdrConfig::default();
     let mut http = None;
+    let mut http_target = super::HttpTargetConfig::default();
     let mut listeners: Vec<Listener> = Vec::new();
     // [smpp-client] names the client sections; read it first, wherever it stands.
     let mut client_names: Vec<(String, usize)> = Vec::new();
@@ -313,6 +315,7 @@ pub(super) fn parse(ysmpp: &Ini, p: &mut Problems) -> Ysmpp {
             "general" => parse_general(&mut k, p, &mut general),
             "cdr" => super::cdr::parse(&mut k, p, &mut cdr),
             "http" => http = super::http::parse(&mut k, p, s.line),
+            "http-target" => super::http::parse_target(&mut k, p, &mut http_target),
             "smpp-server" => {
                 if let Some(b) = k.get(p, "enable", value::boolean) {
                     server.enable = b;
@@ -420,6 +423,7 @@ pub(super) fn parse(ysmpp: &Ini, p: &mut Problems) -> Ysmpp {
         clients,
         cdr,
         http,
+        http_target,
     }
 }
 

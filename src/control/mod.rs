@@ -87,6 +87,7 @@ pub fn sim_config(addr: std::net::SocketAddr, tls: Option<crate::config::TlsCont
         yatesmsc: crate::config::Yatesmsc::default(),
         cdr: crate::config::CdrConfig::default(),
         http: None,
+        http_target: Default::default(),
         warnings: Vec::new(),
     }
 }
@@ -115,6 +116,30 @@ fn check_machine() -> Result<(), String> {
         Err(e) => warn!("cannot raise the open-files limit: {e}"),
     }
     sys::probe_io_uring()
+}
+
+/// How https targets are verified: the system's CA certificates and `[http-target] ca_file`,
+/// or (verify=no) not at all, which the log says.
+fn http_target_tls(
+    config: &Config,
+    dir: Option<&std::path::Path>,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    let t = &config.http_target;
+    if !t.verify {
+        warn!("[http-target] verify=no: https targets are not authenticated (tests only)");
+        return Ok(tls::client_insecure());
+    }
+    let extra = match &t.ca_file {
+        None => None,
+        Some(f) => {
+            let path = dir.map_or_else(|| PathBuf::from(f), |d| d.join(f));
+            Some(std::fs::read(&path).map_err(|e| {
+                format!("[http-target] ca_file: cannot read {}: {e}", path.display())
+            })?)
+        }
+    };
+    tls::client_with_system_roots(extra.as_deref())
+        .map_err(|e| format!("[http-target] ca_file: {e}"))
 }
 
 /// The TLS configuration of every context a listener uses (swapped by a reload).
@@ -506,6 +531,7 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
         start_secs,
         link_tls,
     );
+    shared.http_tls = Some(http_target_tls(&config, opts.config_dir.as_deref())?);
     let cdr = match (&opts.mode, &config.cdr.file) {
         (Mode::Terminating, Some(file)) => {
             let path = match &opts.config_dir {
@@ -632,6 +658,7 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
             match target {
                 crate::flow::Target::Link(_) => "a client link",
                 crate::flow::Target::Esme(_) => "an ESME account",
+                crate::flow::Target::Http(_) => "an HTTP endpoint",
             },
             if shared.live.load().policy.trusted { "final (smppgw_trusted)" } else { "retried (not smppgw_trusted)" }
         );

@@ -504,6 +504,9 @@ fn restart_needed(running: &Config, next: &Config) -> Vec<String> {
     if running.http != next.http {
         out.push("ysmpp.conf [http]".into());
     }
+    if running.http_target != next.http_target {
+        out.push("ysmpp.conf [http-target]".into());
+    }
     if running.cdr.file != next.cdr.file || running.cdr.rotate_size != next.cdr.rotate_size {
         out.push("ysmpp.conf [cdr] file or rotate_size".into());
     }

@@ -55,7 +55,7 @@ use hashbrown::HashMap;
 pub use policy::{End, Policy};
 use receipt::{gateway_receipt, relay_receipt, Reported, UpstreamReceipt};
 
-use crate::ids::{AccountId, LinkId, MessageId};
+use crate::ids::{AccountId, HttpId, LinkId, MessageId};
 use crate::smpp::receipt::IdKey;
 use crate::smpp::{CommandStatus, Pdu, RegisteredDelivery};
 use crate::store::record::{Forwarded, Kind, Loc, Record, StoredMessage};
@@ -67,6 +67,17 @@ use crate::text::Charset;
 pub enum Target {
     Link(LinkId),
     Esme(AccountId),
+    /// An HTTP endpoint (scheme, host and port); each message names its own URL there.
+    Http(HttpId),
+}
+
+/// Where a status report goes when not to its originator ESME: the route rules (a rule for
+/// `sms_type=status_report` naming a URL) or the URL its message was submitted with. The
+/// shard provides it; the flow stays free of routing and IO.
+pub trait ReportRouter {
+    /// The target and its name as records write it (the URL) for `report`, the deliver_sm
+    /// that reports on `msg`; `None`: the originator.
+    fn route(&self, msg: &StoredMessage, report: &Pdu) -> Option<(Target, Bytes)>;
 }
 
 /// Where records go: the shard's message log, or a test's list.
@@ -103,8 +114,12 @@ pub enum Action {
     /// becomes a deliver_sm for an ESME). The result comes back through [`Flow::result`].
     Send {
         id: MessageId,
+        /// The id its originator knows (a status report's: the message it reports on).
+        billid: MessageId,
         kind: Kind,
         target: Target,
+        /// The target as the record names it (an HTTP target: the message's URL).
+        to: Bytes,
         pdu: Bytes,
         /// Where it came from (`smppserver/ID`, `smppclient/ID`): whose coding its text is in.
         origin: Bytes,
@@ -252,6 +267,7 @@ pub struct Flow {
     /// Messages whose body is in memory.
     resident: usize,
     stats: FlowStats,
+    reports: Option<Box<dyn ReportRouter>>,
 }
 
 /// What the memory bound did.
@@ -288,7 +304,13 @@ impl Flow {
             link_backlog: 0,
             resident: 0,
             stats: FlowStats::default(),
+            reports: None,
         }
+    }
+
+    /// Status reports go where `r` says (else to their originator).
+    pub fn set_report_router(&mut self, r: Box<dyn ReportRouter>) {
+        self.reports = Some(r);
     }
 
     /// A reload changed the policy or the backup gateway: messages take them from their next
@@ -627,8 +649,10 @@ impl Flow {
             e.sent_ms = now;
             self.actions.push_back(Action::Send {
                 id,
+                billid: e.msg.billid,
                 kind: e.msg.kind,
                 target,
+                to: e.msg.target.clone(),
                 pdu: e.msg.pdu.clone(),
                 origin: e.msg.origin.clone(),
             });
@@ -830,7 +854,7 @@ impl Flow {
                     self.failed(log, id, s, End::refused_upstream(s), now);
                 } else {
                     let end = match target {
-                        Target::Esme(_) => End::REFUSED,
+                        Target::Esme(_) | Target::Http(_) => End::REFUSED,
                         Target::Link(_) => End::refused_upstream(s),
                     };
                     self.finish(log, id, end, s, None, now);
@@ -1054,6 +1078,11 @@ impl Flow {
         pdu: Pdu,
         now: u64,
     ) -> u64 {
+        let (target, target_name) = self
+            .reports
+            .as_ref()
+            .and_then(|r| r.route(msg, &pdu))
+            .unwrap_or((Target::Esme(origin), msg.origin.clone()));
         let mut buf = BytesMut::with_capacity(256);
         pdu.encode(&mut buf);
         let id = self.ids.next_id();
@@ -1062,7 +1091,7 @@ impl Flow {
             billid: msg.billid,
             kind: Kind::Receipt,
             origin: msg.target.clone(),
-            target: msg.origin.clone(),
+            target: target_name,
             registered_delivery: 0,
             accepted_ms: now,
             not_before_ms: 0,
@@ -1072,12 +1101,13 @@ impl Flow {
             on_backup: false,
             forwarded: None,
             pdu: buf.freeze(),
+            report_to: Bytes::new(),
         };
         self.accept(
             log,
             Incoming {
                 msg: receipt,
-                target: Some(Target::Esme(origin)),
+                target: Some(target),
                 origin: None,
                 zero: Charset::Gsm7,
             },

@@ -129,6 +129,7 @@ fn incoming(f: &mut Flow, target: Option<Target>, rd: u8, expires_in: u64) -> In
             on_backup: false,
             forwarded: None,
             pdu: submit_pdu("Hello there", rd),
+            report_to: Bytes::new(),
         },
         target,
         origin: Some(ORIGIN),

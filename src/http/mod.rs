@@ -10,6 +10,7 @@
 
 pub mod form;
 pub mod submit;
+pub mod target;
 
 /// What a request may take.
 #[derive(Clone, Copy, Debug)]

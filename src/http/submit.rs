@@ -46,6 +46,9 @@ pub struct SubmitRequest {
     pub registered_delivery: u8,
     pub validity_s: Option<u64>,
     pub deferred_s: Option<u64>,
+    /// Where status reports go: a URL they are POSTed to as JSON, or `GET ` and a Kannel
+    /// dlr-url template; empty: the route rules, else the account's receiver binds.
+    pub report_to: String,
 }
 
 /// What is wrong with a request, field by field.
@@ -152,18 +155,11 @@ pub fn from_json(body: &[u8]) -> Result<SubmitRequest, FieldErrors> {
         "registered_delivery",
         "validity",
         "deferred",
+        "callback_url",
     ];
     for k in obj.keys() {
         if !KNOWN.contains(&k.as_str()) {
-            errs.add(
-                k,
-                if k == "callback_url" {
-                    "status reports to HTTP are not served yet; bind a receiver to collect receipts"
-                        .to_string()
-                } else {
-                    format!("unknown field (known: {})", KNOWN.join(", "))
-                },
-            );
+            errs.add(k, format!("unknown field (known: {})", KNOWN.join(", ")));
         }
     }
     let string = |errs: &mut FieldErrors, k: &str| -> Option<String> {
@@ -274,7 +270,14 @@ pub fn from_json(body: &[u8]) -> Result<SubmitRequest, FieldErrors> {
     };
     let validity_s = number(&mut errs, "validity", 99 * 86_400);
     let deferred_s = number(&mut errs, "deferred", 99 * 86_400);
-    finish(
+    let mut report_to = String::new();
+    if let Some(u) = string(&mut errs, "callback_url") {
+        match super::target::Url::parse(&u) {
+            Ok(_) => report_to = u,
+            Err(e) => errs.add("callback_url", e),
+        }
+    }
+    let mut req = finish(
         errs,
         from,
         to,
@@ -283,7 +286,13 @@ pub fn from_json(body: &[u8]) -> Result<SubmitRequest, FieldErrors> {
         registered_delivery,
         validity_s,
         deferred_s,
-    )
+    )?;
+    // A callback without registered_delivery: it wants every final report.
+    if !report_to.is_empty() && obj.get("registered_delivery").is_none() {
+        req.registered_delivery = 1;
+    }
+    req.report_to = report_to;
+    Ok(req)
 }
 
 /// Kannel's sendsms parameters; also the credentials they carry.
@@ -399,15 +408,19 @@ pub fn from_kannel(
         Some(1) => 3,
         _ => 0,
     };
-    if get(&["dlr-url"]).is_some_and(|u| !u.is_empty()) {
-        errs.add(
-            "dlr-url",
-            "status reports to HTTP are not served yet; bind a receiver with this account to collect receipts",
-        );
+    let mut report_to = String::new();
+    if let Some(u) = get(&["dlr-url"]).filter(|u| !u.is_empty()) {
+        let u = text_of(u);
+        match super::target::Url::parse(&u) {
+            Ok(_) if registered_delivery != 0 => report_to = format!("GET {u}"),
+            // Kannel calls dlr-url only for the states dlr-mask names.
+            Ok(_) => errs.add("dlr-mask", "dlr-url is given; say which reports (1, 2, 3)"),
+            Err(e) => errs.add("dlr-url", e),
+        }
     }
     let validity_s = small(&mut errs, "validity", 99 * 1440).map(|m| m * 60);
     let deferred_s = small(&mut errs, "deferred", 99 * 1440).map(|m| m * 60);
-    let req = finish(
+    let mut req = finish(
         errs,
         from,
         to,
@@ -417,6 +430,7 @@ pub fn from_kannel(
         validity_s,
         deferred_s,
     )?;
+    req.report_to = report_to;
     Ok((req, credentials))
 }
 
@@ -469,6 +483,7 @@ fn finish(
             registered_delivery,
             validity_s,
             deferred_s,
+            report_to: String::new(),
         }),
         _ => Err(errs),
     }
@@ -666,8 +681,13 @@ mod tests {
         assert_eq!(from_json(br#"{"text":"x"}"#).unwrap_err().0[0].0, "to");
         let bad_to = from_json(br#"{"to":"12a","text":"x"}"#).unwrap_err();
         assert_eq!(bad_to.0[0].0, "to");
-        let cb = from_json(br#"{"to":"1","text":"x","callback_url":"http://a"}"#).unwrap_err();
-        assert!(cb.0[0].1.contains("not served yet"), "{cb:?}");
+        let cb = from_json(br#"{"to":"1","text":"x","callback_url":"ftp://a"}"#).unwrap_err();
+        assert_eq!(cb.0[0].0, "callback_url", "{cb:?}");
+        let cb = from_json(br#"{"to":"1","text":"x","callback_url":"http://a/cb"}"#).unwrap();
+        assert_eq!(
+            (cb.report_to.as_str(), cb.registered_delivery),
+            ("http://a/cb", 1)
+        );
     }
 
     #[test]
@@ -700,7 +720,12 @@ mod tests {
         let p = super::super::form::pairs(b"to=1&text=x&dlr-url=http%3A%2F%2Fa&coding=7");
         let e = from_kannel(&p).unwrap_err();
         let fields: Vec<&str> = e.0.iter().map(|(f, _)| f.as_str()).collect();
-        assert_eq!(fields, ["coding", "dlr-url"]);
+        assert_eq!(fields, ["coding", "dlr-mask"]);
+        let p = super::super::form::pairs(
+            b"to=1&text=x&dlr-mask=3&dlr-url=http%3A%2F%2Fa%2Fdlr%3Ftype%3D%25d",
+        );
+        let (r, _) = from_kannel(&p).unwrap();
+        assert_eq!(r.report_to, "GET http://a/dlr?type=%d");
     }
 
     #[test]

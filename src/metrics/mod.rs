@@ -65,6 +65,9 @@ pub const NO_ROUTE: &[&str] = &[
     "no_such_account",
     "link_cannot_send",
     "unsupported_target",
+    "no_http_url",
+    "bad_url",
+    "too_many_endpoints",
 ];
 
 /// The requests counted by command (anything else is `other`).
@@ -123,6 +126,7 @@ pub struct ShardMetrics {
     /// By link and by account id, made on a target's first message (a name looked up once).
     routed_links: std::cell::RefCell<Vec<Option<Counter>>>,
     routed_accounts: std::cell::RefCell<Vec<Option<Counter>>>,
+    routed_http: std::cell::RefCell<Vec<Option<Counter>>>,
     no_route: Vec<Counter>,
     no_route_total: Counter,
     route_refused: Counter,
@@ -163,6 +167,7 @@ impl ShardMetrics {
             deliver_out: counter!("smppgw_pdus_out_total", "shard" => s.clone(), "command" => "deliver_sm", "status" => "request"),
             routed_links: Default::default(),
             routed_accounts: Default::default(),
+            routed_http: Default::default(),
             no_route: NO_ROUTE
                 .iter()
                 .map(|r| counter!("smppgw_no_route_total", "shard" => s.clone(), "reason" => *r))
@@ -237,6 +242,7 @@ impl ShardMetrics {
         let (list, i, decision) = match target {
             crate::flow::Target::Link(l) => (&self.routed_links, l, "forward"),
             crate::flow::Target::Esme(a) => (&self.routed_accounts, a, "deliver"),
+            crate::flow::Target::Http(h) => (&self.routed_http, h, "http"),
         };
         let mut list = list.borrow_mut();
         if list.len() <= i {

@@ -102,6 +102,34 @@ pub fn client_with_roots(ca_pem: &[u8]) -> Result<Arc<ClientConfig>, String> {
     Ok(Arc::new(cfg))
 }
 
+/// A client configuration trusting the system's CA certificates and those in `extra_pem`
+/// (for https targets). System certificates that do not load are skipped, and said so.
+pub fn client_with_system_roots(extra_pem: Option<&[u8]>) -> Result<Arc<ClientConfig>, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for e in &native.errors {
+        log::warn!("system CA certificates: {e}");
+    }
+    let (_, skipped) = roots.add_parsable_certificates(native.certs);
+    if skipped > 0 {
+        log::warn!("system CA certificates: {skipped} could not be used");
+    }
+    if let Some(pem) = extra_pem {
+        for c in CertificateDer::pem_slice_iter(pem) {
+            let c = c.map_err(|e| format!("cannot read CA certificates: {e}"))?;
+            roots
+                .add(c)
+                .map_err(|e| format!("unusable CA certificate: {e}"))?;
+        }
+    }
+    let cfg = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(cfg))
+}
+
 /// A client configuration that accepts any server certificate: for load generation against
 /// a test server only, never for upstream links.
 pub fn client_insecure() -> Arc<ClientConfig> {

@@ -200,9 +200,14 @@ impl Run<'_, '_> {
     fn set_message(&mut self, rest: &str) -> String {
         let mut pieces = rest.split(';');
         let target = pieces.next().unwrap_or("");
-        let target = subst::substitute(target, &self.caps, &self.params, self.env)
-            .trim()
-            .to_string();
+        let t = target.trim_start();
+        let target = if t.starts_with("http://") || t.starts_with("https://") {
+            subst::substitute_url(target, &self.caps, &self.params, self.env)
+        } else {
+            subst::substitute(target, &self.caps, &self.params, self.env)
+        }
+        .trim()
+        .to_string();
         for piece in pieces {
             let p = subst::substitute(piece, &self.caps, &self.params, self.env);
             let p = p.trim();

@@ -74,8 +74,8 @@ impl Target<'_> {
             Target::Unrouted => "no rule produced a target: the message is not routed by this file (the gateway uses [general] default_route, else it has no route: accepted, ended undeliverable with TP-Status 0x45)".into(),
             Target::SmppClient(id) => format!("forward over the upstream link [{id}] (ysmpp.conf)"),
             Target::SmppServer(id) => format!("deliver to a bound receiver of system_id {id}"),
-            Target::Http(None) => "the http module: not served by this gateway, so no route (accepted, ended undeliverable with TP-Status 0x45)".into(),
-            Target::Http(Some(url)) => format!("an HTTP request to {url}: not served by this gateway, so no route (accepted, ended undeliverable with TP-Status 0x45)"),
+            Target::Http(None) => "the http module: POSTed as JSON to ysmpp.conf [http-target] url".into(),
+            Target::Http(Some(url)) => format!("an HTTP request to {url} (JSON POST)"),
             Target::Reject { error, reason } => {
                 let status = reject_status(error);
                 let name = status.name().unwrap_or("a reserved status");

@@ -128,6 +128,21 @@ pub fn captures(s: &str, caps: &Captures) -> String {
 
 /// `${name}` and `${name$default}` from the message parameters.
 pub fn params(s: &str, p: &Params) -> String {
+    params_with(s, p, false)
+}
+
+/// Percent-encodes what is not unreserved in a URL (RFC 3986).
+fn url_encoded(v: &str, out: &mut String) {
+    for &c in v.as_bytes() {
+        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'~') {
+            out.push(c as char);
+        } else {
+            out.push_str(&format!("%{c:02X}"));
+        }
+    }
+}
+
+fn params_with(s: &str, p: &Params, url: bool) -> String {
     if !s.contains("${") {
         return s.to_string();
     }
@@ -146,9 +161,11 @@ pub fn params(s: &str, p: &Params) -> String {
             Some((n, d)) => (n.trim(), Some(d.trim())),
             None => (inner, None),
         };
-        match p.get(name) {
-            Some(v) => out.push_str(v),
-            None => out.push_str(dflt.unwrap_or("")),
+        let v = p.get(name).unwrap_or(dflt.unwrap_or(""));
+        if url {
+            url_encoded(v, &mut out);
+        } else {
+            out.push_str(v);
         }
         rest = &after[end + 1..];
     }
@@ -175,6 +192,12 @@ pub fn functions(s: &str, env: &mut dyn Env) -> String {
 /// All three, in order.
 pub fn substitute(s: &str, caps: &Captures, p: &Params, env: &mut dyn Env) -> String {
     functions(&params(&captures(s, caps), p), env)
+}
+
+/// As [`substitute`] for a URL target (`http://...`, `https://...`): parameter values are
+/// percent-encoded, so a value with `&`, `=`, spaces or non-ASCII text stays one value.
+pub fn substitute_url(s: &str, caps: &Captures, p: &Params, env: &mut dyn Env) -> String {
+    functions(&params_with(&captures(s, caps), p, true), env)
 }
 
 /// The functions regexroute knows (the ones that make sense outside Yate's engine).
@@ -467,5 +490,24 @@ mod tests {
         // The default is trimmed, as Yate trims it.
         assert_eq!(params("[${c$ x }]", &p), "[x]");
         assert_eq!(params("x${open", &p), "x${open");
+    }
+
+    #[test]
+    fn url_targets_get_their_values_encoded() {
+        let p: Params = [("billid", "a b&c=d"), ("stat", "DELIVRD"), ("t", "é")]
+            .into_iter()
+            .collect();
+        let caps = Captures::default();
+        let mut env = TestEnv::default();
+        assert_eq!(
+            substitute_url(
+                "http://h/s?billid=${billid}&status=${stat}&t=${t}",
+                &caps,
+                &p,
+                &mut env
+            ),
+            "http://h/s?billid=a%20b%26c%3Dd&status=DELIVRD&t=%C3%A9"
+        );
+        assert_eq!(substitute("x=${billid}", &caps, &p, &mut env), "x=a b&c=d");
     }
 }

@@ -391,6 +391,11 @@ impl ShardState {
                             .link(*l)
                             .map_or_else(Inline::new, |l| Inline::from_slice(&l.address.borrow())),
                         Target::Esme(_) => Inline::new(),
+                        Target::Http(h) => self
+                            .shared
+                            .endpoints
+                            .get(*h)
+                            .map_or_else(Inline::new, |e| Inline::from_slice(&e.key)),
                     },
                     ..Cdr::default()
                 }

@@ -351,6 +351,7 @@ impl Conn {
             );
         }
         let zero = account.coding().unwrap_or(crate::text::Charset::Gsm7);
+        let sub_report = Bytes::from(sub.report_to.clone());
         // Every recipient's messages, made before anything is taken in.
         let mut all = Vec::with_capacity(sub.to.len());
         for to in &sub.to {
@@ -386,7 +387,10 @@ impl Conn {
                         None,
                         CommandStatus::RTHROTTLED,
                         &self.peer_text,
-                        Via::Http.module(),
+                        Via::Http {
+                            report_to: &sub_report,
+                        }
+                        .module(),
                     );
                 }
             }
@@ -402,16 +406,11 @@ impl Conn {
             for (i, pdu) in pdus.iter().enumerate() {
                 let Some(view) = pdu.message() else { continue };
                 let id = if i == 0 { billid } else { shard.next_id() };
-                let decision = shard.decide(pdu, view.source, dest, account, billid, Via::Http);
-                match shard.intake(
-                    pdu,
-                    id,
-                    billid,
-                    account,
-                    decision,
-                    &self.peer_text,
-                    Via::Http,
-                ) {
+                let via = Via::Http {
+                    report_to: &sub_report,
+                };
+                let decision = shard.decide(pdu, view.source, dest, account, billid, via);
+                match shard.intake(pdu, id, billid, account, decision, &self.peer_text, via) {
                     Ok(l) => lsn = lsn.max(l),
                     Err(status) => {
                         if i > 0 {
@@ -466,11 +465,7 @@ impl Conn {
 }
 
 /// The answer to a submit whose recipients were taken in (or refused).
-fn answer(
-    shard: &ShardState,
-    api: Api,
-    results: &[(&String, Taken)],
-) -> Answer {
+fn answer(shard: &ShardState, api: Api, results: &[(&String, Taken)]) -> Answer {
     let accepted = results.iter().filter(|(_, r)| r.is_ok()).count();
     let status = if accepted > 0 {
         202

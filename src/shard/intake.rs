@@ -18,17 +18,25 @@ use crate::store::record::{Kind, StoredMessage};
 /// The front end a message came in through (the route rules' `module` and `submit_info`,
 /// and the CDR's module).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Via {
+pub enum Via<'a> {
     Smpp,
-    Http,
+    /// `report_to`: where its status reports go (a URL, or `GET ` and a Kannel dlr-url), or
+    /// empty.
+    Http {
+        report_to: &'a Bytes,
+    },
 }
 
-impl Via {
+impl Via<'_> {
     pub const fn module(self) -> &'static str {
         match self {
             Via::Smpp => "smppserver",
-            Via::Http => "http",
+            Via::Http { .. } => "http",
         }
+    }
+
+    pub const fn is_http(self) -> bool {
+        matches!(self, Via::Http { .. })
     }
 }
 
@@ -52,7 +60,7 @@ impl ShardState {
         dest: &Address,
         account: &AccountState,
         billid: MessageId,
-        via: Via,
+        via: Via<'_>,
     ) -> Decision {
         let d = self.decide_target(pdu, source, dest, account, billid, via);
         if let Some(m) = &self.metrics {
@@ -74,7 +82,7 @@ impl ShardState {
         dest: &Address,
         account: &AccountState,
         billid: MessageId,
-        via: Via,
+        via: Via<'_>,
     ) -> Decision {
         let shared = &self.shared;
         let route = if shared.routes.version() == 0 {
@@ -89,7 +97,7 @@ impl ShardState {
                 &account.system_id,
                 via.module(),
             );
-            if via == Via::Http {
+            if via.is_http() {
                 r.params.set("submit_info", "HTTP");
             }
             r.params.set("billid", as_text(&billid.to_hex()));
@@ -113,6 +121,7 @@ impl ShardState {
             },
             Route::Forward(l) => Target::Link(l),
             Route::Deliver(a) => Target::Esme(a),
+            Route::Http(h) => Target::Http(h),
             Route::NoRoute { why, reason } => {
                 self.log_unrouted(|| format!("{}: {why}", account.system_id));
                 shared
@@ -145,6 +154,7 @@ impl ShardState {
     }
 
     /// The record of one message (`request`: the PDU as it will be attempted).
+    #[allow(clippy::too_many_arguments)]
     fn stored(
         &self,
         id: MessageId,
@@ -153,6 +163,7 @@ impl ShardState {
         target: Option<Target>,
         view: &MessageView<'_>,
         request: &Pdu,
+        via: Via<'_>,
     ) -> StoredMessage {
         let shared = &self.shared;
         let now = now_ms();
@@ -164,12 +175,25 @@ impl ShardState {
             }
             _ => self.live().policy.retries,
         });
+        let (origin, report_to) = match via {
+            Via::Smpp => (account.target.clone(), Bytes::new()),
+            Via::Http { report_to } => (
+                Bytes::from(format!("http/{}", account.system_id)),
+                report_to.clone(),
+            ),
+        };
+        let target = match target {
+            // The message's own URL, as the route gave it.
+            Some(Target::Http(_)) => self.router.borrow().url.clone().unwrap_or_default(),
+            Some(t) => shared.target_bytes(t),
+            None => Bytes::new(),
+        };
         StoredMessage {
             id,
             billid,
             kind: Kind::Submit,
-            origin: account.target.clone(),
-            target: target.map_or_else(Bytes::new, |t| shared.target_bytes(t)),
+            origin,
+            target,
             registered_delivery: view.registered_delivery.0,
             accepted_ms: now,
             not_before_ms: view
@@ -186,6 +210,7 @@ impl ShardState {
             on_backup: false,
             forwarded: None,
             pdu: buf.freeze(),
+            report_to,
         }
     }
 
@@ -200,7 +225,7 @@ impl ShardState {
         account: &AccountState,
         decision: Decision,
         peer: &Bytes,
-        via: Via,
+        via: Via<'_>,
     ) -> Result<u64, CommandStatus> {
         // The submit's leg comes first (a message with no route ends inside the intake).
         if self.cdrs_on() {
@@ -225,7 +250,7 @@ impl ShardState {
                 via.module(),
             );
         }
-        self.take_in(request, id, billid, account, decision)
+        self.take_in(request, id, billid, account, decision, via)
     }
 
     fn take_in(
@@ -235,6 +260,7 @@ impl ShardState {
         billid: MessageId,
         account: &AccountState,
         decision: Decision,
+        via: Via<'_>,
     ) -> Result<u64, CommandStatus> {
         // One receipt for a long message (the account's `receipts=message`): the parts before
         // the last ask for none, here and upstream.
@@ -270,7 +296,7 @@ impl ShardState {
             Decision::NoRoute(_) => None,
             Decision::To(t) => Some(t),
         };
-        let msg = self.stored(id, billid, account, target, &view, request);
+        let msg = self.stored(id, billid, account, target, &view, request, via);
         self.shared
             .counters(self.id)
             .accepted
@@ -310,6 +336,7 @@ impl ShardState {
             on_backup: false,
             forwarded: None,
             pdu: buf.freeze(),
+            report_to: Bytes::new(),
         };
         self.accept(Incoming {
             msg,

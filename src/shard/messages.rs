@@ -17,7 +17,7 @@ use bytes::{Bytes, BytesMut};
 use hashbrown::HashMap;
 use log::{info, warn};
 
-use super::{Delivery, ShardMsg, ShardState};
+use super::{Delivery, ShardMsg, ShardState, SHARD};
 use crate::flow::receipt::{read_upstream, UpstreamReceipt};
 use crate::flow::{Action, Flow, Incoming, Log, Outcome, Target};
 use crate::ids::{LinkId, MessageId, ShardId};
@@ -372,10 +372,24 @@ impl ShardState {
             match action {
                 Some(Action::Send {
                     id,
+                    billid,
+                    kind,
+                    target: Target::Http(h),
+                    to,
+                    pdu,
+                    origin,
+                }) => {
+                    if let Some(me) = SHARD.with(|s| s.borrow().clone()) {
+                        me.http_send(h, id, billid, kind, to, pdu, origin);
+                    }
+                }
+                Some(Action::Send {
+                    id,
                     kind,
                     target,
                     pdu,
                     origin,
+                    ..
                 }) => self.attempt(id, kind, target, &pdu, &origin),
                 Some(Action::Load { id, at }) => self.load_body(id, at),
                 Some(
@@ -539,7 +553,10 @@ impl ShardState {
         };
         // Text between ends that read data_coding 0 differently is transcoded; receipts are
         // the gateway's own ASCII.
-        if !self.live().uniform_coding && kind != Kind::Receipt {
+        if !self.live().uniform_coding
+            && kind != Kind::Receipt
+            && !matches!(target, Target::Http(_))
+        {
             let from = self.shared.coding_named(origin);
             let to = self.shared.coding_of(target);
             if let Err(why) = crate::flow::coding::adapt(&mut pdu, from, to) {
@@ -561,6 +578,8 @@ impl ShardState {
                     id,
                 },
             ),
+            // Sent by `http_send`, never here.
+            Target::Http(_) => self.report(id, Outcome::Unreachable),
             Target::Esme(account) => {
                 let body = match (kind, &pdu.body) {
                     // Receipts and MO are deliver_sm already and go as they are.
@@ -785,7 +804,7 @@ impl ShardState {
     }
 
     /// A mobile-originated message from a link: routed like a submit with
-    /// module=smppclient; only `smppserver/ID` targets take it. Logged, then answered.
+    /// module=smppclient; `smppserver/ID` and HTTP targets take it. Logged, then answered.
     fn mo(&self, link: LinkId, pdu: Pdu, reply: Reply) {
         use super::routing::Route;
         let cfg = self.shared.links[link].config();
@@ -804,8 +823,9 @@ impl ShardState {
             );
             r.decide(&self.shared, self.live().default_link, self.id)
         };
-        let account = match route {
-            Route::Deliver(a) => a,
+        let target = match route {
+            Route::Deliver(a) => Target::Esme(a),
+            Route::Http(h) => Target::Http(h),
             Route::NoTable => {
                 warn!("link {}: a mobile-originated message arrived and there is no regexroute.conf to route it; answered ESME_RX_T_APPN", cfg.name);
                 return self.reply(reply, CommandStatus::RX_T_APPN);
@@ -813,7 +833,7 @@ impl ShardState {
             Route::Forward(to) => {
                 self.log_refusal(|| {
                     format!(
-                        "link {}: MO routed to smppclient/{}; MO goes to ESMEs (smppserver/ID) only",
+                        "link {}: MO routed to smppclient/{}; MO goes to ESMEs (smppserver/ID) or HTTP only",
                         cfg.name, self.shared.links[to].name
                     )
                 });
@@ -828,7 +848,6 @@ impl ShardState {
                 return self.reply(reply, status);
             }
         };
-        let target = Target::Esme(account);
         if self.msgs.flow.borrow().queued(target) >= self.shared.config.general.queue_limit {
             return self.reply(reply, CommandStatus::RMSGQFUL);
         }
@@ -852,7 +871,10 @@ impl ShardState {
             billid: id,
             kind: Kind::Mo,
             origin: self.shared.links[link].target.clone(),
-            target: self.shared.target_bytes(target),
+            target: match target {
+                Target::Http(_) => self.router.borrow().url.clone().unwrap_or_default(),
+                t => self.shared.target_bytes(t),
+            },
             registered_delivery: 0,
             accepted_ms: now,
             not_before_ms: 0,
@@ -868,6 +890,7 @@ impl ShardState {
             on_backup: false,
             forwarded: None,
             pdu: buf.freeze(),
+            report_to: Bytes::new(),
         };
         self.cdr_mo(&pdu, id, &self.shared.links[link].target, Some(target));
         let lsn = self.accept(Incoming {

@@ -18,10 +18,13 @@
 //! outcomes for the shard that owns a message, receipt lookups.
 
 mod cdr;
+pub mod endpoints;
 pub mod esme;
 mod http;
+mod http_out;
 pub mod intake;
 pub mod messages;
+mod reports;
 pub mod routing;
 pub mod sim;
 pub mod state;
@@ -186,6 +189,8 @@ pub struct ShardState {
     pub metrics: Option<crate::metrics::ShardMetrics>,
     /// Test hook (`SMPPGW_TEST_STALL`): block this shard's thread once, to show /health.
     stall: Cell<Option<(Instant, Duration)>>,
+    /// Connections to HTTP targets.
+    http_out: http_out::HttpOut,
 }
 
 /// Writes `"{label}: {line}"` at most once a second per `last` (the time of the last line
@@ -645,7 +650,7 @@ impl ShardState {
             }
             let origin = self.shared.target_named(&m.origin).and_then(|t| match t {
                 Target::Esme(a) => Some(a),
-                Target::Link(_) => None,
+                Target::Link(_) | Target::Http(_) => None,
             });
             let zero = origin
                 .and_then(|a| self.shared.accounts.get(a))
@@ -832,6 +837,8 @@ pub async fn run(
             next: 0,
         },
     );
+    let mut flow = flow;
+    flow.set_report_router(Box::new(reports::ShardReports::new(shared.clone(), id)));
     let first_seq = spool.first_seq.max(1);
     let old = spool.old_segments.clone();
     // Read before the links are copied below: a reload that adds a link in between is then
@@ -877,6 +884,7 @@ pub async fn run(
             .metrics
             .then(|| crate::metrics::ShardMetrics::new(id)),
         stall: Cell::new(stall_hook(id)),
+        http_out: Default::default(),
     });
 
     SHARD.with(|s| *s.borrow_mut() = Some(shard.clone()));

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use log::info;
 
-use crate::ids::{AccountId, LinkId};
+use bytes::Bytes;
+
+use crate::ids::{AccountId, HttpId, LinkId};
 use crate::route::{reject_status, Params, RouteCache, RouteTable, Target, Vars};
 use crate::smpp::receipt::Receipt;
 use crate::smpp::{Address, Body, CommandStatus, Pdu};
@@ -27,6 +29,8 @@ pub enum Route {
     Forward(LinkId),
     /// Deliver (deliver_sm) to a bound receiver of this account.
     Deliver(AccountId),
+    /// Send to this HTTP endpoint; the URL is in [`Router::url`].
+    Http(HttpId),
     /// Nowhere the gateway serves: accepted, then ended undeliverable (with a receipt when
     /// asked); `why` goes to the log.
     NoRoute {
@@ -47,6 +51,8 @@ pub struct Router {
     pub params: Params,
     /// The `retries` the last decision's rules set, if they set one.
     pub retries: Option<u16>,
+    /// The URL of the last decision, when it routed to HTTP.
+    pub url: Option<Bytes>,
     seed: u64,
 }
 
@@ -59,6 +65,7 @@ impl Router {
             vars: None,
             params: Params::default(),
             retries: None,
+            url: None,
             seed,
         }
     }
@@ -68,6 +75,7 @@ impl Router {
     pub fn decide(&mut self, shared: &Shared, default_link: Option<LinkId>, shard: usize) -> Route {
         let version = shared.routes.version();
         self.retries = None;
+        self.url = None;
         if version == 0 {
             return Route::NoTable;
         }
@@ -142,7 +150,36 @@ impl Router {
                 status: reject_status(&error),
                 why: format!("{called}: {}", Target::Reject { error, reason }.describe()),
             },
-            t @ (Target::Http(_) | Target::Unsupported(_)) => {
+            Target::Http(url) => {
+                let url = match url.or(shared.config.http_target.url.as_deref()) {
+                    Some(u) => u.to_string(),
+                    None => {
+                        return refuse(
+                            "no_http_url",
+                            format!(
+                                "{called}: route to http, but ysmpp.conf [http-target] has no url="
+                            ),
+                        )
+                    }
+                };
+                match crate::http::target::Url::parse(&url) {
+                    Err(e) => refuse("bad_url", format!("{called}: route to {url}: {e}")),
+                    Ok(u) => match shared.endpoints.id_for(&u.key()) {
+                        Some(h) => {
+                            self.url = Some(Bytes::from(url));
+                            Route::Http(h)
+                        }
+                        None => refuse(
+                            "too_many_endpoints",
+                            format!(
+                                "{called}: route to {url}: {} HTTP endpoints are the most the gateway tells apart",
+                                super::endpoints::MAX_ENDPOINTS
+                            ),
+                        ),
+                    },
+                }
+            }
+            t @ Target::Unsupported(_) => {
                 refuse("unsupported_target", format!("{called}: {}", t.describe()))
             }
         }

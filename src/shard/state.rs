@@ -158,6 +158,10 @@ pub struct Shared {
     pub listeners_failed: AtomicUsize,
     /// Messages not final, per shard (as of its last tick).
     pub pending: Vec<AtomicU64>,
+    /// The HTTP endpoints messages were routed to.
+    pub endpoints: super::endpoints::Endpoints,
+    /// How https targets are verified (`[http-target]`).
+    pub http_tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl Shared {
@@ -214,6 +218,8 @@ impl Shared {
             heartbeats: (0..shards.max(1)).map(|_| AtomicU64::new(0)).collect(),
             listeners_failed: AtomicUsize::new(0),
             pending: (0..shards.max(1)).map(|_| AtomicU64::new(0)).collect(),
+            endpoints: Default::default(),
+            http_tls: None,
         }
     }
 
@@ -258,15 +264,24 @@ impl Shared {
             // Owned by the control shard (`LinkShared::update_health`), read here.
             Target::Link(l) => self.links.get(l).is_some_and(|l| l.is_healthy()),
             Target::Esme(a) => self.accounts.get(a).is_some_and(|a| a.has_receiver()),
+            // Tried each time: an endpoint that fails is retried with backoff.
+            Target::Http(_) => true,
         }
     }
 
-    /// A target by the name route rules and records use (`smppclient/ID`, `smppserver/ID`).
+    /// A target by the name route rules and records use (`smppclient/ID`, `smppserver/ID`,
+    /// `http/ID` for an account submitting over HTTP, or a URL).
     pub fn target_named(&self, name: &[u8]) -> Option<Target> {
+        if name.starts_with(b"http://")
+            || name.starts_with(b"https://")
+            || name.starts_with(b"GET ")
+        {
+            return self.endpoints.for_target(name).map(Target::Http);
+        }
         let name = std::str::from_utf8(name).ok()?;
         match name.split_once('/')? {
             ("smppclient", id) => self.links.position(id).map(Target::Link),
-            ("smppserver", id) => self.accounts.id_of(id).map(Target::Esme),
+            ("smppserver" | "http", id) => self.accounts.id_of(id).map(Target::Esme),
             _ => None,
         }
     }
@@ -276,6 +291,7 @@ impl Shared {
         match t {
             Target::Link(l) => self.links.get(l).map(|l| l.target.clone()),
             Target::Esme(a) => self.accounts.get(a).map(|a| a.target.clone()),
+            Target::Http(h) => self.endpoints.get(h).map(|e| e.key.clone()),
         }
         .unwrap_or_else(|| bytes::Bytes::from_static(b"?"))
     }
@@ -285,6 +301,8 @@ impl Shared {
         match t {
             Target::Link(l) => self.links.get(l).map(|l| l.config().coding),
             Target::Esme(a) => self.accounts.get(a).and_then(|a| a.coding()),
+            // Text goes to HTTP decoded: no transcoding on the way.
+            Target::Http(_) => None,
         }
         .unwrap_or(crate::text::Charset::Gsm7)
     }

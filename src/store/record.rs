@@ -103,6 +103,9 @@ pub struct StoredMessage {
     pub forwarded: Option<Forwarded>,
     /// The request PDU, encoded (header included).
     pub pdu: Bytes,
+    /// Where its status reports go instead of to its originator: a URL (POSTed JSON), or
+    /// `GET ` and a Kannel `dlr-url` template. Empty: the route rules, else the originator.
+    pub report_to: Bytes,
 }
 
 /// Where a record lies in a shard's log: the key of its segment (see
@@ -212,6 +215,10 @@ pub fn encode(rec: &Record, salt: u32, out: &mut BytesMut) {
             }
             out.put_u32_le(m.pdu.len() as u32);
             out.put_slice(&m.pdu);
+            // Optional, last: records written before it existed end here.
+            if !m.report_to.is_empty() {
+                put_short(out, &m.report_to);
+            }
         }
         Record::Attempt {
             id,
@@ -331,6 +338,11 @@ fn decode_body(body: Bytes) -> Option<Record> {
             };
             let n = p.u32()? as usize;
             let pdu = p.bytes(n)?;
+            let report_to = if p.b.is_empty() {
+                Bytes::new()
+            } else {
+                p.short()?
+            };
             Record::Message(StoredMessage {
                 id,
                 billid,
@@ -346,6 +358,7 @@ fn decode_body(body: Bytes) -> Option<Record> {
                 on_backup,
                 forwarded,
                 pdu,
+                report_to,
             })
         }
         2 => Record::Attempt {
@@ -611,6 +624,12 @@ mod tests {
             on_backup: false,
             forwarded: None,
             pdu: Bytes::from(vec![7u8; 40 + n as usize % 50]),
+            // Every other message with a callback: records with and without it read back.
+            report_to: if n % 2 == 0 {
+                Bytes::new()
+            } else {
+                Bytes::from_static(b"GET http://h/dlr?t=%d")
+            },
         }
     }
 

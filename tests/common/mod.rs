@@ -180,6 +180,7 @@ pub fn node_client(url: &str) -> std::process::Output {
 
 pub mod esme;
 pub mod gateway;
+pub mod http_sink;
 pub mod upstream;
 
 /// Waits for a child (at most `timeout`, then kills it) and takes its output.

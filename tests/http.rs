@@ -330,6 +330,24 @@ fn bad_requests_get_their_status_and_the_gateway_keeps_serving() {
     let out = raw(addr, &huge);
     assert!(out.starts_with("HTTP/1.1 431 "), "{out:?}");
     still_serving();
+    // What the metrics say: answers by endpoint and status, summed over the shards.
+    let metrics = curl(&[&format!("http://{}/metrics", gw.admin())]).body;
+    let total = |api: &str, status: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with("smppgw_http_requests_total{")
+                    && l.contains(&format!("api=\"{api}\""))
+                    && l.contains(&format!("status=\"{status}\""))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    assert!(total("messages", "202") >= 6.0, "{metrics}");
+    // Refused while framing (before the path is known): `other`.
+    assert_eq!(total("other", "413"), 1.0, "{metrics}");
+    assert_eq!(total("sendsms", "403"), 1.0, "{metrics}");
+    assert_eq!(total("other", "431"), 1.0, "{metrics}");
 }
 
 #[test]

@@ -333,3 +333,61 @@ fn mobile_originated_messages_and_esme_submits_reach_http() {
     assert_eq!(sub["text"], "submit to HTTP");
     assert_eq!(up.mo_status(), vec![CommandStatus::ROK]);
 }
+
+#[test]
+fn https_serves_the_api_and_https_targets_are_verified() {
+    for trusted in [false, true] {
+        let port = free_port();
+        let target_tls = if trusted {
+            "[http-target]\nca_file=certificate.pem\n"
+        } else {
+            ""
+        };
+        let gw = Gateway::start_with(
+            "",
+            &format!(
+                "[http]\nenable=yes\naddr=127.0.0.1\nport={port}\nsslcontext=test_ctx\n\n{target_tls}"
+            ),
+            REGFILE,
+            &[
+                (
+                    "regexroute.conf",
+                    &format!("[default]\n^5000=https://localhost:{port}/nothing\n"),
+                ),
+                ("yatesmsc.conf", "[general]\nretries=0\n"),
+            ],
+        );
+        // The API over TLS, its certificate checked by curl.
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--cacert",
+                gw.dir.join("certificate.pem").to_str().unwrap(),
+                "-u",
+                "demo:demo",
+                "--data-binary",
+                r#"{"to":"500011","text":"over https","registered_delivery":1}"#,
+                &format!("https://localhost:{port}/messages"),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "202", "{}", gw.log());
+        // The message goes to an https target: the same API, at a path it does not serve.
+        // Without the CA its certificate is refused (temporary, then no retries left); with
+        // it, the TLS session stands and the 404 is final.
+        let want = if trusted {
+            "HTTP 404 (final)"
+        } else {
+            "TLS: invalid peer certificate"
+        };
+        assert!(
+            gw.wait_log(want, Duration::from_secs(10)),
+            "trusted={trusted}: {want}\n{}",
+            gw.log()
+        );
+    }
+}

@@ -94,6 +94,14 @@ pub const OUTCOMES: &[&str] = &[
     "no_room",
 ];
 
+/// The HTTP API's endpoints and the statuses it answers (anything else is `other`).
+pub const HTTP_APIS: &[&str] = &["messages", "sendsms", "other"];
+pub const HTTP_STATUSES: &[u16] = &[
+    202, 400, 401, 403, 404, 405, 408, 413, 417, 429, 431, 501, 503,
+];
+/// What an HTTP target's answer meant.
+pub const HTTP_TARGET_RESULTS: &[&str] = &["delivered", "temporary", "permanent", "timeout"];
+
 /// Installs the Prometheus recorder (once per process); `None` if one is installed already.
 pub fn install() -> Option<PrometheusHandle> {
     let seconds = [
@@ -144,6 +152,11 @@ pub struct ShardMetrics {
     pub fdatasync: Histogram,
     pub submit_response: Histogram,
     pub message_final: Histogram,
+    /// By `HTTP_APIS` then `HTTP_STATUSES` and other.
+    http_requests: Vec<Counter>,
+    /// By `HTTP_TARGET_RESULTS`.
+    http_targets: Vec<Counter>,
+    pub http_submit: Histogram,
 }
 
 impl ShardMetrics {
@@ -190,7 +203,47 @@ impl ShardMetrics {
             commit_records: histogram!("smppgw_log_commit_records", "shard" => s.clone()),
             fdatasync: histogram!("smppgw_log_fdatasync_seconds", "shard" => s.clone()),
             submit_response: histogram!("smppgw_submit_response_seconds", "shard" => s.clone()),
-            message_final: histogram!("smppgw_message_final_seconds", "shard" => s),
+            message_final: histogram!("smppgw_message_final_seconds", "shard" => s.clone()),
+            http_requests: HTTP_APIS
+                .iter()
+                .flat_map(|a| {
+                    HTTP_STATUSES
+                        .iter()
+                        .map(|st| st.to_string())
+                        .chain(std::iter::once("other".to_string()))
+                        .map(move |st| (*a, st))
+                })
+                .map(|(a, st)| {
+                    counter!("smppgw_http_requests_total", "shard" => s.clone(), "api" => a, "status" => st)
+                })
+                .collect(),
+            http_targets: HTTP_TARGET_RESULTS
+                .iter()
+                .map(|r| counter!("smppgw_http_target_requests_total", "shard" => s.clone(), "result" => *r))
+                .collect(),
+            http_submit: histogram!("smppgw_http_submit_seconds", "shard" => s),
+        }
+    }
+
+    /// An HTTP API request answered with `status` (`api`: an index of `HTTP_APIS`).
+    pub fn http_request(&self, api: usize, status: u16) {
+        let per = HTTP_STATUSES.len() + 1;
+        let st = HTTP_STATUSES
+            .iter()
+            .position(|s| *s == status)
+            .unwrap_or(HTTP_STATUSES.len());
+        if let Some(c) = self
+            .http_requests
+            .get(api.min(HTTP_APIS.len() - 1) * per + st)
+        {
+            c.increment(1);
+        }
+    }
+
+    /// What an HTTP target's answer meant (an index of `HTTP_TARGET_RESULTS`).
+    pub fn http_target(&self, result: usize) {
+        if let Some(c) = self.http_targets.get(result) {
+            c.increment(1);
         }
     }
 

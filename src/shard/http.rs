@@ -143,7 +143,19 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(mut conn: Conn, mut s: S,
                     continued = false;
                     let close = !req.keep_alive || conn.shard.shared.is_stopping();
                     let head_only = req.method == "HEAD";
+                    let api = match req.path.as_str() {
+                        "/messages" => 0,
+                        "/cgi-bin/sendsms" => 1,
+                        _ => 2,
+                    };
+                    let t0 = Instant::now();
                     let answer = handle(&mut conn, req).await;
+                    if let Some(m) = &conn.shard.metrics {
+                        m.http_request(api, answer.status);
+                        if answer.status == 202 {
+                            m.http_submit.record(t0.elapsed().as_secs_f64());
+                        }
+                    }
                     answer.write(&mut out, close, head_only);
                     if close {
                         write_all(&mut s, &out).await;
@@ -159,6 +171,9 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(mut conn: Conn, mut s: S,
                     break;
                 }
                 Err(refusal) => {
+                    if let Some(m) = &conn.shard.metrics {
+                        m.http_request(2, refusal.status);
+                    }
                     debug!(
                         "HTTP: {}: {} ({})",
                         conn.peer.map_or("?".into(), |p| p.to_string()),

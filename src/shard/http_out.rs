@@ -184,13 +184,20 @@ impl ShardState {
             Ok(self.exchange(&pool, &call, &req).await)
         })
         .await;
+        let count = |r: usize| {
+            if let Some(m) = &self.metrics {
+                m.http_target(r);
+            }
+        };
         let status = match result {
             Ok(Ok(status)) => status,
             Ok(Err(f)) => {
+                count(1);
                 self.log_undelivered(|| format!("message {id} to {}: {}", call.url.key(), f.why));
                 return Outcome::Temporary(CommandStatus::RX_T_APPN);
             }
             Err(_) => {
+                count(3);
                 self.log_undelivered(|| {
                     format!(
                         "message {id} to {}: no answer within {} ms",
@@ -202,8 +209,12 @@ impl ShardState {
             }
         };
         match target::verdict(status) {
-            Verdict::Delivered => Outcome::Delivered,
+            Verdict::Delivered => {
+                count(0);
+                Outcome::Delivered
+            }
             Verdict::Temporary => {
+                count(1);
                 self.log_undelivered(|| {
                     format!(
                         "message {id} to {}: HTTP {status} (retried)",
@@ -213,6 +224,7 @@ impl ShardState {
                 Outcome::Temporary(CommandStatus::RX_T_APPN)
             }
             Verdict::Permanent => {
+                count(2);
                 self.log_undelivered(|| {
                     format!("message {id} to {}: HTTP {status} (final)", call.url.key())
                 });

@@ -391,3 +391,57 @@ fn https_serves_the_api_and_https_targets_are_verified() {
         );
     }
 }
+
+#[test]
+fn an_smpplib_esme_submits_to_http_and_gets_its_receipts() {
+    let sink = HttpSink::start(|_, _| Some(200));
+    let gw = Gateway::start_with(
+        "",
+        &format!("[http-target]\nurl=http://{}/inbox\n", sink.addr),
+        REGFILE,
+        &[("regexroute.conf", "[default]\n${module}^smppserver$=http\n")],
+    );
+    let out = common::smpplib_client(gw.plain.port());
+    common::check_peer("smpplib", &out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let parts = v["parts"].as_u64().unwrap() as usize;
+    assert!(parts >= 4, "{v}");
+    assert_eq!(
+        v["receipts"].as_array().unwrap().len(),
+        parts,
+        "{v}\n{}",
+        gw.log()
+    );
+    for r in v["receipts"].as_array().unwrap() {
+        assert!(r["text"].as_str().unwrap().contains("stat:DELIVRD"), "{r}");
+    }
+    let seen = sink.wait(parts, Duration::from_secs(10));
+    assert_eq!(seen.len(), parts, "{seen:?}");
+    let texts: Vec<String> = seen
+        .iter()
+        .map(|s| json(s)["text"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        texts.contains(&"Hello from smpplib, GSM 7-bit".to_string()),
+        "{texts:?}"
+    );
+    assert!(
+        texts.contains(&"Привет из smpplib (UCS2)".to_string()),
+        "{texts:?}"
+    );
+    // The long message's parts: their UDH apart, their texts in order make the whole.
+    let mut long: Vec<(String, String)> = seen
+        .iter()
+        .map(json)
+        .filter(|v| v["udh"].is_string())
+        .map(|v| {
+            (
+                v["udh"].as_str().unwrap().to_string(),
+                v["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    long.sort();
+    let whole: String = long.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(whole, "A long message from smpplib. ".repeat(8));
+}

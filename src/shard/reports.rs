@@ -1,8 +1,11 @@
 //! Where a status report goes, for the flow ([`ReportRouter`]): the callback its message was
-//! submitted with (a JSON `callback_url`, or a Kannel `dlr-url` filled in now), else what
-//! the route rules say for it with `sms_type=status_report` (the seed's
-//! `${sms_type}^status_report$=if ${submit_info}^HTTP=http://...`) when that is a URL, else
-//! (`None`) the originator's receiver binds. The rules see the report with `called` its
+//! submitted with (a JSON `callback_url`, or a Kannel `dlr-url` filled in now), else, for a
+//! message submitted over HTTP, what the route rules say for it with
+//! `sms_type=status_report` (the seed's
+//! `${sms_type}^status_report$=if ${submit_info}^HTTP=http://...`) when that is `http` or a
+//! URL, else (`None`) the originator's receiver binds. An ESME that submitted over SMPP always
+//! gets its reports over SMPP: rules written for its messages (`${module}^smppserver$=http`)
+//! do not take its reports away. The rules see the report with `called` its
 //! destination (the message's sender, or its recipient when it had no sender),
 //! `sms_type=status_report`, `sms_stat`, `billid` and the message's `module` and
 //! `submit_info`.
@@ -54,12 +57,14 @@ impl ReportRouter for ShardReports {
                 return Some((Target::Http(h), to));
             }
         }
-        if self.shared.routes.version() == 0 {
+        let origin = as_text(&msg.origin);
+        let (module, system_id) = origin.split_once('/').unwrap_or(("smppserver", origin));
+        // An SMPP originator gets its reports over SMPP, whatever the rules say for messages
+        // of its module; only reports on HTTP submits are routed.
+        if module != "http" || self.shared.routes.version() == 0 {
             return None;
         }
         let m = report.message()?;
-        let origin = as_text(&msg.origin);
-        let (module, system_id) = origin.split_once('/').unwrap_or(("smppserver", origin));
         let mut r = self.router.borrow_mut();
         // A report is routed on the address it goes to (the message's sender); a message
         // submitted without one (HTTP's `from` is optional) on its recipient's, since the
@@ -77,9 +82,7 @@ impl ReportRouter for ShardReports {
             system_id,
             module,
         );
-        if module == "http" {
-            r.params.set("submit_info", "HTTP");
-        }
+        r.params.set("submit_info", "HTTP");
         r.params.set("billid", as_text(&billid));
         match r.decide(&self.shared, None, self.shard) {
             Route::Http(h) => Some((Target::Http(h), r.url.clone()?)),

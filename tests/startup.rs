@@ -157,3 +157,64 @@ fn a_second_gateway_on_the_same_port_refuses_to_start() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("something already listens on"), "{err}");
 }
+
+#[test]
+fn shards_auto_counts_and_pins_within_the_cpus_the_process_is_given() {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cpus < 2 {
+        eprintln!("one CPU: nothing to restrict");
+        return;
+    }
+    let d = temp_dir("pinned");
+    std::fs::write(
+        d.join("ysmpp.conf"),
+        format!(
+            "[general]\nshards=auto\nadmin=off\n[listenerserver a]\naddr=127.0.0.1\nport={}\n",
+            free_port()
+        ),
+    )
+    .unwrap();
+    std::fs::write(d.join("regfile.conf"), "[demo]\npassword=demo\n").unwrap();
+    // The last CPU only, as `taskset -c N` gives it.
+    let last = (cpus - 1).to_string();
+    let log = d.join("log");
+    let mut child = Command::new("taskset")
+        .args(["-c", &last])
+        .arg(env!("CARGO_BIN_EXE_smppgw"))
+        .args(["run", "--config"])
+        .arg(&d)
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("taskset (util-linux)");
+    let t0 = std::time::Instant::now();
+    let text = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("listener \"a\"") || t0.elapsed() > std::time::Duration::from_secs(20) {
+            break text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    // Every thread of the gateway runs within the given CPU, the shard included.
+    let mut shard_threads = 0;
+    for t in std::fs::read_dir(format!("/proc/{}/task", child.id())).unwrap() {
+        let t = t.unwrap().path();
+        let comm = std::fs::read_to_string(t.join("comm")).unwrap_or_default();
+        let status = std::fs::read_to_string(t.join("status")).unwrap_or_default();
+        let allowed = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        assert_eq!(allowed, last, "{}: {allowed}\n{text}", comm.trim());
+        shard_threads += usize::from(comm.starts_with("smppgw-"));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(shard_threads >= 1, "{text}");
+    assert!(text.contains("1 shards on 1 cores"), "{text}");
+    assert!(
+        text.contains(&format!("shards pinned within CPUs {last}")),
+        "{text}"
+    );
+}

@@ -5,8 +5,12 @@
 //! smpp-load --target 127.0.0.1:2775 [--tls] [--binds 4] [--bind trx|tx] [--receivers 0]
 //!           [--window 64] [--rate MSG_PER_S] [--count 100000 | --duration 10s]
 //!           [--mix gsm7:70,ucs2:20,long:10] [--receipts] [--system-id demo] [--password demo]
-//!           [--threads 1] [--json]
+//!           [--threads 1] [--json] [--write-each]
 //! ```
+//!
+//! `--write-each`: one write per PDU, as most ESME libraries write (a response that frees
+//! window space is followed by one write of one submit_sm); without it a window's worth of
+//! submits goes out in one write.
 //!
 //! Every part of a long message counts as one message. Latency is submit_sm to
 //! submit_sm_resp, per part. With `--receipts` every message asks for a receipt and the
@@ -47,6 +51,8 @@ struct Options {
     password: String,
     threads: usize,
     json: bool,
+    /// One write per PDU (as most ESME libraries write), not one per window's worth.
+    write_each: bool,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -66,6 +72,7 @@ fn parse_args() -> Result<Options, String> {
         password: "demo".into(),
         threads: 1,
         json: false,
+        write_each: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -103,6 +110,7 @@ fn parse_args() -> Result<Options, String> {
             "--password" => o.password = val()?,
             "--threads" => o.threads = val()?.parse().map_err(|_| "--threads: a number")?,
             "--json" => o.json = true,
+            "--write-each" => o.write_each = true,
             "--help" | "-h" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -499,6 +507,7 @@ fn main() {
                     let target = opts.target;
                     let tls = opts.tls;
                     let window = opts.window;
+                    let write_each = opts.write_each;
                     tasks.push(glommio::spawn_local(async move {
                         let stream = match glommio::net::TcpStream::connect(target).await {
                             Ok(s) => s,
@@ -508,11 +517,13 @@ fn main() {
                             }
                         };
                         let _ = stream.set_nodelay(true);
+                        let stream = smppgw::net::direct::Direct::new(stream);
                         let (_tx, rx) = glommio::channels::local_channel::new_bounded(1);
                         let session =
                             Session::new(Role::Esme, session_config(window), Instant::now());
                         let limits = DriverLimits {
                             write_timeout: Duration::from_secs(30),
+                            write_each,
                         };
                         if tls {
                             let connector = TlsConnector::from(smppgw::net::tls::client_insecure());

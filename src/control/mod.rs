@@ -436,7 +436,14 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
     // stop signals would die of them.
     let wait_for_signal = sys::block_stop_signals();
     let acceptors = tls_contexts(&opts)?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // The CPUs the process was given, not the machine's: shards=auto counts them and the
+    // shards are pinned inside them.
+    let allowed = sys::allowed_cpus();
+    let cores = if allowed.is_empty() {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        allowed.len()
+    };
     let shards = opts.config.shard_count(cores);
     let now_secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -713,9 +720,23 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
         crate::VERSION
     );
 
+    let cpus = glommio::CpuSet::online()
+        .ok()
+        .map(|set| set.filter(|l| allowed.is_empty() || allowed.contains(&l.cpu)))
+        .filter(|set| set.len() > 0);
+    if !allowed.is_empty() {
+        info!(
+            "shards pinned within CPUs {}",
+            allowed
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+    }
     let pool = start_pool(
         "smppgw",
-        PoolPlacement::MaxSpread(shards, None),
+        PoolPlacement::MaxSpread(shards, cpus),
         shared.clone(),
         specs,
         start,

@@ -77,6 +77,9 @@ pub struct IoCounts {
 pub struct DriverLimits {
     /// Longest a write of pending output may take before the peer is considered stuck.
     pub write_timeout: Duration,
+    /// One write per PDU instead of one per batch: how most ESME libraries write (the load
+    /// generator's `--write-each`); never set by the gateway.
+    pub write_each: bool,
 }
 
 enum Wake<T> {
@@ -108,7 +111,26 @@ pub async fn drive<S, H>(
         session.poll_transmit(&mut wbuf);
         if !wbuf.is_empty() {
             let write = async {
-                stream.write_all(&wbuf).await?;
+                if limits.write_each {
+                    // PDU by PDU, at their command_length boundaries.
+                    let mut at = 0;
+                    while at + 4 <= wbuf.len() {
+                        let len = u32::from_be_bytes([
+                            wbuf[at],
+                            wbuf[at + 1],
+                            wbuf[at + 2],
+                            wbuf[at + 3],
+                        ]) as usize;
+                        let end = (at + len.max(16)).min(wbuf.len());
+                        stream.write_all(&wbuf[at..end]).await?;
+                        stream.flush().await?;
+                        io.writes += 1;
+                        at = end;
+                    }
+                    stream.write_all(&wbuf[at..]).await?;
+                } else {
+                    stream.write_all(&wbuf).await?;
+                }
                 stream.flush().await
             };
             match glommio::timer::timeout(limits.write_timeout, async {

@@ -164,3 +164,31 @@ pub fn glommio_listener(l: std::net::TcpListener) -> io::Result<glommio::net::Tc
     // SAFETY: the descriptor is a listening TCP socket this function owns and gives away.
     Ok(unsafe { glommio::net::TcpListener::from_raw_fd(l.into_raw_fd()) })
 }
+
+/// The CPUs this process may run on (its affinity mask: taskset, systemd `CPUAffinity`,
+/// a cgroup cpuset), in order; empty if it cannot be read.
+pub fn allowed_cpus() -> Vec<usize> {
+    let mut ids: Vec<usize> = core_affinity::get_core_ids()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Reads what a non-blocking socket holds now: `None` when it holds nothing (EAGAIN).
+pub fn recv_now(fd: std::os::fd::RawFd, buf: &mut [u8]) -> Option<io::Result<usize>> {
+    // SAFETY: `buf` is valid for writes of its length; MSG_DONTWAIT never blocks.
+    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+    if n >= 0 {
+        return Some(Ok(n as usize));
+    }
+    let e = io::Error::last_os_error();
+    match e.kind() {
+        io::ErrorKind::WouldBlock => None,
+        io::ErrorKind::Interrupted => None,
+        _ => Some(Err(e)),
+    }
+}

@@ -1120,7 +1120,9 @@ async fn serve(
     let handler = EsmeHandler::new(shard.clone(), conn, peer, inbox);
     let limits = DriverLimits {
         write_timeout: shard.shared.config.general.response_timeout,
+        write_each: false,
     };
+    let stream = crate::net::direct::Direct::new(stream);
     match tls {
         None => conn::drive(stream, session, handler, &rx, limits).await,
         // Boxed: a TLS session's state is several KiB, which plain sessions should not carry.

@@ -723,7 +723,7 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
     let cpus = glommio::CpuSet::online()
         .ok()
         .map(|set| set.filter(|l| allowed.is_empty() || allowed.contains(&l.cpu)))
-        .filter(|set| set.len() > 0);
+        .filter(|set| !set.is_empty());
     if !allowed.is_empty() {
         info!(
             "shards pinned within CPUs {}",

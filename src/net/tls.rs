@@ -88,12 +88,22 @@ pub fn self_signed_pem(names: &[String]) -> Result<String, String> {
 /// self-signed certificate).
 pub fn client_with_roots(ca_pem: &[u8]) -> Result<Arc<ClientConfig>, String> {
     let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(ca_pem) {
+    add_pem_roots(&mut roots, ca_pem)?;
+    client_trusting(roots)
+}
+
+/// Adds the certificates of PEM text to `roots`.
+fn add_pem_roots(roots: &mut rustls::RootCertStore, pem: &[u8]) -> Result<(), String> {
+    for c in CertificateDer::pem_slice_iter(pem) {
         let c = c.map_err(|e| format!("cannot read CA certificates: {e}"))?;
         roots
             .add(c)
             .map_err(|e| format!("unusable CA certificate: {e}"))?;
     }
+    Ok(())
+}
+
+fn client_trusting(roots: rustls::RootCertStore) -> Result<Arc<ClientConfig>, String> {
     let cfg = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(VERSIONS)
         .map_err(|e| e.to_string())?
@@ -115,19 +125,9 @@ pub fn client_with_system_roots(extra_pem: Option<&[u8]>) -> Result<Arc<ClientCo
         log::warn!("system CA certificates: {skipped} could not be used");
     }
     if let Some(pem) = extra_pem {
-        for c in CertificateDer::pem_slice_iter(pem) {
-            let c = c.map_err(|e| format!("cannot read CA certificates: {e}"))?;
-            roots
-                .add(c)
-                .map_err(|e| format!("unusable CA certificate: {e}"))?;
-        }
+        add_pem_roots(&mut roots, pem)?;
     }
-    let cfg = ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(VERSIONS)
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(cfg))
+    client_trusting(roots)
 }
 
 /// A client configuration that accepts any server certificate: for load generation against

@@ -9,8 +9,9 @@ available), and for smppgw the PDUs carried per read. Prints a table and the rat
 Then the client case: smpp-load -> smppgw -> `smppgw sim` upstream, 4 ESME binds, 2 upstream
 binds, window 64, without and with receipts.
 
-Two traffic shapes (--shapes): `batched`, smpp-load writing a window's worth of submits per
-write, and `each`, one write per PDU as most ESME libraries write (smpp-load --write-each).
+Three traffic shapes (--shapes): `batched`, smpp-load writing a window's worth of submits per
+write; `each`, one write per PDU as most ESME libraries write (smpp-load --write-each); and
+`perf_esme`, the smpp34 crate's own load generator (no receipts, no latency figures).
 With perf available it also counts io_uring_enter and recvfrom per message, and io_uring_enter
 per socket read (smppgw's reads from its log line).
 
@@ -23,6 +24,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GW = os.environ.get("SMPPGW_BIN", os.path.join(ROOT, "target/release/smppgw"))
 LOAD = os.path.join(ROOT, "target/release/smpp-load")
 SMPP34 = os.path.join(ROOT, "perf/smpp34-server/target/release/smpp34-server")
+# The smpp34 crate's own load generator (its `perf_esme` example), built by compare.sh from a
+# copy of the crate under target/: a generator we did not write.
+PERF_ESME = os.path.join(ROOT, "target/smpp34-src/target/release/examples/perf_esme")
 TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -77,13 +81,24 @@ def run_once(server, binds, receipts, count, cfgdir, perf, each=False):
                                "syscalls:sys_enter_io_uring_enter,syscalls:sys_enter_recvfrom", "-p", str(p.pid),
                                "-o", perf_out], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.2)
-    args = [LOAD, "--target", f"127.0.0.1:{port}", "--binds", str(binds), "--window", "64",
-            "--count", str(count), "--json"]
-    if receipts:
-        args.append("--receipts")
-    if each:
-        args.append("--write-each")
-    out = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    if each == "perf_esme":
+        env = {**os.environ, "SMSC_ADDR": f"127.0.0.1:{port}", "SESSIONS": str(binds),
+               "COUNT": str(count), "WINDOW": "64"}
+        pe = subprocess.run([PERF_ESME], capture_output=True, text=True, timeout=300, env=env)
+        m = re.search(r"(\d+) submit_sm in ([\d.]+)s = (\d+) submit_sm/s", pe.stdout + pe.stderr)
+        if not m:
+            raise RuntimeError("perf_esme: " + pe.stdout + pe.stderr)
+        res = {"msg_per_s": float(m.group(3)), "acked": int(m.group(1)), "receipts": 0,
+               "p50_ms": float("nan"), "p99_ms": float("nan")}
+        out = None
+    else:
+        args = [LOAD, "--target", f"127.0.0.1:{port}", "--binds", str(binds), "--window", "64",
+                "--count", str(count), "--json"]
+        if receipts:
+            args.append("--receipts")
+        if each:
+            args.append("--write-each")
+        out = subprocess.run(args, capture_output=True, text=True, timeout=300)
     cpu1 = cpu_seconds(p.pid)
     if perf:
         pp.send_signal(signal.SIGINT); pp.wait()
@@ -93,7 +108,8 @@ def run_once(server, binds, receipts, count, cfgdir, perf, each=False):
     except subprocess.TimeoutExpired:
         p.kill(); p.wait()
     log.seek(0); text = log.read().decode(errors="replace")
-    res = json.loads(out.stdout.strip().splitlines()[-1])
+    if out is not None:
+        res = json.loads(out.stdout.strip().splitlines()[-1])
     acked = max(res["acked"], 1)
     row = {"msg_per_s": res["msg_per_s"], "cpu_s_per_million": (cpu1 - cpu0) / acked * 1e6,
            "p50_ms": res["p50_ms"], "p99_ms": res["p99_ms"], "acked": res["acked"], "receipts": res["receipts"]}
@@ -195,11 +211,12 @@ def main():
     ap.add_argument("--cases", default="1,4")
     ap.add_argument("--json")
     ap.add_argument("--client-only", action="store_true", help="only the smppgw -> sim client case")
-    ap.add_argument("--shapes", default="batched,each",
-                    help="traffic shapes: batched (a window per write), each (one write per PDU)")
+    ap.add_argument("--shapes", default="batched,each,perf_esme",
+                    help="traffic shapes: batched (a window per write), each (one write per PDU), "
+                         "perf_esme (the smpp34 crate's own generator)")
     ap.add_argument("--no-client", action="store_true", help="skip the client case")
     a = ap.parse_args()
-    for b in (GW, LOAD, SMPP34):
+    for b in (GW, LOAD, SMPP34) + ((PERF_ESME,) if "perf_esme" in a.shapes else ()):
         if not os.path.exists(b):
             sys.exit(f"missing {b}: run perf/compare.sh (it builds everything)")
     cfgdir = tempfile.mkdtemp(prefix="smppgw-compare-")
@@ -207,19 +224,19 @@ def main():
     with open(os.path.join(cfgdir, "ysmpp.conf"), "w") as f:
         f.write(f"[general]\nshards=auto\n\n[listenerserver plain]\naddr=127.0.0.1\nport={gw_port}\n")
     with open(os.path.join(cfgdir, "regfile.conf"), "w") as f:
-        f.write("[demo]\npassword=demo\n")
+        f.write("[demo]\npassword=demo\n\n[perf]\npassword=perf\n")
     perf = have_perf()
     results = []
     shapes = a.shapes.split(",")
     for shape in ([] if a.client_only else shapes):
         for binds in [int(x) for x in a.cases.split(",")]:
-            for receipts in (False, True):
+            for receipts in ((False,) if shape == "perf_esme" else (False, True)):
                 rows = {"smppgw": [], "smpp34": []}
                 for r in range(a.runs):
                     order = ["smppgw", "smpp34"] if r % 2 == 0 else ["smpp34", "smppgw"]
                     for server in order:
                         rows[server].append(run_once(server, binds, receipts, a.count, cfgdir, perf,
-                                                     each=(shape == "each")))
+                                                     each=("perf_esme" if shape == "perf_esme" else shape == "each")))
                 med = {s: {k: statistics.median([x[k] for x in v if k in x]) for k in v[0]} for s, v in rows.items()}
                 results.append({"binds": binds, "receipts": receipts, "shape": shape, "median": med, "runs": rows})
     shutil.rmtree(cfgdir, ignore_errors=True)
@@ -230,7 +247,7 @@ def main():
            f"{'uring/read':>10} {'cs/msg':>7} {'PDU/read':>9} {'p50 ms':>7} {'p99 ms':>7}")
     print(hdr); print("-" * len(hdr))
     for res in results:
-        shape = "one write/PDU" if res["shape"] == "each" else "batched"
+        shape = {"each": "one write/PDU", "perf_esme": "perf_esme"}.get(res["shape"], "batched")
         case = f"{shape}, {res['binds']} bind{'s' if res['binds'] > 1 else ''}{', receipts' if res['receipts'] else ''}"
         for s in ("smppgw", "smpp34"):
             m = res["median"][s]
@@ -242,7 +259,7 @@ def main():
         cpu_ratio = g["cpu_s_per_million"] / max(t["cpu_s_per_million"], 1e-9)
         tput_ratio = g["msg_per_s"] / max(t["msg_per_s"], 1e-9)
         res["cpu_ratio"], res["throughput_ratio"] = cpu_ratio, tput_ratio
-        goal = "goal <= 0.5" if res["shape"] == "each" else "goal <= 0.75"
+        goal = "goal <= 0.5" if res["shape"] in ("each", "perf_esme") else "goal <= 0.75"
         print(f"{'':30} ratio   throughput {tput_ratio:.2f}x, CPU per message {cpu_ratio:.2f}x ({goal})")
     client = {}
     for receipts in ([] if a.no_client else (False, True)):

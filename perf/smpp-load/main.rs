@@ -517,13 +517,13 @@ fn main() {
                             }
                         };
                         let _ = stream.set_nodelay(true);
-                        let stream = smppgw::net::direct::Direct::new(stream);
                         let (_tx, rx) = glommio::channels::local_channel::new_bounded(1);
                         let session =
                             Session::new(Role::Esme, session_config(window), Instant::now());
                         let limits = DriverLimits {
                             write_timeout: Duration::from_secs(30),
                             write_each,
+                            gather: false,
                         };
                         if tls {
                             let connector = TlsConnector::from(smppgw::net::tls::client_insecure());

@@ -11,7 +11,10 @@
 //! 3. feed what came into the session and drain its events through the handler.
 //!
 //! A read carries as many PDUs as the socket has, and the session parses all of them before
-//! anything is written, so syscalls are paid per read, not per PDU.
+//! anything is written, so syscalls are paid per read, not per PDU. A peer that writes one PDU
+//! per write is read almost as each lands; after four such reads in a row the next read
+//! waits [`GATHER`] first, so that its PDUs arrive together and their answers leave together
+//! (`DriverLimits::gather`; the load generator reads without it, as ESMEs do).
 
 use std::future::pending;
 use std::io;
@@ -28,6 +31,11 @@ use crate::smpp::{Event, Session};
 /// holds almost no buffer).
 const MIN_READ: usize = 512;
 const MAX_READ: usize = 64 * 1024;
+/// After reads that brought fewer PDUs than this, four in a row, the next read waits
+/// [`GATHER`] first, so that a peer writing one PDU per write is read in batches.
+const GATHER_BELOW: u64 = 4;
+const GATHER: Duration = Duration::from_micros(100);
+
 /// Inbox items handled per wake before the writes go out.
 const INBOX_BATCH: usize = 256;
 
@@ -80,6 +88,10 @@ pub struct DriverLimits {
     /// One write per PDU instead of one per batch: how most ESME libraries write (the load
     /// generator's `--write-each`); never set by the gateway.
     pub write_each: bool,
+    /// Let the input of a busy peer that writes a PDU or two at a time gather before reading
+    /// it (see [`GATHER`]); the gateway's sessions do, the load generator does not (it reads
+    /// as most ESMEs read: as soon as anything arrives).
+    pub gather: bool,
 }
 
 enum Wake<T> {
@@ -106,6 +118,7 @@ pub async fn drive<S, H>(
     let mut chunk = MIN_READ;
     let mut inbox_open = true;
     let mut io = IoCounts::default();
+    let (mut small, mut gather) = (0u32, false);
     handler.on_start(&mut session, Instant::now());
     let why = loop {
         session.poll_transmit(&mut wbuf);
@@ -169,6 +182,9 @@ pub async fn drive<S, H>(
             let _ = head;
             let read = async {
                 if readable {
+                    if gather {
+                        glommio::timer::sleep(GATHER).await;
+                    }
                     Wake::Read(stream.read(tail).await)
                 } else {
                     pending().await
@@ -198,6 +214,7 @@ pub async fn drive<S, H>(
             Wake::Read(Ok(n)) => {
                 io.reads += 1;
                 rbuf.truncate(filled + n);
+                let frames0 = session.frames_received();
                 chunk = if n == chunk {
                     (chunk * 4).min(MAX_READ)
                 } else if n < chunk / 8 {
@@ -207,6 +224,10 @@ pub async fn drive<S, H>(
                 };
                 session.handle_input(&mut rbuf, now);
                 data = rbuf.len();
+                // A busy peer whose reads bring a PDU or two: let the next ones gather.
+                let frames = session.frames_received() - frames0;
+                small = if frames < GATHER_BELOW { small + 1 } else { 0 };
+                gather = limits.gather && small >= 4;
             }
             Wake::Read(Err(e)) => break format!("read failed: {e}"),
             Wake::Inbox(Some(item)) => {

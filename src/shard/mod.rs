@@ -1121,8 +1121,8 @@ async fn serve(
     let limits = DriverLimits {
         write_timeout: shard.shared.config.general.response_timeout,
         write_each: false,
+        gather: true,
     };
-    let stream = crate::net::direct::Direct::new(stream);
     match tls {
         None => conn::drive(stream, session, handler, &rx, limits).await,
         // Boxed: a TLS session's state is several KiB, which plain sessions should not carry.

@@ -856,9 +856,9 @@ pub async fn run_slot(
                 let limits = DriverLimits {
                     write_timeout: cfg.response_timeout,
                     write_each: false,
+                    gather: true,
                 };
                 let binds_before = shared.binds.load(Ordering::Relaxed);
-                let stream = crate::net::direct::Direct::new(stream);
                 match &tls_now {
                     None => drive(stream, session, handler, &inbox, limits).await,
                     Some(tls) => {

@@ -628,3 +628,26 @@ fn the_check_summary_shows_store_queues_backup_retries_and_validity() {
         "{window}"
     );
 }
+
+#[test]
+fn the_tuning_examples_load() {
+    for dir in ["small-node", "large-node", "tls-edge"] {
+        let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tuning/examples")
+            .join(dir);
+        let read = |name: &str| std::fs::read_to_string(base.join(name)).ok();
+        let (ysmpp, regfile, openssl) = (
+            read("ysmpp.conf"),
+            read("regfile.conf"),
+            read("openssl.conf"),
+        );
+        let cfg = smppgw::config::Config::parse(&smppgw::config::model::ConfigFiles {
+            ysmpp: ysmpp.as_deref(),
+            regfile: regfile.as_deref(),
+            openssl: openssl.as_deref(),
+            yatesmsc: None,
+        })
+        .unwrap_or_else(|e| panic!("{dir}: {e:?}"));
+        assert!(cfg.warnings.is_empty(), "{dir}: {:?}", cfg.warnings);
+    }
+}

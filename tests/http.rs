@@ -388,18 +388,31 @@ fn while_the_log_refuses_writes_submits_get_503_and_none_is_delivered() {
             })
             .collect();
         i += 50;
-        let mut args = vec!["-s", "-i", "--max-time", "20"];
-        args.extend(urls.iter().map(String::as_str));
+        // One line per transfer: its status and its URL (the text is in it), so that what
+        // was refused and what was accepted are told apart exactly, whatever order or
+        // failures the transfers have.
+        let mut args = vec![
+            "-s",
+            "--max-time",
+            "20",
+            "-w",
+            "%{http_code} %{url_effective}\\n",
+        ];
+        for u in &urls {
+            args.extend(["-o", "/dev/null", u.as_str()]);
+        }
         let out = Command::new("curl").args(&args).output().unwrap();
-        let text_out = String::from_utf8_lossy(&out.stdout).into_owned();
-        for (k, part) in text_out.split("HTTP/1.1 ").skip(1).enumerate() {
-            let n = i - 50 + k;
-            match &part[..3] {
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let (code, url) = line.split_once(' ').unwrap_or((line, ""));
+            let Some(t) = url.split("&text=").nth(1) else {
+                continue;
+            };
+            match code {
                 "202" => {
-                    accepted.insert(format!("full{n:05}{text}"));
+                    accepted.insert(t.to_string());
                 }
-                "503" => refused.push(format!("full{n:05}{text}")),
-                other => panic!("{other}: {part}"),
+                "503" => refused.push(t.to_string()),
+                other => panic!("{other}: {line}"),
             }
         }
     }

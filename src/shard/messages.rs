@@ -956,7 +956,7 @@ impl ShardState {
                 .waiters
                 .borrow()
                 .iter()
-                .any(|(_, w)| matches!(w, Waiter::Respond { .. }))
+                .any(|(_, w)| matches!(w, Waiter::Respond { .. } | Waiter::Signal { .. }))
             {
                 self.refuse_waiting(status);
             }

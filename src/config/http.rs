@@ -10,7 +10,7 @@
 //! request_timeout=10s   ; a request must arrive whole this long after its first byte
 //! ```
 
-use std::net::{IpAddr, SocketAddr};
+use core::net::{IpAddr, SocketAddr}; // value types: no IO
 
 use super::keys::{Keys, Problems};
 use super::value;

@@ -34,6 +34,8 @@ pub struct AccountState {
     pub system_id: String,
     /// `smppserver/SYSTEM_ID`, as routes and the message log name it (static: its clones count nothing).
     pub target: bytes::Bytes,
+    /// `http/SYSTEM_ID`: the origin its HTTP submits are logged with (static, as `target`).
+    pub http_origin: bytes::Bytes,
     /// Its regfile section, as last loaded; `None` for accounts the simulator made up.
     config: ArcSwapOption<Account>,
     /// Gone from regfile.conf (a reload): no new binds; its shards unbind its sessions.
@@ -57,6 +59,7 @@ impl AccountState {
         AccountState {
             id,
             target: crate::ids::static_name(format!("smppserver/{system_id}")),
+            http_origin: crate::ids::static_name(format!("http/{system_id}")),
             system_id,
             config: ArcSwapOption::new(config.map(Arc::new)),
             removed: AtomicBool::new(false),

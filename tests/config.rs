@@ -651,3 +651,30 @@ fn the_tuning_examples_load() {
         assert!(cfg.warnings.is_empty(), "{dir}: {:?}", cfg.warnings);
     }
 }
+
+#[test]
+fn http_sections_name_their_bad_values() {
+    let e = only_error(&format!("{LISTENER}[http]\nenable=yes\nport=0\n"), "", "");
+    assert!(
+        e.contains("ysmpp.conf:") && e.contains("port") && e.contains("1-65535"),
+        "{e}"
+    );
+    let e = only_error(&format!("{LISTENER}[http-target]\ntimeout=0s\n"), "", "");
+    assert!(e.contains("timeout"), "{e}");
+    let e = only_error(&format!("{LISTENER}[http-target]\nurl=ftp://x/\n"), "", "");
+    assert!(e.contains("url"), "{e}");
+    let e = only_error(
+        &format!("{LISTENER}[http]\nenable=yes\nsslcontext=nope\n"),
+        "",
+        "",
+    );
+    assert!(e.contains("sslcontext") && e.contains("nope"), "{e}");
+    let ok = parse(
+        &format!("{LISTENER}[http]\nenable=yes\nport=8080\n[http-target]\nurl=http://127.0.0.1:9/x\ntimeout=2s\n"),
+        "",
+        "",
+    )
+    .unwrap();
+    assert_eq!(ok.http.unwrap().port, 8080);
+    assert_eq!(ok.http_target.timeout, Duration::from_secs(2));
+}

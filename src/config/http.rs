@@ -44,10 +44,9 @@ pub(super) fn parse(k: &mut Keys<'_>, p: &mut Problems, line: usize) -> Option<H
         })
         .unwrap_or(IpAddr::from([127, 0, 0, 1]));
     let port = k
-        .get(p, "port", |v| {
-            v.trim()
-                .parse::<u16>()
-                .map_err(|_| format!("{v:?} is not a port (0-65535)"))
+        .get(p, "port", |v| match v.trim().parse::<u16>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!("{v:?} is not a port number (1-65535)")),
         })
         .unwrap_or(13013);
     let sslcontext = k
@@ -133,7 +132,13 @@ pub(super) fn parse_target(k: &mut Keys<'_>, p: &mut Problems, t: &mut HttpTarge
         t.url = Some(u);
     }
     if let Some(d) = k.get(p, "timeout", |v| {
-        value::duration(v).map_err(|e| e.to_string())
+        value::duration(v).map_err(|e| e.to_string()).and_then(|d| {
+            if d.is_zero() {
+                Err(format!("{v:?}: a request needs some time to be answered"))
+            } else {
+                Ok(d)
+            }
+        })
     }) {
         t.timeout = d;
     }

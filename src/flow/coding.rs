@@ -24,6 +24,49 @@ fn fill_bits(udh_len: usize) -> u8 {
     ((7 - (udh_len * 8) % 7) % 7) as u8
 }
 
+/// The text after a UDH of `udh_len` octets, in `charset` (packed GSM aligned by its fill
+/// bits, national tables as the UDH's `shift` says).
+fn decode_body(
+    body: &[u8],
+    charset: Charset,
+    udh_len: usize,
+    shift: Shift,
+) -> Result<String, String> {
+    match charset {
+        Charset::Gsm7Packed => {
+            let mut septets = Vec::with_capacity(body.len() * 8 / 7);
+            gsm7::unpack(body, fill_bits(udh_len), None, &mut septets);
+            let a = gsm7::Alphabet::get(shift).ok_or("an unknown national language table")?;
+            let mut s = String::with_capacity(septets.len());
+            a.decode(&septets, &mut s);
+            Ok(s)
+        }
+        _ => Ok(text::decode(body, charset, shift)
+            .map_err(|e| format!("its text: {e:?}"))?
+            .text),
+    }
+}
+
+/// A message's user data split: the octets its UDH takes (0 without one) and the text after
+/// it, when its data_coding (`zero`: what 0 means) is text and it decodes.
+pub fn message_text(
+    user_data: &[u8],
+    udhi: bool,
+    data_coding: u8,
+    zero: Charset,
+) -> (usize, Option<String>) {
+    let (udh_len, shift) = match udhi.then(|| Udh::parse(user_data)) {
+        Some(Ok((udh, n))) => (n, udh.shift()),
+        // A header that does not parse: no text can be told from it.
+        Some(Err(_)) => return (0, None),
+        None => (0, Shift::default()),
+    };
+    let text = Charset::from_data_coding(data_coding, zero)
+        .filter(|c| c.is_text())
+        .and_then(|c| decode_body(user_data.get(udh_len..)?, c, udh_len, shift).ok());
+    (udh_len, text)
+}
+
 /// Transcodes `pdu`'s text from what `from` means by data_coding 0 to what `to` means.
 /// Returns whether it changed; `Err` says why it cannot go.
 pub fn adapt(pdu: &mut Pdu, from: Charset, to: Charset) -> Result<bool, String> {
@@ -48,21 +91,7 @@ pub fn adapt(pdu: &mut Pdu, from: Charset, to: Charset) -> Result<bool, String> 
         (0, Shift::default())
     };
     let body = ud.get(udh_len..).unwrap_or(&[]);
-    let text = match src {
-        Charset::Gsm7Packed => {
-            let mut septets = Vec::with_capacity(body.len() * 8 / 7);
-            gsm7::unpack(body, fill_bits(udh_len), None, &mut septets);
-            let a = gsm7::Alphabet::get(shift).ok_or("an unknown national language table")?;
-            let mut s = String::with_capacity(septets.len());
-            a.decode(&septets, &mut s);
-            s
-        }
-        _ => {
-            text::decode(body, src, shift)
-                .map_err(|e| format!("its text: {e:?}"))?
-                .text
-        }
-    };
+    let text = decode_body(body, src, udh_len, shift)?;
     let encoded = match dst {
         Charset::Gsm7Packed => {
             let septets = text::encode(&text, Charset::Gsm7, shift, Replacement::With('?'))
@@ -99,6 +128,26 @@ pub fn adapt(pdu: &mut Pdu, from: Charset, to: Charset) -> Result<bool, String> 
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn message_text_skips_the_udh_and_decodes_what_follows() {
+        let ud = b"\x05\x00\x03\x07\x02\x01Hi @";
+        assert_eq!(
+            message_text(ud, true, 0, Charset::Gsm7),
+            (6, Some("Hi \u{a1}".to_string()))
+        );
+        assert_eq!(
+            message_text(b"Hi", false, 0, Charset::Gsm7),
+            (0, Some("Hi".into()))
+        );
+        // Octets are not text; a header past the end tells nothing.
+        assert_eq!(
+            message_text(b"\x01\x02", false, 4, Charset::Gsm7),
+            (0, None)
+        );
+        assert_eq!(message_text(b"\x09\x00", true, 0, Charset::Gsm7), (0, None));
+    }
+
     use super::*;
     use crate::smpp::{Address, CommandStatus, SubmitSm, Tlvs};
 

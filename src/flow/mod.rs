@@ -118,7 +118,7 @@ pub enum Action {
         billid: MessageId,
         kind: Kind,
         target: Target,
-        /// The target as the record names it (an HTTP target: the message's URL).
+        /// An HTTP target's URL, as the record names it (empty for other targets).
         to: Bytes,
         pdu: Bytes,
         /// Where it came from (`smppserver/ID`, `smppclient/ID`): whose coding its text is in.
@@ -652,7 +652,11 @@ impl Flow {
                 billid: e.msg.billid,
                 kind: e.msg.kind,
                 target,
-                to: e.msg.target.clone(),
+                // Only an HTTP target needs it (its URL): no reference count per message else.
+                to: match target {
+                    Target::Http(_) => e.msg.target.clone(),
+                    _ => Bytes::new(),
+                },
                 pdu: e.msg.pdu.clone(),
                 origin: e.msg.origin.clone(),
             });

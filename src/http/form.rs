@@ -37,14 +37,22 @@ fn hex(c: u8) -> Option<u8> {
 /// Encodes octets for a URL query value (unreserved characters stay; the rest are `%XX`).
 pub fn percent_encode(s: &[u8]) -> String {
     let mut out = String::with_capacity(s.len() * 3);
+    percent_encode_into(s, &mut out);
+    out
+}
+
+/// [`percent_encode`], appending to `out`.
+pub fn percent_encode_into(s: &[u8], out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for &c in s {
         if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'~') {
             out.push(c as char);
         } else {
-            out.push_str(&format!("%{c:02X}"));
+            out.push('%');
+            out.push(HEX[(c >> 4) as usize] as char);
+            out.push(HEX[(c & 15) as usize] as char);
         }
     }
-    out
 }
 
 /// The `name=value` pairs of a query or form, decoded, in order (a name can repeat).

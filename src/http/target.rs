@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 
 use crate::smpp::receipt::{Receipt, ReceiptDate};
 use crate::smpp::{tlv, Pdu};
-use crate::text::{decode, Charset, Shift};
+use crate::text::Charset;
 
 use super::json_str;
 
@@ -295,29 +295,6 @@ pub fn response(buf: &[u8]) -> Result<Response, String> {
     }
 }
 
-/// The text of a message's user data (its UDH left out), or `None` when it is not text.
-fn text_of(pdu: &Pdu, zero: Charset) -> (Option<String>, Vec<u8>, Vec<u8>) {
-    let Some(m) = pdu.message() else {
-        return (None, Vec::new(), Vec::new());
-    };
-    let ud = m.user_data.to_vec();
-    let (udh, body) = if m.esm_class.0 & 0x40 != 0 {
-        match ud.first() {
-            Some(&l) if (l as usize) < ud.len() => {
-                (ud[..=l as usize].to_vec(), ud[l as usize + 1..].to_vec())
-            }
-            _ => (Vec::new(), ud),
-        }
-    } else {
-        (Vec::new(), ud)
-    };
-    let text = Charset::from_data_coding(m.data_coding, zero)
-        .filter(|c| c.is_text())
-        .and_then(|c| decode(&body, c, Shift::default()).ok())
-        .map(|d| d.text);
-    (text, udh, body)
-}
-
 fn hex(b: &[u8]) -> String {
     let mut s = String::with_capacity(b.len() * 2);
     for x in b {
@@ -412,13 +389,19 @@ pub fn json_body(pdu: &Pdu, about: &About<'_>) -> String {
             let text = String::from_utf8_lossy(&m.user_data).into_owned();
             let _ = write!(o, ",\"receipt\":{}", json_str(&text));
         } else {
-            let (text, udh, body) = text_of(pdu, about.zero);
+            let ud = &m.user_data[..];
+            let (udh_len, text) = crate::flow::coding::message_text(
+                ud,
+                m.esm_class.udhi(),
+                m.data_coding,
+                about.zero,
+            );
             if let Some(t) = text {
                 let _ = write!(o, ",\"text\":{}", json_str(&t));
             }
-            let _ = write!(o, ",\"hex\":{}", json_str(&hex(&body)));
-            if !udh.is_empty() {
-                let _ = write!(o, ",\"udh\":{}", json_str(&hex(&udh)));
+            let _ = write!(o, ",\"hex\":{}", json_str(&hex(&ud[udh_len..])));
+            if udh_len > 0 {
+                let _ = write!(o, ",\"udh\":{}", json_str(&hex(&ud[..udh_len])));
             }
         }
     }

@@ -131,17 +131,6 @@ pub fn params(s: &str, p: &Params) -> String {
     params_with(s, p, false)
 }
 
-/// Percent-encodes what is not unreserved in a URL (RFC 3986).
-fn url_encoded(v: &str, out: &mut String) {
-    for &c in v.as_bytes() {
-        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b'~') {
-            out.push(c as char);
-        } else {
-            out.push_str(&format!("%{c:02X}"));
-        }
-    }
-}
-
 fn params_with(s: &str, p: &Params, url: bool) -> String {
     if !s.contains("${") {
         return s.to_string();
@@ -163,7 +152,7 @@ fn params_with(s: &str, p: &Params, url: bool) -> String {
         };
         let v = p.get(name).unwrap_or(dflt.unwrap_or(""));
         if url {
-            url_encoded(v, &mut out);
+            crate::http::form::percent_encode_into(v.as_bytes(), &mut out);
         } else {
             out.push_str(v);
         }

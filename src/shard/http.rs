@@ -340,7 +340,12 @@ impl Conn {
 
     /// Takes a submit in: every part of every recipient routed and logged; answered once
     /// they are committed.
-    async fn submit(&self, account: &Arc<AccountState>, sub: SubmitRequest, api: Api) -> Answer {
+    async fn submit(
+        &self,
+        account: &Arc<AccountState>,
+        mut sub: SubmitRequest,
+        api: Api,
+    ) -> Answer {
         let shard = &self.shard;
         let shared = &shard.shared;
         let refuse = |status: u16, why: String| match api {
@@ -366,7 +371,7 @@ impl Conn {
             );
         }
         let zero = account.coding().unwrap_or(crate::text::Charset::Gsm7);
-        let sub_report = Bytes::from(sub.report_to.clone());
+        let sub_report = Bytes::from(std::mem::take(&mut sub.report_to));
         // Every recipient's messages, made before anything is taken in.
         let mut all = Vec::with_capacity(sub.to.len());
         for to in &sub.to {

@@ -34,10 +34,6 @@ impl Via<'_> {
             Via::Http { .. } => "http",
         }
     }
-
-    pub const fn is_http(self) -> bool {
-        matches!(self, Via::Http { .. })
-    }
 }
 
 /// Where one message goes, as intake decided.
@@ -97,9 +93,6 @@ impl ShardState {
                 &account.system_id,
                 via.module(),
             );
-            if via.is_http() {
-                r.params.set("submit_info", "HTTP");
-            }
             r.params.set("billid", as_text(&billid.to_hex()));
             r.decide(shared, self.live().default_link, self.id)
         };
@@ -177,10 +170,7 @@ impl ShardState {
         });
         let (origin, report_to) = match via {
             Via::Smpp => (account.target.clone(), Bytes::new()),
-            Via::Http { report_to } => (
-                Bytes::from(format!("http/{}", account.system_id)),
-                report_to.clone(),
-            ),
+            Via::Http { report_to } => (account.http_origin.clone(), report_to.clone()),
         };
         let target = match target {
             // The message's own URL, as the route gave it.

@@ -121,6 +121,14 @@ pub enum Waiter {
     },
 }
 
+impl Waiter {
+    /// An answer to a client that submitted: refused, and its messages taken back, when the
+    /// log cannot write (what upstreams sent stays unanswered until it can).
+    fn answers_a_submit(&self) -> bool {
+        matches!(self, Waiter::Respond { .. } | Waiter::Signal { .. })
+    }
+}
+
 /// What an HTTP request waits on: the status the log's commit (or refusal) gives.
 #[derive(Default)]
 pub struct Signal {
@@ -956,7 +964,7 @@ impl ShardState {
                 .waiters
                 .borrow()
                 .iter()
-                .any(|(_, w)| matches!(w, Waiter::Respond { .. } | Waiter::Signal { .. }))
+                .any(|(_, w)| w.answers_a_submit())
             {
                 self.refuse_waiting(status);
             }

@@ -828,7 +828,7 @@ pub async fn run(
         }
         None => (StoreLog::Memory { next: Cell::new(0) }, None),
     };
-    let flow = Flow::new(
+    let mut flow = Flow::new(
         shared.policy(),
         shared.backup(),
         IdGen {
@@ -837,7 +837,6 @@ pub async fn run(
             next: 0,
         },
     );
-    let mut flow = flow;
     flow.set_report_router(Box::new(reports::ShardReports::new(shared.clone(), id)));
     let first_seq = spool.first_seq.max(1);
     let old = spool.old_segments.clone();

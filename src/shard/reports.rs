@@ -40,6 +40,10 @@ impl ShardReports {
 
 impl ReportRouter for ShardReports {
     fn route(&self, msg: &StoredMessage, report: &Pdu) -> Option<(Target, Bytes)> {
+        // Most reports: an SMPP submit's, with no callback: nothing to work out.
+        if msg.report_to.is_empty() && !msg.origin.starts_with(b"http/") {
+            return None;
+        }
         let billid = msg.billid.to_hex();
         if !msg.report_to.is_empty() {
             let to = match msg.report_to.strip_prefix(b"GET ") {
@@ -82,7 +86,6 @@ impl ReportRouter for ShardReports {
             system_id,
             module,
         );
-        r.params.set("submit_info", "HTTP");
         r.params.set("billid", as_text(&billid));
         match r.decide(&self.shared, None, self.shard) {
             Route::Http(h) => Some((Target::Http(h), r.url.clone()?)),

@@ -53,6 +53,9 @@ pub struct Router {
     pub retries: Option<u16>,
     /// The URL of the last decision, when it routed to HTTP.
     pub url: Option<Bytes>,
+    /// HTTP endpoints this shard has routed to: the shared table (and its lock) is asked
+    /// only for one not seen here before.
+    endpoints: hashbrown::HashMap<String, HttpId>,
     seed: u64,
 }
 
@@ -66,6 +69,7 @@ impl Router {
             params: Params::default(),
             retries: None,
             url: None,
+            endpoints: hashbrown::HashMap::new(),
             seed,
         }
     }
@@ -164,7 +168,7 @@ impl Router {
                 };
                 match crate::http::target::Url::parse(&url) {
                     Err(e) => refuse("bad_url", format!("{called}: route to {url}: {e}")),
-                    Ok(u) => match shared.endpoints.id_for(&u.key()) {
+                    Ok(u) => match endpoint(&mut self.endpoints, shared, u.key()) {
                         Some(h) => {
                             self.url = Some(Bytes::from(url));
                             Route::Http(h)
@@ -186,6 +190,20 @@ impl Router {
     }
 }
 
+/// HTTP endpoint `key`'s id: from the shard's own map, else the shared table's.
+fn endpoint(
+    mine: &mut hashbrown::HashMap<String, HttpId>,
+    shared: &Shared,
+    key: String,
+) -> Option<HttpId> {
+    if let Some(&h) = mine.get(&key) {
+        return Some(h);
+    }
+    let h = shared.endpoints.id_for(&key)?;
+    mine.insert(key, h);
+    Some(h)
+}
+
 /// Whether link `i` can send messages at all (enabled, and binding as something that
 /// transmits); messages for one that cannot would wait forever.
 pub fn sendable(shared: &Shared, i: LinkId) -> bool {
@@ -202,7 +220,8 @@ pub fn unsendable_why(shared: &Shared, i: LinkId) -> &'static str {
 }
 
 /// The parameters for a message that came in through `module` (`smppserver` from an ESME,
-/// `smppclient` for MO from an upstream link).
+/// `smppclient` for MO from an upstream link, `http` from the HTTP API; `submit_info` is
+/// `HTTP` for the last, `SMPP` else).
 pub fn fill_params(
     p: &mut Params,
     pdu: &Pdu,
@@ -222,7 +241,10 @@ pub fn fill_params(
     p.set("called", &String::from_utf8_lossy(called));
     p.set("caller", &String::from_utf8_lossy(source.addr.as_bytes()));
     p.set("module", module);
-    p.set("submit_info", "SMPP");
+    p.set(
+        "submit_info",
+        if module == "http" { "HTTP" } else { "SMPP" },
+    );
     let report = esm_class & 0x3C == 0x04 || esm_class & 0x3C == 0x20;
     p.set("sms_type", if report { "status_report" } else { "sms" });
     // A status report's state (DELIVRD, UNDELIV, ...), from its receipt text.

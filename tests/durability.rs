@@ -164,8 +164,9 @@ fn every_acknowledged_message_reaches_the_upstream_after_kill_9_under_load() {
     );
     assert!(
         lost.is_empty(),
-        "{} receipts lost\n{}",
+        "{} receipts lost (the first: {:?})\n{}",
         lost.len(),
+        lost.iter().take(10).collect::<Vec<_>>(),
         gw.log()
     );
     assert!(

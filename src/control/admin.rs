@@ -14,7 +14,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
@@ -44,16 +44,46 @@ pub struct Admin {
     pub reloader: Arc<super::reload::Reloader>,
 }
 
+/// How long the endpoint tries to bind an address that is in use: right after a crash the
+/// dead process's socket may hold it for a moment (io_uring closes sockets asynchronously).
+const BIND_PATIENCE: Duration = Duration::from_secs(5);
+
 /// Opens the listener (without SO_REUSEPORT: a second gateway on the same address is told,
 /// not silently given half the scrapes) and serves it until the gateway stops.
 pub fn start(addr: std::net::SocketAddr, admin: Admin) {
-    let std_listener = match std::net::TcpListener::bind(addr) {
-        Ok(l) => l,
-        Err(e) => {
-            warn!("admin endpoint: cannot listen on {addr}: {e}; no /metrics, /health or /status");
-            return;
-        }
-    };
+    glommio::spawn_local(async move {
+        let t0 = Instant::now();
+        let mut told = false;
+        let std_listener = loop {
+            match std::net::TcpListener::bind(addr) {
+                Ok(l) => break l,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::AddrInUse
+                        && t0.elapsed() < BIND_PATIENCE
+                        && !admin.shared.is_stopping() =>
+                {
+                    if !told {
+                        info!("admin endpoint: {addr} is in use; trying again for up to {BIND_PATIENCE:?}");
+                        told = true;
+                    }
+                    glommio::timer::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => {
+                    warn!("admin endpoint: cannot listen on {addr}: {e}; no /metrics, /health or /status");
+                    return;
+                }
+            }
+        };
+        serve_listener(std_listener, addr, admin).await;
+    })
+    .detach();
+}
+
+async fn serve_listener(
+    std_listener: std::net::TcpListener,
+    addr: std::net::SocketAddr,
+    admin: Admin,
+) {
     let local = std_listener.local_addr().map_or(addr, |a| a);
     let listener: TcpListener = match crate::net::sys::glommio_listener(std_listener) {
         Ok(l) => l,
@@ -65,41 +95,38 @@ pub fn start(addr: std::net::SocketAddr, admin: Admin) {
     info!("admin endpoint on http://{local} (/metrics, /health, /status)");
     let admin = Arc::new(admin);
     let open = std::rc::Rc::new(std::cell::Cell::new(0usize));
-    glommio::spawn_local(async move {
-        while !admin.shared.is_stopping() {
-            match glommio::timer::timeout(Duration::from_millis(200), async {
-                listener.accept().await
-            })
-            .await
-            {
-                Ok(stream) => {
-                    if open.get() >= MAX_CONNECTIONS {
-                        drop(stream);
-                        continue;
-                    }
-                    open.set(open.get() + 1);
-                    let (admin, open) = (admin.clone(), open.clone());
-                    glommio::spawn_local(async move {
-                        // One deadline for the whole exchange: a client that trickles its
-                        // request or never reads the answer is cut off.
-                        let _ = glommio::timer::timeout(DEADLINE, async {
-                            serve(stream, &admin).await;
-                            Ok(())
-                        })
-                        .await;
-                        open.set(open.get() - 1);
+    while !admin.shared.is_stopping() {
+        match glommio::timer::timeout(Duration::from_millis(200), async {
+            listener.accept().await
+        })
+        .await
+        {
+            Ok(stream) => {
+                if open.get() >= MAX_CONNECTIONS {
+                    drop(stream);
+                    continue;
+                }
+                open.set(open.get() + 1);
+                let (admin, open) = (admin.clone(), open.clone());
+                glommio::spawn_local(async move {
+                    // One deadline for the whole exchange: a client that trickles its
+                    // request or never reads the answer is cut off.
+                    let _ = glommio::timer::timeout(DEADLINE, async {
+                        serve(stream, &admin).await;
+                        Ok(())
                     })
-                    .detach();
-                }
-                Err(glommio::GlommioError::TimedOut(_)) => {}
-                Err(e) => {
-                    debug!("admin endpoint: accept: {e}");
-                    glommio::timer::sleep(Duration::from_millis(50)).await;
-                }
+                    .await;
+                    open.set(open.get() - 1);
+                })
+                .detach();
+            }
+            Err(glommio::GlommioError::TimedOut(_)) => {}
+            Err(e) => {
+                debug!("admin endpoint: accept: {e}");
+                glommio::timer::sleep(Duration::from_millis(50)).await;
             }
         }
-    })
-    .detach();
+    }
 }
 
 async fn serve(mut stream: TcpStream, admin: &Admin) {
@@ -237,6 +264,7 @@ fn scrape(shared: &Shared, reloads: (u64, u64)) -> Scrape {
                 undelivered: l(&c.undelivered),
                 unrouted: l(&c.unrouted),
                 receipts_unmatched: l(&c.receipts_unmatched),
+                receipts_deferred: l(&c.receipts_deferred),
                 binds: l(&c.binds),
                 bind_failures: l(&c.bind_failures),
             }

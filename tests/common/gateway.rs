@@ -96,7 +96,8 @@ impl Gateway {
         std::fs::write(
             dir.join("ysmpp.conf"),
             format!(
-                "[general]\nshards=2\nadmin=127.0.0.1:0\n{general}\n[smpp-server]\nenable=yes\n\n[listenerserver plain]\naddr=127.0.0.1\nport={}\n\n[listenerserver tls]\naddr=127.0.0.1\nport={}\nsslcontext=test_ctx\n{extra}\n",
+                "[general]\nshards=2\nadmin=127.0.0.1:{}\n{general}\n[smpp-server]\nenable=yes\n\n[listenerserver plain]\naddr=127.0.0.1\nport={}\n\n[listenerserver tls]\naddr=127.0.0.1\nport={}\nsslcontext=test_ctx\n{extra}\n",
+                free_port(),
                 plain.port(),
                 tls.port()
             ),
@@ -146,7 +147,8 @@ impl Gateway {
     }
 
     /// Waits until client links have bound `n` times in all (the `): bound` log lines).
-    /// The admin endpoint's address (the gateway picks a free port: `admin=127.0.0.1:0`).
+    /// The admin endpoint's address (a free port picked at the start and kept across restarts:
+    /// with `admin=127.0.0.1:0` a restarted gateway could take the port its listener had).
     pub fn admin(&self) -> SocketAddr {
         assert!(
             self.wait_log("admin endpoint on http://", Duration::from_secs(10)),

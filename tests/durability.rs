@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::esme::{sm, Esme};
 use common::gateway::{temp_dir, Gateway};
+use common::upstream::FakeUpstream;
 use smppgw::smpp::tlv::tag;
 use smppgw::smpp::*;
 
@@ -509,4 +510,68 @@ fn beyond_memory_messages_receipts_are_still_relayed_for_messages_waiting_on_dis
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{line}"));
     assert!(spilled >= 400, "{line}");
+}
+
+#[test]
+fn a_receipt_that_comes_before_its_message_is_known_is_refused_for_now_then_matched() {
+    // The upstream sends each receipt at once and its submit_sm_resp 3 s later: past the 2 s
+    // the shards look for an owner. Refused for now (ESME_RX_T_APPN), then delivered again and
+    // matched. A receipt for an id the gateway never had is refused until
+    // unmatched_receipt_wait (1 s here) has passed, then answered ESME_ROK and dropped.
+    let up = FakeUpstream::start(true);
+    *up.state.receipt_first.lock().unwrap() = Some(Duration::from_secs(3));
+    let gw = Gateway::start_with(
+        "default_route=up\nunmatched_receipt_wait=1s",
+        &link(up.port, ""),
+        REGFILE,
+        &[],
+    );
+    gw.wait_bound(2);
+    let mut e = Esme::plain(gw.plain);
+    e.bind(BindType::Transceiver, "demo", "demo").unwrap();
+    let seq = e.submit_sm(sm("4477", "3161", b"early receipt", 1));
+    let (st, id) = e.response(seq).unwrap();
+    assert!(st.is_ok());
+    assert!(
+        e.wait_delivered(1, Duration::from_secs(15)),
+        "no receipt: {:?}\n{}",
+        up.receipt_status(),
+        gw.log()
+    );
+    assert_eq!(receipted(&e), vec![id.unwrap()]);
+    let statuses: Vec<CommandStatus> = up.receipt_status().iter().map(|(_, s)| *s).collect();
+    assert_eq!(
+        statuses.first(),
+        Some(&CommandStatus::RX_T_APPN),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.last(), Some(&CommandStatus::ROK), "{statuses:?}");
+
+    up.send_receipt_for("DEADBEEF");
+    let t0 = Instant::now();
+    let orphan = || -> Vec<CommandStatus> {
+        up.receipt_status()
+            .iter()
+            .filter(|(id, _)| id == "DEADBEEF")
+            .map(|(_, s)| *s)
+            .collect()
+    };
+    while orphan().last() != Some(&CommandStatus::ROK) && t0.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let got = orphan();
+    assert_eq!(got.first(), Some(&CommandStatus::RX_T_APPN), "{got:?}");
+    assert_eq!(
+        got.last(),
+        Some(&CommandStatus::ROK),
+        "{got:?}\n{}",
+        gw.log()
+    );
+    assert!(
+        gw.wait_log("answered and dropped", Duration::from_secs(5)),
+        "{}",
+        gw.log()
+    );
+    e.poll();
+    assert_eq!(e.delivered.len(), 1, "the dropped receipt reached nobody");
 }

@@ -106,6 +106,10 @@ pub struct General {
     pub delivery_attempts: u8,
     /// Pause between those tries.
     pub delivery_retry: Duration,
+    /// How long a receipt whose message id no message has is refused with ESME_RX_T_APPN
+    /// (the upstream delivers it again later: its message's outcome may not be known yet,
+    /// after a crash for one) before it is answered ESME_ROK and dropped. Zero: at once.
+    pub unmatched_receipt_wait: Duration,
     /// How long a shard with nothing to do keeps polling before it sleeps (off: it sleeps at
     /// once). Spinning trades CPU for the latency of waking up.
     pub spin_before_park: Option<Duration>,
@@ -141,6 +145,7 @@ impl Default for General {
             window: 64,
             delivery_attempts: 10,
             delivery_retry: Duration::from_secs(1),
+            unmatched_receipt_wait: Duration::from_secs(600),
             spin_before_park: None,
             max_connections: 20_000,
             admin: Some(SocketAddr::from(([127, 0, 0, 1], 9775))),
@@ -512,6 +517,9 @@ fn parse_general<'a>(k: &mut Keys<'a>, p: &mut Problems, g: &mut General) {
     }
     if let Some(d) = k.get(p, "delivery_retry", nonzero_duration) {
         g.delivery_retry = d;
+    }
+    if let Some(d) = k.get(p, "unmatched_receipt_wait", value::duration) {
+        g.unmatched_receipt_wait = d;
     }
     if let Some(d) = k.get(p, "spin_before_park", optional_timer) {
         g.spin_before_park = d;

@@ -478,6 +478,7 @@ fn restart_needed(running: &Config, next: &Config) -> Vec<String> {
         inactivity_timeout,
         window,
         delivery_attempts,
+        unmatched_receipt_wait,
         spin_before_park,
         max_connections,
         admin

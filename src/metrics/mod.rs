@@ -17,7 +17,7 @@
 //! | `smppgw_binds_total` | shard, result | binds accepted and refused |
 //! | `smppgw_attempts_total` | shard, outcome | attempts at links and ESMEs by outcome |
 //! | `smppgw_failover_attempts_total` | shard | attempts at the backup gateway |
-//! | `smppgw_receipts_total` | shard, kind | relayed (delivered to the originator), unmatched (from links, no message waited) |
+//! | `smppgw_receipts_total` | shard, kind | relayed (delivered to the originator), deferred (from links, matching no message yet: refused with ESME_RX_T_APPN), unmatched (from links, no message waited; dropped) |
 //! | `smppgw_pending_messages` | shard | messages not final |
 //! | `smppgw_link_backlog` | shard | messages queued for links that are up |
 //! | `smppgw_awaiting_receipts` | shard | forwarded messages waiting for their receipt |
@@ -345,6 +345,7 @@ pub struct Stages {
     pub undelivered: u64,
     pub unrouted: u64,
     pub receipts_unmatched: u64,
+    pub receipts_deferred: u64,
     pub binds: u64,
     pub bind_failures: u64,
 }
@@ -390,6 +391,8 @@ impl Scrape {
             }
             counter!("smppgw_receipts_total", "shard" => s.clone(), "kind" => "unmatched")
                 .absolute(st.receipts_unmatched);
+            counter!("smppgw_receipts_total", "shard" => s.clone(), "kind" => "deferred")
+                .absolute(st.receipts_deferred);
             counter!("smppgw_binds_total", "shard" => s.clone(), "result" => "ok")
                 .absolute(st.binds);
             counter!("smppgw_binds_total", "shard" => s, "result" => "refused")

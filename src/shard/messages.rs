@@ -36,8 +36,9 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// How long a receipt whose id no shard knows is asked about again before it is reported
-/// and answered (the message's outcome may still be on its way over the mesh).
+/// How long a receipt whose id no shard knows is asked about again before it is refused for
+/// now or dropped (see [`super::unmatched`]; the message's outcome may still be on its way
+/// over the mesh).
 const UNMATCHED_WAIT: Duration = Duration::from_secs(2);
 /// Sealed segments a chain keeps before its oldest is compacted.
 const SEALED_BEFORE_COMPACTION: usize = 4;
@@ -180,6 +181,8 @@ pub struct Messages {
     waiters: RefCell<VecDeque<(u64, Waiter)>>,
     lookups: RefCell<HashMap<u64, Lookup>>,
     next_token: Cell<u64>,
+    /// Receipts that matched no message, by when they were first seen.
+    unmatched: RefCell<super::unmatched::Unmatched>,
     /// Segments of earlier runs this shard adopted, oldest first per chain, and this run's
     /// own sealed segments from `own_oldest` on.
     old: RefCell<Vec<OldSegment>>,
@@ -201,6 +204,7 @@ impl Messages {
             waiters: RefCell::new(VecDeque::new()),
             lookups: RefCell::new(HashMap::new()),
             next_token: Cell::new(1),
+            unmatched: Default::default(),
             old: RefCell::new(old),
             own_oldest: Cell::new(first_seq),
             deletions: RefCell::new(Vec::new()),
@@ -653,7 +657,10 @@ impl ShardState {
         );
         self.run_flow();
         match found {
-            Some(lsn) => self.after(lsn, Waiter::Link(reply, CommandStatus::ROK)),
+            Some(lsn) => {
+                self.msgs.unmatched.borrow_mut().matched(link, &key);
+                self.after(lsn, Waiter::Link(reply, CommandStatus::ROK))
+            }
             None => {
                 let token = self.msgs.next_token.get();
                 self.msgs.next_token.set(token + 1);
@@ -750,6 +757,7 @@ impl ShardState {
         if found {
             if let Some(l) = lookups.remove(&token) {
                 drop(lookups);
+                self.msgs.unmatched.borrow_mut().matched(l.link, &l.key);
                 self.reply(l.reply, CommandStatus::ROK);
             }
             return;
@@ -779,17 +787,7 @@ impl ShardState {
                 continue;
             };
             if now >= l.deadline {
-                let name = &self.shared.links[l.link].name;
-                warn!(
-                    "link {name}: receipt for message id {:?}, which no message waits for ({}); answered and dropped",
-                    String::from_utf8_lossy(&l.receipt.id),
-                    l.receipt.end.state.stat()
-                );
-                self.shared
-                    .counters(self.id)
-                    .receipts_unmatched
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                self.reply(l.reply, CommandStatus::ROK);
+                self.unmatched(l);
                 continue;
             }
             let found = self.msgs.flow.borrow_mut().receipt(
@@ -802,11 +800,58 @@ impl ShardState {
             );
             self.run_flow();
             match found {
-                Some(lsn) => self.after(lsn, Waiter::Link(l.reply, CommandStatus::ROK)),
+                Some(lsn) => {
+                    self.msgs.unmatched.borrow_mut().matched(l.link, &l.key);
+                    self.after(lsn, Waiter::Link(l.reply, CommandStatus::ROK))
+                }
                 None => {
                     self.msgs.lookups.borrow_mut().insert(token, l);
                     self.ask_others(token);
                 }
+            }
+        }
+    }
+
+    /// A receipt no shard could match: refused for now (the upstream delivers it again
+    /// later) until `unmatched_receipt_wait` has passed since it was first seen, then
+    /// answered and dropped.
+    fn unmatched(&self, l: Lookup) {
+        use super::unmatched::Verdict;
+        let name = &self.shared.links[l.link].name;
+        let wait = self.shared.config.general.unmatched_receipt_wait;
+        let now = now_ms();
+        let verdict =
+            self.msgs
+                .unmatched
+                .borrow_mut()
+                .verdict(l.link, &l.key, now, wait.as_millis() as u64);
+        let counters = self.shared.counters(self.id);
+        match verdict {
+            Verdict::Defer { first } => {
+                if first {
+                    info!(
+                        "link {name}: receipt for message id {:?} ({}) matches no message yet; refused with ESME_RX_T_APPN so that the upstream delivers it again (for up to {})",
+                        String::from_utf8_lossy(&l.receipt.id),
+                        l.receipt.end.state.stat(),
+                        crate::config::value::duration_text(wait)
+                    );
+                }
+                counters
+                    .receipts_deferred
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.reply(l.reply, CommandStatus::RX_T_APPN);
+            }
+            Verdict::Drop { since_ms } => {
+                warn!(
+                    "link {name}: receipt for message id {:?} ({}), which no message waits for (first seen {} s ago); answered and dropped",
+                    String::from_utf8_lossy(&l.receipt.id),
+                    l.receipt.end.state.stat(),
+                    now.saturating_sub(since_ms) / 1000
+                );
+                counters
+                    .receipts_unmatched
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.reply(l.reply, CommandStatus::ROK);
             }
         }
     }

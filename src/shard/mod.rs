@@ -28,6 +28,7 @@ mod reports;
 pub mod routing;
 pub mod sim;
 pub mod state;
+mod unmatched;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;

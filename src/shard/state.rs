@@ -99,8 +99,10 @@ pub struct Counters {
     /// Messages that ended delivered (or forwarded), and undelivered.
     pub delivered: AtomicU64,
     pub undelivered: AtomicU64,
-    /// Receipts from links that no message waited for.
+    /// Receipts from links that no message waited for (answered and dropped), and those
+    /// refused for now with ESME_RX_T_APPN (the upstream delivers them again).
     pub receipts_unmatched: AtomicU64,
+    pub receipts_deferred: AtomicU64,
     /// Messages refused because the route file sent them nowhere the gateway serves.
     pub unrouted: AtomicU64,
     pub binds: AtomicU64,

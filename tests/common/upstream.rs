@@ -30,6 +30,14 @@ pub struct State {
     /// submit_sm to destinations starting with this are refused with ESME_RSUBMITFAIL (a
     /// status the gateway's own route refusals never use).
     pub refuse_prefix: Mutex<Option<String>>,
+    /// Receipts first: a submit_sm asking for a receipt has its receipt sent at once and its
+    /// submit_sm_resp held this long (a fast SMSC whose answers lag).
+    pub receipt_first: Mutex<Option<Duration>>,
+    /// Receipts to send (upstream id, deliver_sm, not before), and the status of each
+    /// deliver_sm_resp a receipt got, in order. A temporary status sends it again 300 ms
+    /// later, as SMSCs do.
+    pub receipts: Mutex<Vec<(String, Pdu, Instant)>>,
+    pub receipt_status: Mutex<Vec<(String, CommandStatus)>>,
     pub stop: AtomicBool,
 }
 
@@ -79,6 +87,33 @@ impl FakeUpstream {
             .push((from.into(), to.into(), text.to_vec()));
     }
 
+    /// Queues a receipt for an upstream message id the gateway never got.
+    pub fn send_receipt_for(&self, id: &str) {
+        let request = Pdu {
+            command_status: CommandStatus::ROK,
+            sequence_number: 1,
+            body: Body::SubmitSm(SubmitSm {
+                source: Address::new(1, 1, "4477"),
+                dest: Address::new(1, 1, "3161"),
+                registered_delivery: 1,
+                short_message: b"lost".as_slice().into(),
+                ..SubmitSm::default()
+            }),
+            tlvs: Tlvs::new(),
+        };
+        let r = smppgw::shard::sim::receipt(&request, id.as_bytes(), 0);
+        self.state
+            .receipts
+            .lock()
+            .unwrap()
+            .push((id.into(), r, Instant::now()));
+    }
+
+    /// The statuses receipts got (upstream id, deliver_sm_resp status).
+    pub fn receipt_status(&self) -> Vec<(String, CommandStatus)> {
+        self.state.receipt_status.lock().unwrap().clone()
+    }
+
     pub fn mo_status(&self) -> Vec<CommandStatus> {
         self.state.mo_status.lock().unwrap().clone()
     }
@@ -115,6 +150,10 @@ fn serve(mut s: TcpStream, st: &State) {
     let mut rbuf = BytesMut::new();
     let mut n = 0u64;
     let mut receives = false;
+    // submit_sm_resp held back (due, sequence number, id); receipts in flight by tag.
+    let mut held: Vec<(Instant, u32, String)> = Vec::new();
+    let mut sent: std::collections::HashMap<u64, (String, Pdu)> = Default::default();
+    let mut next_tag = 1u64 << 32;
     loop {
         if st.stop.load(Ordering::SeqCst) {
             return;
@@ -168,12 +207,34 @@ fn serve(mut s: TcpStream, st: &State) {
                         st.received.lock().unwrap().push(m.short_message.to_vec());
                         n += 1;
                         let id = format!("F{n:08}");
+                        let first = *st.receipt_first.lock().unwrap();
+                        if let (Some(hold), true) = (first, m.registered_delivery & 0x03 != 0) {
+                            let r = smppgw::shard::sim::receipt(&p, id.as_bytes(), 0);
+                            st.receipts
+                                .lock()
+                                .unwrap()
+                                .push((id.clone(), r, Instant::now()));
+                            held.push((Instant::now() + hold, p.sequence_number, id));
+                            continue;
+                        }
                         session.respond(
                             p.sequence_number,
                             CommandStatus::ROK,
                             Body::SubmitSmResp(Some(id.as_str().into())),
                             Tlvs::new(),
                         );
+                    }
+                }
+                Event::Response { tag, pdu, .. } if sent.contains_key(&tag) => {
+                    if let Some((id, r)) = sent.remove(&tag) {
+                        st.receipt_status
+                            .lock()
+                            .unwrap()
+                            .push((id.clone(), pdu.command_status));
+                        if pdu.command_status.is_temporary() {
+                            let again = Instant::now() + Duration::from_millis(300);
+                            st.receipts.lock().unwrap().push((id, r, again));
+                        }
                     }
                 }
                 Event::Response { request, pdu, .. } if request == CommandId::DELIVER_SM => {
@@ -183,7 +244,35 @@ fn serve(mut s: TcpStream, st: &State) {
                 _ => {}
             }
         }
+        let now = Instant::now();
+        held.retain(|(due, seq, id)| {
+            if *due > now {
+                return true;
+            }
+            session.respond(
+                *seq,
+                CommandStatus::ROK,
+                Body::SubmitSmResp(Some(id.as_str().into())),
+                Tlvs::new(),
+            );
+            false
+        });
         if receives {
+            let due: Vec<_> = {
+                let mut q = st.receipts.lock().unwrap();
+                let (due, later) = q.drain(..).partition(|(_, _, at)| *at <= now);
+                *q = later;
+                due
+            };
+            for (id, r, _) in due {
+                next_tag += 1;
+                if session
+                    .send_request(r.body.clone(), r.tlvs.clone(), next_tag, now)
+                    .is_ok()
+                {
+                    sent.insert(next_tag, (id, r));
+                }
+            }
             let queued: Vec<_> = std::mem::take(&mut *st.mo.lock().unwrap());
             for (from, to, text) in queued {
                 let body = Body::DeliverSm(DeliverSm {

@@ -9,6 +9,8 @@
 //! smppgw sim --listen ADDR        run an SMSC simulator (acks, receipts, errors, throttling)
 //! smppgw reload --config DIR      make the gateway running on DIR read its files again
 //! smppgw status --config DIR      what the gateway running on DIR reports (/status)
+//! smppgw config get|set|delete KIND [NAME] [key=value ...] --config DIR
+//!                                 the configuration API of the gateway running on DIR
 //! ```
 //!
 //! Options are parsed with lexopt (`--config DIR` and `--config=DIR` alike).
@@ -47,6 +49,14 @@ const USAGE: &str = "usage:
   smppgw status --config DIR | --admin ADDR [--json]
                                       what the gateway running on DIR reports: binds, links,
                                       queues, spool, configuration version
+  smppgw config get KIND [NAME] | set KIND [NAME] key=value... | set routes FILE
+         | delete KIND NAME   (--config DIR | --admin ADDR [--token T] [--json])
+                                      the configuration API of a running gateway: KIND is
+                                      accounts, clients, listeners, routes or general; set
+                                      changes only the keys given (key= removes one) and
+                                      refuses if the configuration changed meanwhile
+  (reload, status and config send [admin] token or user/password of DIR's ysmpp.conf,
+   --token, or SMPPGW_ADMIN_TOKEN when the endpoint asks for credentials)
   smppgw --version | --help
 
 environment: SMPPGW_LOG=error|warn|info|debug|trace (default info)
@@ -143,6 +153,27 @@ fn admin_of(opts: &Opts, command: &str) -> Result<std::net::SocketAddr, String> 
             "{}/ysmpp.conf: [general] admin=off: the running gateway has no admin endpoint (send it SIGHUP instead)",
             dir.display()
         )
+    })
+}
+
+/// The credentials for the admin endpoint: `--token`, `SMPPGW_ADMIN_TOKEN`, or with
+/// `--config DIR` what `[admin]` of its ysmpp.conf holds (none: no header).
+fn admin_auth(opts: &Opts) -> Result<Vec<(&'static str, String)>, String> {
+    let token = opts
+        .value("--token")
+        .or_else(|| std::env::var("SMPPGW_ADMIN_TOKEN").ok())
+        .filter(|t| !t.is_empty());
+    if let Some(t) = token {
+        return Ok(vec![("Authorization", format!("Bearer {t}"))]);
+    }
+    let Some(dir) = opts.value("--config") else {
+        return Ok(Vec::new());
+    };
+    let a = read_config(Path::new(&dir))?.admin;
+    Ok(match (a.token, a.user, a.password) {
+        (Some(t), _, _) => vec![("Authorization", format!("Bearer {t}"))],
+        (None, Some(u), Some(p)) => vec![("Authorization", control::config_cli::basic(&u, &p))],
+        _ => Vec::new(),
     })
 }
 
@@ -367,12 +398,14 @@ fn main_inner(mut argv: Vec<String>) -> Result<(), String> {
             })
         }
         Some("reload") => {
-            let opts = Opts::parse(argv, &["--config", "--admin"], &[])?;
+            let opts = Opts::parse(argv, &["--config", "--admin", "--token"], &[])?;
             opts.no_positional()?;
-            let answer = control::client::request(
+            let answer = control::client::request_with(
                 admin_of(&opts, "reload")?,
                 "POST",
                 "/reload?format=text",
+                &admin_auth(&opts)?,
+                b"",
             )?;
             print!("{}", answer.body);
             match answer.code {
@@ -385,14 +418,20 @@ fn main_inner(mut argv: Vec<String>) -> Result<(), String> {
             }
         }
         Some("status") => {
-            let opts = Opts::parse(argv, &["--config", "--admin"], &["--json"])?;
+            let opts = Opts::parse(argv, &["--config", "--admin", "--token"], &["--json"])?;
             opts.no_positional()?;
             let path = if opts.flag("--json") {
                 "/status"
             } else {
                 "/status?format=text"
             };
-            let answer = control::client::request(admin_of(&opts, "status")?, "GET", path)?;
+            let answer = control::client::request_with(
+                admin_of(&opts, "status")?,
+                "GET",
+                path,
+                &admin_auth(&opts)?,
+                b"",
+            )?;
             if answer.code != 200 {
                 return Err(format!(
                     "the admin endpoint answered {}: {}",
@@ -402,6 +441,15 @@ fn main_inner(mut argv: Vec<String>) -> Result<(), String> {
             }
             print!("{}", answer.body);
             Ok(())
+        }
+        Some("config") => {
+            let opts = Opts::parse(argv, &["--config", "--admin", "--token"], &["--json"])?;
+            control::config_cli::run(
+                admin_of(&opts, "config")?,
+                &admin_auth(&opts)?,
+                &opts.positional,
+                opts.flag("--json"),
+            )
         }
         Some(other) => Err(format!("unknown command {other:?}\n\n{USAGE}")),
     }

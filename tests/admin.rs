@@ -234,7 +234,7 @@ fn metrics_parse_with_prometheus_client_and_count_the_traffic_sent() {
 }
 
 #[test]
-fn health_turns_503_while_a_shard_stalls_and_bad_requests_get_400() {
+fn health_turns_503_while_a_shard_stalls_and_bad_requests_are_refused() {
     // Test hook: shard 1 blocks its thread for 2.5 s, 1.5 s after it starts.
     let gw = Gateway::start_env(
         "",
@@ -280,14 +280,14 @@ fn health_turns_503_while_a_shard_stalls_and_bad_requests_get_400() {
     // Malformed: 400 and the connection closed (read_to_end returns).
     let (code, body) = get(admin, b"BLAH\x01 /metrics\r\n\r\n");
     assert_eq!(code, 400, "{body}");
-    // Oversized head: 400.
+    // Oversized head: 431.
     let big = format!(
         "GET /metrics HTTP/1.1\r\nX-Pad: {}\r\n\r\n",
         "a".repeat(9000)
     );
     let (code, body) = get(admin, big.as_bytes());
-    assert_eq!(code, 400, "{body}");
-    assert!(body.contains("8 KiB"), "{body}");
+    assert_eq!(code, 431, "{body}");
+    assert!(body.contains("8192 octets"), "{body}");
     assert_eq!(http_get(admin, "/nope").0, 404);
     assert_eq!(
         get(

@@ -9,6 +9,9 @@
 //! | `ysmpp` | `ysmpp.conf`: `[general]`, `[smpp-server]`, listeners, client links |
 //! | `cdr` | `[cdr]` of `ysmpp.conf`: the CDR file, its line format, rotation |
 //! | `http` | `[http]` of `ysmpp.conf`: the HTTP submit API's listener |
+//! | `admin` | `[admin]` of `ysmpp.conf`: credentials of the admin endpoint, the audit file |
+//! | `edit` | edits of a file's text that keep its comments and order (the configuration API) |
+//! | `api` | the configuration API's resources over the files' texts |
 //! | `regfile` | `regfile.conf`: ESME accounts |
 //! | `openssl` | `openssl.conf`: TLS contexts |
 //! | `yatesmsc` | `yatesmsc.conf` (optional): the backup gateway, retries, validity |
@@ -29,8 +32,11 @@ macro_rules! changed_fields {
     }};
 }
 
+mod admin;
+pub mod api;
 mod cdr;
 pub mod default;
+pub mod edit;
 mod http;
 pub mod ini;
 mod keys;
@@ -41,6 +47,7 @@ pub mod value;
 mod yatesmsc;
 mod ysmpp;
 
+pub use admin::AdminConfig;
 pub use cdr::CdrConfig;
 pub use http::{HttpApi, HttpTargetConfig};
 pub use model::{

@@ -83,6 +83,8 @@ pub struct Config {
     pub http: Option<super::HttpApi>,
     /// `[http-target]` of ysmpp.conf: how `http` and URL targets are called.
     pub http_target: super::HttpTargetConfig,
+    /// `[admin]` of ysmpp.conf: the admin endpoint's credentials and audit file.
+    pub admin: super::AdminConfig,
     pub warnings: Vec<Warning>,
 }
 
@@ -110,6 +112,7 @@ impl Config {
             cdr,
             http,
             http_target,
+            admin,
         } = ysmpp::parse(&Ini::parse(ysmpp), &mut p);
         let tls = openssl::parse(&Ini::parse(files.openssl.unwrap_or("")), &mut p);
         let http_ctx = http
@@ -118,7 +121,8 @@ impl Config {
         let contexts = listeners
             .iter()
             .filter_map(|l| Some((l.sslcontext.as_ref()?, l.line)))
-            .chain(http_ctx);
+            .chain(http_ctx)
+            .chain(admin.sslcontext.as_ref().map(|c| (c, admin.line)));
         for (ctx, line) in contexts {
             {
                 if !tls.iter().any(|t| &t.name == ctx) {
@@ -150,6 +154,7 @@ impl Config {
                 cdr,
                 http,
                 http_target,
+                admin,
                 warnings: p.warnings,
             })
         } else {

@@ -281,6 +281,7 @@ pub(super) struct Ysmpp {
     pub cdr: super::CdrConfig,
     pub http: Option<super::HttpApi>,
     pub http_target: super::HttpTargetConfig,
+    pub admin: super::AdminConfig,
 }
 
 pub(super) fn parse(ysmpp: &Ini, p: &mut Problems) -> Ysmpp {
@@ -289,6 +290,7 @@ pub(super) fn parse(ysmpp: &Ini, p: &mut Problems) -> Ysmpp {
     let mut cdr = super::CdrConfig::default();
     let mut http = None;
     let mut http_target = super::HttpTargetConfig::default();
+    let mut admin = super::AdminConfig::default();
     let mut listeners: Vec<Listener> = Vec::new();
     // [smpp-client] names the client sections; read it first, wherever it stands.
     let mut client_names: Vec<(String, usize)> = Vec::new();
@@ -321,6 +323,7 @@ pub(super) fn parse(ysmpp: &Ini, p: &mut Problems) -> Ysmpp {
             "cdr" => super::cdr::parse(&mut k, p, &mut cdr),
             "http" => http = super::http::parse(&mut k, p, s.line),
             "http-target" => super::http::parse_target(&mut k, p, &mut http_target),
+            "admin" => super::admin::parse(&mut k, p, &mut admin),
             "smpp-server" => {
                 if let Some(b) = k.get(p, "enable", value::boolean) {
                     server.enable = b;
@@ -421,6 +424,20 @@ pub(super) fn parse(ysmpp: &Ini, p: &mut Problems) -> Ysmpp {
             "the SMPP server is enabled but has no enabled [listenerserver NAME]",
         );
     }
+    if let Some(a) = general.admin.filter(|a| !a.ip().is_loopback()) {
+        if !admin.has_credentials() {
+            let line = ysmpp
+                .section("general")
+                .and_then(|s| s.get("admin"))
+                .map_or(0, |e| e.line);
+            p.error(
+                FILE,
+                line,
+                "admin",
+                format!("{a} is beyond loopback: set [admin] token= (or user= and password=) so that the endpoint asks who calls"),
+            );
+        }
+    }
     Ysmpp {
         general,
         server,
@@ -429,6 +446,7 @@ pub(super) fn parse(ysmpp: &Ini, p: &mut Problems) -> Ysmpp {
         cdr,
         http,
         http_target,
+        admin,
     }
 }
 

@@ -16,11 +16,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use futures_lite::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use glommio::net::{TcpListener, TcpStream};
 use log::{debug, info, warn};
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use crate::http::{Answer, Framed, Limits, Request};
 use crate::metrics::{Scrape, Stages};
 use crate::shard::Shared;
 
@@ -42,6 +43,8 @@ pub struct Admin {
     pub spool_dir: Option<std::path::PathBuf>,
     /// `POST /reload`.
     pub reloader: Arc<super::reload::Reloader>,
+    /// `[admin] sslcontext`: HTTPS (the certificate is read again on reload).
+    pub tls: Option<crate::shard::TlsSlot>,
 }
 
 /// How long the endpoint tries to bind an address that is in use: right after a crash the
@@ -92,7 +95,8 @@ async fn serve_listener(
             return;
         }
     };
-    info!("admin endpoint on http://{local} (/metrics, /health, /status)");
+    let scheme = if admin.tls.is_some() { "https" } else { "http" };
+    info!("admin endpoint on {scheme}://{local} (/metrics, /health, /status, /config)");
     let admin = Arc::new(admin);
     let open = std::rc::Rc::new(std::cell::Cell::new(0usize));
     while !admin.shared.is_stopping() {
@@ -112,7 +116,7 @@ async fn serve_listener(
                     // One deadline for the whole exchange: a client that trickles its
                     // request or never reads the answer is cut off.
                     let _ = glommio::timer::timeout(DEADLINE, async {
-                        serve(stream, &admin).await;
+                        accepted(stream, &admin).await;
                         Ok(())
                     })
                     .await;
@@ -129,62 +133,157 @@ async fn serve_listener(
     }
 }
 
-async fn serve(mut stream: TcpStream, admin: &Admin) {
-    let mut buf = vec![0u8; MAX_HEAD];
-    let mut filled = 0;
-    let mut head_only = false;
-    let reply = loop {
-        match stream.read(&mut buf[filled..]).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => filled += n,
+/// A connection: over TLS when `[admin] sslcontext` says so.
+async fn accepted(stream: TcpStream, admin: &Arc<Admin>) {
+    let peer = stream.peer_addr().ok();
+    match &admin.tls {
+        None => serve(stream, peer, admin).await,
+        Some(slot) => {
+            let acceptor = futures_rustls::TlsAcceptor::from(slot.load_full());
+            match acceptor.accept(stream).await {
+                Ok(s) => serve(s, peer, admin).await,
+                Err(e) => debug!("admin endpoint: TLS handshake with {peer:?} failed: {e}"),
+            }
         }
-        let mut headers = [httparse::EMPTY_HEADER; 32];
-        let mut req = httparse::Request::new(&mut headers);
-        match req.parse(&buf[..filled]) {
-            Ok(httparse::Status::Complete(_)) => {
-                head_only = req.method == Some("HEAD");
-                let (path, query) = req
-                    .path
-                    .unwrap_or("")
-                    .split_once('?')
-                    .unwrap_or((req.path.unwrap_or(""), ""));
-                // `?format=text`: for people (what `smppgw reload` and `status` print).
-                let text = query.split('&').any(|p| p == "format=text");
-                if path == "/reload" {
-                    break reload(req.method.unwrap_or(""), admin, text).await;
+    }
+}
+
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    peer: Option<std::net::SocketAddr>,
+    admin: &Arc<Admin>,
+) {
+    let limits = Limits {
+        max_head: MAX_HEAD,
+        max_body: super::config_api::MAX_BODY,
+        request_timeout: DEADLINE,
+    };
+    let mut buf: Vec<u8> = Vec::with_capacity(MAX_HEAD);
+    let mut chunk = vec![0u8; 16 * 1024];
+    let mut continued = false;
+    let answer = loop {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+        match crate::http::frame(&buf, &limits) {
+            Ok(Framed::Request(req, _)) => break Some(req),
+            Ok(Framed::Partial { expect_continue }) => {
+                if expect_continue && !continued {
+                    continued = true;
+                    let _ = stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await;
                 }
-                break route(req.method.unwrap_or(""), path, admin, text);
             }
-            Ok(httparse::Status::Partial) if filled < buf.len() => continue,
-            Ok(httparse::Status::Partial) => {
-                break bad_request("the request's head is over 8 KiB");
+            Err(refusal) => {
+                let a = Answer::error(refusal.status, &refusal.why);
+                let mut out = Vec::new();
+                a.write(&mut out, true, false);
+                let _ = stream.write_all(&out).await;
+                let _ = stream.flush().await;
+                // The client may still be sending what was refused: closing now would reset
+                // the connection and lose the answer. Read and drop it for a moment first.
+                let _ = stream.close().await;
+                let _ = glommio::timer::timeout(Duration::from_secs(1), async {
+                    let mut left = 8usize << 20;
+                    while left > 0 {
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => left = left.saturating_sub(n),
+                        }
+                    }
+                    Ok(())
+                })
+                .await;
+                return;
             }
-            Err(e) => break bad_request(&format!("not an HTTP/1.x request: {e}")),
         }
     };
-    let (code, reason, content_type, body) = reply;
-    let head = format!(
-        "HTTP/1.1 {code} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    let _ = stream.write_all(head.as_bytes()).await;
-    if !head_only {
-        let _ = stream.write_all(body.as_bytes()).await;
-    }
+    let Some(req) = answer else { return };
+    let head_only = req.method == "HEAD";
+    let a = dispatch(&req, admin, peer).await;
+    write_answer(&mut stream, &a, head_only).await;
+}
+
+async fn write_answer<S: AsyncWrite + Unpin>(stream: &mut S, a: &Answer, head_only: bool) {
+    let mut out = Vec::with_capacity(a.body.len() + 256);
+    a.write(&mut out, true, head_only);
+    let _ = stream.write_all(&out).await;
     let _ = stream.flush().await;
     let _ = stream.close().await;
 }
 
-type Reply = (u16, &'static str, &'static str, String);
-
-fn bad_request(why: &str) -> Reply {
-    (
-        400,
-        "Bad Request",
-        "application/json",
-        format!("{{\"error\":{}}}\n", json_str(why)),
-    )
+/// Answers one request: `/metrics` and `/health` to anyone; `/status`, `/reload` and
+/// `/config` to callers with the `[admin]` credentials, when there are any.
+async fn dispatch(req: &Request, admin: &Arc<Admin>, peer: Option<std::net::SocketAddr>) -> Answer {
+    let path = req.path.as_str();
+    let guarded = path == "/status" || path == "/reload" || path.starts_with("/config");
+    let who = if guarded {
+        match authorise(req, &admin.shared.live.load().config.admin) {
+            Ok(who) => who,
+            Err(a) => return a,
+        }
+    } else {
+        "-".to_string()
+    };
+    // `?format=text`: for people (what `smppgw reload` and `status` print).
+    let text = req.query.split('&').any(|p| p == "format=text");
+    if path == "/config" || path.starts_with("/config/") {
+        let caller = super::config_api::Caller { who, peer };
+        return super::config_api::handle(req, admin, caller).await;
+    }
+    let (status, _, content_type, body) = if path == "/reload" {
+        reload(&req.method, admin, text).await
+    } else {
+        route(&req.method, path, admin, text)
+    };
+    Answer {
+        status,
+        content_type,
+        headers: Vec::new(),
+        body,
+    }
 }
+
+/// Who the request's credentials name; 401 when credentials are configured and it has
+/// none that match (no credentials configured: anyone, as `-`).
+fn authorise(req: &Request, cfg: &crate::config::AdminConfig) -> Result<String, Answer> {
+    if !cfg.has_credentials() {
+        return Ok("-".to_string());
+    }
+    let given = req.authorization.as_deref().unwrap_or("");
+    if let (Some(token), Some((scheme, t))) = (&cfg.token, given.trim().split_once(' ')) {
+        if scheme.eq_ignore_ascii_case("bearer") && same(t.trim().as_bytes(), token.as_bytes()) {
+            return Ok("token".to_string());
+        }
+    }
+    if let (Some(user), Some(password)) = (&cfg.user, &cfg.password) {
+        if let Some((u, p)) = crate::http::form::basic_auth(given) {
+            if same(u.as_bytes(), user.as_bytes()) & same(p.as_bytes(), password.as_bytes()) {
+                return Ok(u);
+            }
+        }
+    }
+    Err(Answer::error(
+        401,
+        if given.is_empty() {
+            "credentials required ([admin] of ysmpp.conf): Authorization: Bearer TOKEN or basic auth"
+        } else {
+            "wrong credentials"
+        },
+    )
+    .header("WWW-Authenticate", "Basic realm=\"smppgw admin\"".to_string()))
+}
+
+/// Compares in time that does not depend on where they differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = (a.len() != b.len()) as u8;
+    for i in 0..a.len().max(b.len()) {
+        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0xff);
+    }
+    diff == 0
+}
+
+type Reply = (u16, &'static str, &'static str, String);
 
 /// `POST /reload`: every file read again, as SIGHUP does; the answer says what changed (200),
 /// or why nothing did (422).

@@ -12,7 +12,7 @@
 //! directory that the log names.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -33,9 +33,13 @@ use crate::shard::{
 mod admin;
 mod cdr;
 pub mod client;
+mod config_api;
+pub mod config_cli;
+pub mod files;
 pub mod reload;
 
 use cdr::{CdrWriter, ControlJoin};
+pub use files::{load_routes, read_config};
 
 /// CDR batches the queue from the shards to the control shard holds (a shard hands one per
 /// tick at most, of up to a few hundred records).
@@ -88,6 +92,7 @@ pub fn sim_config(addr: std::net::SocketAddr, tls: Option<crate::config::TlsCont
         cdr: crate::config::CdrConfig::default(),
         http: None,
         http_target: Default::default(),
+        admin: Default::default(),
         warnings: Vec::new(),
     }
 }
@@ -152,7 +157,8 @@ fn tls_contexts(opts: &RunOptions) -> Result<HashMap<String, TlsSlot>, String> {
         .iter()
         .filter(|l| l.enable)
         .map(|l| &l.sslcontext);
-    for name in smpp.chain(http) {
+    let admin = std::iter::once(&opts.config.admin.sslcontext);
+    for name in smpp.chain(http).chain(admin) {
         let Some(name) = name else { continue };
         if out.contains_key(name) {
             continue;
@@ -221,66 +227,6 @@ fn link_tls(
     tls::client_with_roots(&pem)
         .map(Some)
         .map_err(|e| format!("ysmpp.conf:{}: ca_file: {}: {e}", c.line, path.display()))
-}
-
-/// Reads and validates the configuration files in `dir` (ysmpp.conf, regfile.conf,
-/// openssl.conf, yatesmsc.conf; those missing count as empty, ysmpp.conf must be there).
-/// On errors, every one of them, each naming file and line.
-pub fn read_config(dir: &Path) -> Result<Config, String> {
-    if !dir.is_dir() {
-        return Err(format!("{}: not a directory", dir.display()));
-    }
-    let read = |name: &str| -> Result<Option<String>, String> {
-        let p = dir.join(name);
-        match std::fs::read_to_string(&p) {
-            Ok(t) => Ok(Some(t)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("{}: {e}", p.display())),
-        }
-    };
-    let (ysmpp, regfile, openssl, yatesmsc) = (
-        read("ysmpp.conf")?,
-        read("regfile.conf")?,
-        read("openssl.conf")?,
-        read("yatesmsc.conf")?,
-    );
-    Config::parse(&crate::config::ConfigFiles {
-        ysmpp: ysmpp.as_deref(),
-        regfile: regfile.as_deref(),
-        openssl: openssl.as_deref(),
-        yatesmsc: yatesmsc.as_deref(),
-    })
-    .map_err(|errs| {
-        let mut s = format!(
-            "{} configuration error(s) in {}:\n",
-            errs.len(),
-            dir.display()
-        );
-        for e in errs {
-            s.push_str(&format!("  {e}\n"));
-        }
-        s.trim_end().to_string()
-    })
-}
-
-/// Reads and compiles `DIR/regexroute.conf`. `Ok(None)` when the file does not exist; on
-/// errors, every one of them, each naming file and line.
-pub fn load_routes(dir: &Path, version: u64) -> Result<Option<RouteTable>, String> {
-    let path = dir.join("regexroute.conf");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    };
-    RouteTable::load("regexroute.conf", &text, version)
-        .map(Some)
-        .map_err(|errs| {
-            let mut s = format!("{} error(s) in {}:\n", errs.len(), path.display());
-            for e in errs {
-                s.push_str(&format!("  {e}\n"));
-            }
-            s.trim_end().to_string()
-        })
 }
 
 /// Logs a table's summary, its warnings, and targets that name links or accounts the
@@ -606,6 +552,11 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
                     .map_or("(embedded default)".into(), |d| d.display().to_string()),
                 spool_dir: start.spool_dir.clone(),
                 reloader: reloader.clone(),
+                tls: config
+                    .admin
+                    .sslcontext
+                    .as_ref()
+                    .and_then(|c| acceptors.get(c).cloned()),
             },
         )
     });

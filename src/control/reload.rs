@@ -28,6 +28,19 @@ use crate::config::{ClientLink, Config, General};
 use crate::net::tls;
 use crate::shard::{Shared, TlsSlot};
 
+/// Why a configuration API write changed nothing.
+#[derive(Debug)]
+pub enum WriteError {
+    /// The gateway runs on its embedded default: there are no files.
+    NoFiles,
+    /// The write was for version `asked`, but `running` runs now.
+    Stale { asked: u64, running: u64 },
+    /// What does not validate, each naming file and line.
+    Invalid(Vec<String>),
+    /// A file could not be written.
+    Io(String),
+}
+
 /// What one reload did.
 #[derive(Debug, Default)]
 pub struct ReloadReport {
@@ -167,7 +180,7 @@ impl Reloader {
                 running.version,
             );
         };
-        let report = match self.prepare(dir) {
+        let report = match self.prepare(super::files::ConfigDir::on_disk(dir)) {
             Ok(next) => self.install(next, &running.config),
             Err(errors) => ReloadReport::refused(errors, running.version),
         };
@@ -196,12 +209,101 @@ impl Reloader {
         report
     }
 
+    /// A configuration API write: `changes` (file name, new text) are validated with the
+    /// other files exactly as a reload would read them; when all of it passes, the files
+    /// are written atomically and installed as a reload installs them. Nothing is written
+    /// when the running version is not `if_match` (another write came first) or when
+    /// anything does not validate; files written are put back if installing refuses.
+    pub fn write(
+        &self,
+        changes: &[(&str, String)],
+        if_match: Option<u64>,
+        why: &str,
+    ) -> Result<ReloadReport, WriteError> {
+        let _one = self.one_at_a_time.lock().unwrap_or_else(|p| p.into_inner());
+        let running = self.shared.live.load_full();
+        let Some(dir) = &self.dir else {
+            return Err(WriteError::NoFiles);
+        };
+        if let Some(v) = if_match.filter(|&v| v != running.version) {
+            return Err(WriteError::Stale {
+                asked: v,
+                running: running.version,
+            });
+        }
+        let files = super::files::ConfigDir {
+            dir,
+            overlay: changes,
+        };
+        let next = self.prepare(files).map_err(WriteError::Invalid)?;
+        let mut before = Vec::new();
+        for (name, text) in changes {
+            let old = std::fs::read_to_string(dir.join(name)).ok();
+            if let Err(e) = super::files::write_atomically(dir, name, text) {
+                self.put_back(dir, &before);
+                return Err(WriteError::Io(format!("{}: {e}", dir.join(name).display())));
+            }
+            before.push((*name, old));
+        }
+        let report = self.install(next, &running.config);
+        if report.ok {
+            self.installed.fetch_add(1, Ordering::Relaxed);
+            info!(
+                "{why}: configuration version {} installed ({} written)",
+                report.version,
+                changes
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            for c in &report.changes {
+                info!("reload: {c}");
+            }
+            for r in &report.restart {
+                warn!("reload: {r}: needs a restart; the running value stays");
+            }
+            Ok(report)
+        } else {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            self.put_back(dir, &before);
+            Err(WriteError::Invalid(report.errors))
+        }
+    }
+
+    /// Writes back the files a refused write had replaced (removing those it created).
+    fn put_back(&self, dir: &Path, before: &[(&str, Option<String>)]) {
+        for (name, old) in before {
+            let r = match old {
+                Some(text) => super::files::write_atomically(dir, name, text),
+                None => std::fs::remove_file(dir.join(name)),
+            };
+            if let Err(e) = r {
+                error!(
+                    "{}: cannot be put back after a refused write: {e}",
+                    dir.join(name).display()
+                );
+            }
+        }
+    }
+
+    /// The running configuration version.
+    pub fn version(&self) -> u64 {
+        self.shared.live.load().version
+    }
+
+    /// The configuration directory (none: the embedded default).
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
     /// Reads and validates everything; nothing is installed yet.
-    fn prepare(&self, dir: &Path) -> Result<Next, Vec<String>> {
-        let config = super::read_config(dir)
+    fn prepare(&self, files: super::files::ConfigDir<'_>) -> Result<Next, Vec<String>> {
+        let dir = files.dir;
+        let config = super::files::read_config_in(files)
             .map_err(|e| e.lines().map(|l| l.trim().to_string()).collect::<Vec<_>>())?;
         let mut errors = Vec::new();
-        let routes = match super::load_routes(dir, self.shared.routes.version() + 1) {
+        let routes = match super::files::load_routes_in(files, self.shared.routes.version() + 1) {
             Ok(t) => t,
             Err(e) => {
                 errors.extend(e.lines().map(|l| l.trim().to_string()));

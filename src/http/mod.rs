@@ -42,6 +42,8 @@ pub struct Request {
     /// `Content-Type` without its parameters, lowercased.
     pub content_type: String,
     pub authorization: Option<String>,
+    /// `If-Match` as sent (an entity tag, quoted, or `*`).
+    pub if_match: Option<String>,
     /// The client wants the connection kept after the answer.
     pub keep_alive: bool,
     pub body: Vec<u8>,
@@ -145,6 +147,8 @@ pub fn frame(buf: &[u8], limits: &Limits) -> Result<Framed, Refusal> {
                 .to_ascii_lowercase();
         } else if name.eq_ignore_ascii_case("authorization") {
             r.authorization = Some(value.to_string());
+        } else if name.eq_ignore_ascii_case("if-match") {
+            r.if_match = Some(value.to_string());
         } else if name.eq_ignore_ascii_case("connection") {
             for token in value.split(',').map(str::trim) {
                 if token.eq_ignore_ascii_case("close") {

@@ -229,6 +229,48 @@ pub fn explain(table: &RouteTable, params: &Params, env: &mut dyn Env) -> String
     out
 }
 
+/// The explain report as JSON (what `POST /config/routes/explain` answers): the same facts
+/// as [`explain`], with `text` holding that report.
+pub fn explain_json(table: &RouteTable, params: &Params, env: &mut dyn Env) -> serde_json::Value {
+    use serde_json::{json, Value};
+    let text = explain(table, params, env);
+    let d = table.route(params, env, true);
+    let mut after = params.clone();
+    d.apply(&mut after);
+    let target = Target::of(&d, &after);
+    let changes: Vec<Value> = d
+        .changes
+        .iter()
+        .map(|c| match c {
+            ParamChange::Set(n, v) => json!({"set": n, "value": v}),
+            ParamChange::Clear(n) => json!({"clear": n}),
+        })
+        .collect();
+    let trail: Vec<Value> = d
+        .trail
+        .iter()
+        .map(|s| {
+            json!({
+                "line": format!("{}:{}", table.file, s.line),
+                "context": s.context,
+                "rule": format!("{}={}", s.key, s.value),
+                "what": s.what,
+            })
+        })
+        .collect();
+    json!({
+        "file": table.file,
+        "version": table.version,
+        "context": d.context,
+        "matched": trail,
+        "sets": changes,
+        "target": if d.handled { Value::String(d.target.clone()) } else { Value::Null },
+        "action": target.describe(),
+        "cacheable": d.cacheable,
+        "text": text,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -22,6 +22,6 @@ pub mod table;
 
 pub use cache::{CacheStats, RouteCache};
 pub use eval::{Decision, ParamChange, Step};
-pub use explain::{explain, reject_status, Target, Vars};
+pub use explain::{explain, explain_json, reject_status, Target, Vars};
 pub use subst::{Env, Params};
 pub use table::{RouteError, RouteTable};

@@ -305,6 +305,30 @@ fn stale_versions_bad_bodies_and_missing_credentials_are_refused() {
     assert_eq!(general["log_level"], "debug");
     assert!(general.get("retries").is_none(), "{general}");
 
+    // Eight writers at once, all for the same version: one wins, seven are told 409.
+    let v = call(&gw, "GET", "/config/accounts", &[], "").etag.unwrap();
+    let codes: Vec<u16> = std::thread::scope(|s| {
+        let writers: Vec<_> = (0..8)
+            .map(|i| {
+                let (gw, v) = (&gw, v.clone());
+                s.spawn(move || {
+                    let body = format!(r#"{{"password":"w{i}-pass"}}"#);
+                    call(
+                        gw,
+                        "PUT",
+                        &format!("/config/accounts/w{i}"),
+                        &[("If-Match", v)],
+                        &body,
+                    )
+                    .code
+                })
+            })
+            .collect();
+        writers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    assert_eq!(codes.iter().filter(|&&c| c == 201).count(), 1, "{codes:?}");
+    assert_eq!(codes.iter().filter(|&&c| c == 409).count(), 7, "{codes:?}");
+
     let a = call(&gw, "PUT", "/config/accounts/x", &[], "{\"password\": ");
     assert_eq!(a.code, 400, "{}", a.body);
     let a = call(

@@ -70,6 +70,12 @@ fn two_hop(tag: &str, receipt_delay: &str) -> (std::path::PathBuf, Gateway, Gate
     (record, sim, gw)
 }
 
+/// The last `n` lines of a log.
+fn tail(log: &str, n: usize) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 /// The receipted ids of the receipts an ESME got.
 fn receipted(e: &Esme) -> Vec<String> {
     e.delivered
@@ -82,7 +88,7 @@ fn receipted(e: &Esme) -> Vec<String> {
 #[test]
 fn every_acknowledged_message_reaches_the_upstream_after_kill_9_under_load() {
     // Receipts come a while after the answer, so that some are still due at the crash.
-    let (record, _sim, mut gw) = two_hop("crash", "300ms");
+    let (record, sim, mut gw) = two_hop("crash", "300ms");
     let mut e = Esme::plain(gw.plain);
     e.bind(BindType::Transceiver, "demo", "demo").unwrap();
 
@@ -165,10 +171,11 @@ fn every_acknowledged_message_reaches_the_upstream_after_kill_9_under_load() {
     );
     assert!(
         lost.is_empty(),
-        "{} receipts lost (the first: {:?})\n{}",
+        "{} receipts lost (the first: {:?})\n{}\n---- the upstream (smppgw sim), last lines ----\n{}",
         lost.len(),
         lost.iter().take(10).collect::<Vec<_>>(),
-        gw.log()
+        gw.log(),
+        tail(&sim.log(), 150)
     );
     assert!(
         gw.log().contains("messages from the spool resumed"),
@@ -539,6 +546,13 @@ fn a_receipt_that_comes_before_its_message_is_known_is_refused_for_now_then_matc
         gw.log()
     );
     assert_eq!(receipted(&e), vec![id.unwrap()]);
+    // The upstream hears its ESME_ROK about when the ESME gets the receipt: wait for it.
+    let t0 = Instant::now();
+    while up.receipt_status().last().map(|(_, s)| *s) != Some(CommandStatus::ROK)
+        && t0.elapsed() < Duration::from_secs(5)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let statuses: Vec<CommandStatus> = up.receipt_status().iter().map(|(_, s)| *s).collect();
     assert_eq!(
         statuses.first(),
@@ -574,4 +588,68 @@ fn a_receipt_that_comes_before_its_message_is_known_is_refused_for_now_then_matc
     );
     e.poll();
     assert_eq!(e.delivered.len(), 1, "the dropped receipt reached nobody");
+}
+
+#[test]
+fn deliveries_to_a_receiver_that_vanishes_right_after_binding_are_offered_again() {
+    // 2,000 messages wait for rx1. Receivers bind and drop their socket at once, again and
+    // again, while the gateway hands them deliveries: whatever it had handed to a connection
+    // that closed must come back to the flow (not wait as in flight for ever). A last
+    // receiver then gets every one.
+    let gw = Gateway::start_with(
+        "",
+        "",
+        REGFILE,
+        &[("regexroute.conf", "[default]\n^99=smppserver/rx1\n")],
+    );
+    let mut tx = Esme::plain(gw.plain);
+    tx.bind(BindType::Transmitter, "demo", "demo").unwrap();
+    let mut pending = Vec::new();
+    for i in 0..2_000 {
+        pending.push(tx.submit_sm(sm(
+            "4477",
+            &format!("99{i:04}"),
+            format!("vanish {i}").as_bytes(),
+            0,
+        )));
+        if pending.len() == 64 {
+            for seq in pending.drain(..) {
+                assert!(tx.response(seq).unwrap().0.is_ok());
+            }
+        }
+    }
+    for seq in pending.drain(..) {
+        assert!(tx.response(seq).unwrap().0.is_ok());
+    }
+    for _ in 0..20 {
+        // A raw bind_receiver: bound, it answers nothing and closes, with deliveries on
+        // their way to it (and some read by the kernel, never answered).
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(gw.plain).unwrap();
+        let body = b"rx1\0rx1\0\0\x34\0\0\0";
+        let mut pdu = Vec::new();
+        pdu.extend_from_slice(&((16 + body.len()) as u32).to_be_bytes());
+        pdu.extend_from_slice(&1u32.to_be_bytes()); // bind_receiver
+        pdu.extend_from_slice(&0u32.to_be_bytes());
+        pdu.extend_from_slice(&1u32.to_be_bytes());
+        pdu.extend_from_slice(body);
+        s.write_all(&pdu).unwrap();
+        let mut head = [0u8; 16];
+        s.read_exact(&mut head).unwrap();
+        assert_eq!(&head[4..12], &[0x80, 0, 0, 1, 0, 0, 0, 0], "bound");
+        std::thread::sleep(Duration::from_millis(5));
+        drop(s);
+    }
+    let mut rx = Esme::plain(gw.plain);
+    rx.bind(BindType::Receiver, "rx1", "rx1").unwrap();
+    let t0 = Instant::now();
+    let mut texts: HashSet<Vec<u8>> = HashSet::new();
+    while texts.len() < 2_000 && t0.elapsed() < Duration::from_secs(30) {
+        rx.poll();
+        texts.extend(rx.delivered.drain(..).filter_map(|p| match p.body {
+            Body::DeliverSm(d) => Some(d.short_message.to_vec()),
+            _ => None,
+        }));
+    }
+    assert_eq!(texts.len(), 2_000, "{}", gw.log());
 }

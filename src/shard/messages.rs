@@ -546,6 +546,12 @@ impl ShardState {
     pub fn report(&self, id: MessageId, outcome: Outcome) {
         let owner = self.owner_of(id);
         if owner == self.id {
+            if let Outcome::Accepted { upstream_id, .. } = &outcome {
+                log::debug!(
+                    "message {id}: forwarded, upstream id {:?}",
+                    String::from_utf8_lossy(upstream_id)
+                );
+            }
             self.msgs
                 .flow
                 .borrow_mut()
@@ -658,6 +664,11 @@ impl ShardState {
         self.run_flow();
         match found {
             Some(lsn) => {
+                log::debug!(
+                    "receipt for upstream id {:?} matched on shard {}",
+                    String::from_utf8_lossy(&r.id),
+                    self.id
+                );
                 self.msgs.unmatched.borrow_mut().matched(link, &key);
                 self.after(lsn, Waiter::Link(reply, CommandStatus::ROK))
             }
@@ -737,7 +748,14 @@ impl ShardState {
         );
         self.run_flow();
         match found {
-            Some(lsn) => self.after(lsn, Waiter::Remote { shard: from, token }),
+            Some(lsn) => {
+                log::debug!(
+                    "receipt for upstream id {:?} matched on shard {} (asked by shard {from})",
+                    String::from_utf8_lossy(&receipt.id),
+                    self.id
+                );
+                self.after(lsn, Waiter::Remote { shard: from, token })
+            }
             None => self.send_to(
                 from,
                 ShardMsg::ReceiptFound {

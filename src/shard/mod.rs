@@ -1117,12 +1117,13 @@ async fn serve(
     shard.register(conn, inbox.clone());
     let now = Instant::now();
     let session = Session::new(Role::Smsc, shard.session_config(), now);
-    let handler = EsmeHandler::new(shard.clone(), conn, peer, inbox);
+    let handler = EsmeHandler::new(shard.clone(), conn, peer, inbox.clone());
     let limits = DriverLimits {
         write_timeout: shard.shared.config.general.response_timeout,
         write_each: false,
         gather: true,
     };
+    let stream = crate::net::direct::Direct::new(stream);
     match tls {
         None => conn::drive(stream, session, handler, &rx, limits).await,
         // Boxed: a TLS session's state is several KiB, which plain sessions should not carry.
@@ -1153,4 +1154,14 @@ async fn serve(
         }
     }
     shard.unregister(conn);
+    // Deliveries handed to this connection that it never took (they were in its inbox when
+    // it closed) go back to their flow, to be offered again; dropped, they would wait as
+    // in flight for ever.
+    while inbox.tx.len() > 0 {
+        match rx.recv().await {
+            Some(Outbound::Deliver(d)) => shard.report(d.id, Outcome::Unreachable),
+            Some(Outbound::Respond { .. } | Outbound::Stop) => {}
+            None => break,
+        }
+    }
 }

@@ -12,9 +12,11 @@
 //!
 //! A read carries as many PDUs as the socket has, and the session parses all of them before
 //! anything is written, so syscalls are paid per read, not per PDU. A peer that writes one PDU
-//! per write is read almost as each lands; after four such reads in a row the next read
-//! waits [`GATHER`] first, so that its PDUs arrive together and their answers leave together
-//! (`DriverLimits::gather`; the load generator reads without it, as ESMEs do).
+//! per write is read almost as each lands; after four such reads in a row, each within
+//! [`BUSY_GAP`] of the one before, the next read waits [`GATHER`] first, so that its PDUs
+//! arrive together and their answers leave together (`DriverLimits::gather`; the load
+//! generator reads without it, as ESMEs do). Reads go to the socket first ([`super::direct`]):
+//! the ring is used only to wait for a socket that is empty.
 
 use std::future::pending;
 use std::io;
@@ -35,6 +37,9 @@ const MAX_READ: usize = 64 * 1024;
 /// [`GATHER`] first, so that a peer writing one PDU per write is read in batches.
 const GATHER_BELOW: u64 = 4;
 const GATHER: Duration = Duration::from_micros(100);
+/// Only reads that come this soon after the one before count as a busy peer's: a quiet
+/// connection (a PDU now and then, as with a thousand binds at a modest rate) is read at once.
+const BUSY_GAP: Duration = Duration::from_millis(1);
 
 /// Inbox items handled per wake before the writes go out.
 const INBOX_BATCH: usize = 256;
@@ -119,6 +124,7 @@ pub async fn drive<S, H>(
     let mut inbox_open = true;
     let mut io = IoCounts::default();
     let (mut small, mut gather) = (0u32, false);
+    let mut last_read = Instant::now();
     handler.on_start(&mut session, Instant::now());
     let why = loop {
         session.poll_transmit(&mut wbuf);
@@ -226,7 +232,13 @@ pub async fn drive<S, H>(
                 data = rbuf.len();
                 // A busy peer whose reads bring a PDU or two: let the next ones gather.
                 let frames = session.frames_received() - frames0;
-                small = if frames < GATHER_BELOW { small + 1 } else { 0 };
+                let busy = now.duration_since(last_read) < BUSY_GAP + GATHER;
+                last_read = now;
+                small = if frames < GATHER_BELOW && busy {
+                    small + 1
+                } else {
+                    0
+                };
                 gather = limits.gather && small >= 4;
             }
             Wake::Read(Err(e)) => break format!("read failed: {e}"),

@@ -8,5 +8,6 @@
 //! | `conn` | one connection: socket bytes and time in and out of a session |
 
 pub mod conn;
+pub mod direct;
 pub mod sys;
 pub mod tls;

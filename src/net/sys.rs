@@ -177,3 +177,17 @@ pub fn allowed_cpus() -> Vec<usize> {
     ids.dedup();
     ids
 }
+
+/// Reads what a non-blocking socket holds now: `None` when it holds nothing (EAGAIN).
+pub fn recv_now(fd: std::os::fd::RawFd, buf: &mut [u8]) -> Option<io::Result<usize>> {
+    // SAFETY: `buf` is valid for writes of its length; MSG_DONTWAIT never blocks.
+    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+    if n >= 0 {
+        return Some(Ok(n as usize));
+    }
+    let e = io::Error::last_os_error();
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => None,
+        _ => Some(Err(e)),
+    }
+}

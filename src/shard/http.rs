@@ -87,6 +87,7 @@ impl ShardState {
                 peer_text: peer.map_or_else(Bytes::new, |p| Bytes::from(p.to_string())),
                 account: None,
             };
+            let stream = crate::net::direct::Direct::new(stream);
             match tls {
                 None => connection(conn, stream, limits).await,
                 Some(slot) => {

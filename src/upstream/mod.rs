@@ -859,6 +859,7 @@ pub async fn run_slot(
                     gather: true,
                 };
                 let binds_before = shared.binds.load(Ordering::Relaxed);
+                let stream = crate::net::direct::Direct::new(stream);
                 match &tls_now {
                     None => drive(stream, session, handler, &inbox, limits).await,
                     Some(tls) => {

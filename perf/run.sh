@@ -14,13 +14,19 @@
 #   httpbench.py HTTP submits (wrk) against Kannel, and an HTTP target (nginx); skipped
 #                with a note when wrk is not installed
 #   idle-memory  10,000 idle binds (RSS)
-# Each runs within its own time bound, on 127.0.0.1 only, and stops by itself.
+#   scenarios.py terminating over TLS (against plain, same run), 1,000 active binds at a fixed
+#                rate (latency), a slow receiver's held messages (memory per message), and
+#                the load generator's own cost beside the server's
+# Each runs within its own time bound, on 127.0.0.1 only, and stops by itself. At the end
+# perf/summary.py prints one table of the headline figures and perf/charts draws them as SVG
+# (plotters) beside the JSON.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 quick=0
 [ "${1:-}" = "--quick" ] && quick=1
 
 cargo build --release --bin smppgw --bin smpp-load || exit 1
+(cd perf/charts && cargo build --release -q) || exit 1
 (cd perf/smpp34-server && cargo build --release) || exit 1
 if [ ! -x target/smpp34-src/target/release/examples/perf_esme ]; then
   src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/smpp34-1.5.1 | head -1)
@@ -31,9 +37,9 @@ fi
 out="perf/results/$(date -u +%Y-%m-%dT%H%M%SZ)"
 mkdir -p "$out"
 if [ "$quick" = 1 ]; then
-  count=100000; runs=1; seconds=3; sessions=1000
+  count=100000; runs=1; seconds=3; sessions=1000; held=20000; rate=5000
 else
-  count=500000; runs=3; seconds=10; sessions=10000
+  count=500000; runs=3; seconds=10; sessions=10000; held=100000; rate=20000
 fi
 
 status=0
@@ -58,7 +64,14 @@ else
   echo "== httpbench: skipped (wrk is not installed: apt-get install wrk nginx-light kannel)"
 fi
 run idle-memory 600 python3 perf/idle-memory.py --sessions "$sessions"
+run scenarios 900 python3 perf/scenarios.py --count "$count" --held "$held" --rate "$rate" \
+  --seconds "$seconds" --json "$out/scenarios.json"
 
 echo
-echo "results in $out/ (one .txt per scenario, .json where the script writes one)"
+echo "== summary"
+python3 perf/summary.py "$out" | tee "$out/summary.txt"
+perf/charts/target/release/perf-charts "$out"
+
+echo
+echo "results in $out/ (one .txt per scenario, .json where the script writes one, .svg charts)"
 exit $status

@@ -16,7 +16,7 @@ With perf available it also counts io_uring_enter and recvfrom per message, and 
 per socket read (smppgw's reads from its log line).
 
 usage: perf/compare.py [--runs 3] [--count 1000000] [--cases 1,4] [--shapes batched,each]
-                       [--client-only | --no-client] [--json FILE]
+                       [--client-only | --no-client] [--shards auto|N] [--json FILE]
 """
 import argparse, json, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
 
@@ -215,6 +215,7 @@ def main():
                     help="traffic shapes: batched (a window per write), each (one write per PDU), "
                          "perf_esme (the smpp34 crate's own generator)")
     ap.add_argument("--no-client", action="store_true", help="skip the client case")
+    ap.add_argument("--shards", default="auto", help="the terminating gateway's shards (auto, or N)")
     a = ap.parse_args()
     for b in (GW, LOAD, SMPP34) + ((PERF_ESME,) if "perf_esme" in a.shapes else ()):
         if not os.path.exists(b):
@@ -222,7 +223,7 @@ def main():
     cfgdir = tempfile.mkdtemp(prefix="smppgw-compare-")
     gw_port = free_port()
     with open(os.path.join(cfgdir, "ysmpp.conf"), "w") as f:
-        f.write(f"[general]\nshards=auto\n\n[listenerserver plain]\naddr=127.0.0.1\nport={gw_port}\n")
+        f.write(f"[general]\nshards={a.shards}\n\n[listenerserver plain]\naddr=127.0.0.1\nport={gw_port}\n")
     with open(os.path.join(cfgdir, "regfile.conf"), "w") as f:
         f.write("[demo]\npassword=demo\n\n[perf]\npassword=perf\n")
     perf = have_perf()

@@ -284,6 +284,14 @@ pub(super) struct Ysmpp {
     pub admin: super::AdminConfig,
 }
 
+/// The line of a `[general]` key (0 when it is not there), for errors found after parsing.
+fn general_line(ysmpp: &Ini, key: &str) -> usize {
+    ysmpp
+        .section("general")
+        .and_then(|s| s.get(key))
+        .map_or(0, |e| e.line)
+}
+
 pub(super) fn parse(ysmpp: &Ini, p: &mut Problems) -> Ysmpp {
     let mut general = General::default();
     let mut server = Server::default();
@@ -404,13 +412,9 @@ pub(super) fn parse(ysmpp: &Ini, p: &mut Problems) -> Ysmpp {
     clients.sort_by_key(|c| client_names.iter().position(|(n, _)| *n == c.name));
     if let Some(r) = &general.default_route {
         if !enabled_client(&clients, r) {
-            let line = ysmpp
-                .section("general")
-                .and_then(|s| s.get("default_route"))
-                .map_or(0, |e| e.line);
             p.error(
                 FILE,
-                line,
+                general_line(ysmpp, "default_route"),
                 "default_route",
                 format!("{r:?} is not an enabled client in [smpp-client] clients="),
             );
@@ -426,13 +430,9 @@ pub(super) fn parse(ysmpp: &Ini, p: &mut Problems) -> Ysmpp {
     }
     if let Some(a) = general.admin.filter(|a| !a.ip().is_loopback()) {
         if !admin.has_credentials() {
-            let line = ysmpp
-                .section("general")
-                .and_then(|s| s.get("admin"))
-                .map_or(0, |e| e.line);
             p.error(
                 FILE,
-                line,
+                general_line(ysmpp, "admin"),
                 "admin",
                 format!("{a} is beyond loopback: set [admin] token= (or user= and password=) so that the endpoint asks who calls"),
             );

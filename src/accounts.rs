@@ -233,6 +233,23 @@ impl Accounts {
         self.get(id).cloned()
     }
 
+    /// Why `apply` would refuse these accounts (more new ones than slots left), if it would.
+    pub fn check_room(&self, accounts: &[Account]) -> Result<(), String> {
+        let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        let new_names = accounts
+            .iter()
+            .filter(|a| !known.contains_key(&a.system_id))
+            .count();
+        let used = self.used.load(Ordering::Acquire);
+        if used + new_names > self.reserved {
+            return Err(format!(
+                "regfile.conf: {new_names} new accounts, but only {} more can be added without a restart",
+                self.reserved - used
+            ));
+        }
+        Ok(())
+    }
+
     /// Installs regfile.conf as loaded again: settings change in place (binds stay), new
     /// accounts take free slots, removed ones are marked (their shards unbind them). Called by
     /// the control shard only. Fails, changing nothing, when more accounts were added than

@@ -329,6 +329,39 @@ fn stale_versions_bad_bodies_and_missing_credentials_are_refused() {
     assert_eq!(codes.iter().filter(|&&c| c == 201).count(), 1, "{codes:?}");
     assert_eq!(codes.iter().filter(|&&c| c == 409).count(), 7, "{codes:?}");
 
+    // Eight writers at once without If-Match: each edit is made from the files as they are
+    // when its turn comes, so none loses another's account.
+    let codes: Vec<u16> = std::thread::scope(|s| {
+        let writers: Vec<_> = (0..8)
+            .map(|i| {
+                let gw = &gw;
+                s.spawn(move || {
+                    let body = format!(r#"{{"password":"n{i}-pass"}}"#);
+                    call(gw, "PUT", &format!("/config/accounts/n{i}"), &[], &body).code
+                })
+            })
+            .collect();
+        writers.into_iter().map(|w| w.join().unwrap()).collect()
+    });
+    assert!(codes.iter().all(|&c| c == 201), "{codes:?}");
+    let regfile = std::fs::read_to_string(gw.dir.join("regfile.conf")).unwrap();
+    for i in 0..8 {
+        assert!(
+            regfile.contains(&format!("[n{i}]\n")),
+            "n{i} lost:\n{regfile}"
+        );
+    }
+    // If-None-Match: * creates only what is not there yet.
+    let star = [("If-None-Match", "*".to_string())];
+    let a = call(
+        &gw,
+        "PUT",
+        "/config/accounts/n0",
+        &star,
+        r#"{"password":"other"}"#,
+    );
+    assert_eq!(a.code, 409, "{}", a.body);
+
     // Each body changes nothing: (body, status, what the answer names).
     let bad = [
         ("{\"password\": ", 400, "JSON"),

@@ -14,6 +14,8 @@
 //! then listen on loopback only. With credentials, `/config`, `/reload` and `/status` need
 //! them; `/metrics` and `/health` stay open for scrapers and load balancers.
 
+use core::net::SocketAddr; // value types: no IO
+
 use super::keys::{Keys, Problems};
 
 /// `[admin]`.
@@ -35,6 +37,18 @@ impl AdminConfig {
     pub fn has_credentials(&self) -> bool {
         self.token.is_some() || self.user.is_some()
     }
+}
+
+/// What a reload must refuse about `[admin]`: the endpoint stays on the address it was
+/// started on (`bound`) until a restart, and while that is beyond loopback its credentials
+/// cannot go, whatever the files now say about the address.
+pub fn reload_problem(bound: Option<SocketAddr>, next: &AdminConfig) -> Option<String> {
+    let bound = bound.filter(|a| !a.ip().is_loopback())?;
+    (!next.has_credentials()).then(|| {
+        format!(
+            "ysmpp.conf: [admin]: the admin endpoint listens on {bound}, beyond loopback, until a restart: it keeps asking for credentials (set token= or user= and password=)"
+        )
+    })
 }
 
 pub(super) fn parse(k: &mut Keys<'_>, p: &mut Problems, a: &mut AdminConfig) {
@@ -77,5 +91,25 @@ pub(super) fn parse(k: &mut Keys<'_>, p: &mut Problems, a: &mut AdminConfig) {
             if a.user.is_some() { "user" } else { "password" },
             "user and password go together",
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_cannot_go_while_the_endpoint_listens_beyond_loopback() {
+        let none = AdminConfig::default();
+        let token = AdminConfig {
+            token: Some("0123456789abcdef".into()),
+            ..AdminConfig::default()
+        };
+        let open: SocketAddr = "0.0.0.0:9775".parse().unwrap();
+        let lo: SocketAddr = "127.0.0.1:9775".parse().unwrap();
+        assert!(reload_problem(Some(open), &none).is_some());
+        assert!(reload_problem(Some(open), &token).is_none());
+        assert!(reload_problem(Some(lo), &none).is_none());
+        assert!(reload_problem(None, &none).is_none());
     }
 }

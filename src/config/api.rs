@@ -84,6 +84,9 @@ impl Texts {
 /// Why a request changes nothing: (HTTP status, reasons).
 pub type Refusal = (u16, Vec<String>);
 
+/// The new texts of the files a write changes (file name, text).
+pub type Changes = Vec<(&'static str, String)>;
+
 fn refuse(status: u16, why: impl Into<String>) -> Refusal {
     (status, vec![why.into()])
 }
@@ -269,16 +272,16 @@ pub fn keys_from_json(body: &[u8], nulls: bool) -> Result<Vec<(String, Option<St
 fn check_name(kind: Kind, name: &str) -> Result<(), Refusal> {
     let bad = name.is_empty()
         || name.len() > 64
-        || name.contains([']', '[', '/', ';', '=', '\\'])
+        || name.contains([']', '[', '/', ';', '=', '\\', ',', '%', '?', '#'])
         || name.chars().any(|c| c.is_whitespace() || c.is_control())
         || name.starts_with('.');
     if bad {
         return Err(refuse(
             400,
-            format!("{name:?}: a name is 1-64 characters without spaces, brackets, '/', ';', '=' or '\\'"),
+            format!("{name:?}: a name is 1-64 characters without spaces, brackets or any of / ; = \\ , % ? #"),
         ));
     }
-    if kind == Kind::Client && (RESERVED.contains(&name) || name == "listenerserver") {
+    if kind == Kind::Client && (RESERVED.contains(&name) || name.starts_with("listenerserver")) {
         return Err(refuse(
             400,
             format!("{name:?}: a section of ysmpp.conf has that name"),
@@ -319,6 +322,13 @@ pub fn put(
                 .filter(|s| normalise(&s.name) == normalise(&section))
                 .find_map(|s| s.get(k)?.value.clone());
             match old {
+                // Kept as the file has it, if it can be written back as it reads.
+                Some(old) if old.contains(['\n', '\r']) || old.trim_end().ends_with('\\') => {
+                    return Err(refuse(
+                        400,
+                        format!("{k}: the current value spans lines in the file and cannot be kept as it is; send the value itself"),
+                    ))
+                }
                 Some(old) => set.push((k.clone(), old)),
                 None => {
                     return Err(refuse(
@@ -561,6 +571,24 @@ mod tests {
         assert_eq!(put(Kind::Client, &t, "general", &none).unwrap_err().0, 400);
         assert_eq!(put(Kind::Account, &t, "a b", &none).unwrap_err().0, 400);
         assert_eq!(delete(Kind::Account, &t, "nobody").unwrap_err().0, 404);
+        // A name the loader would read as a listener, or that splits a list, is refused.
+        assert_eq!(
+            put(Kind::Client, &t, "listenerserverX", &none)
+                .unwrap_err()
+                .0,
+            400
+        );
+        assert_eq!(put(Kind::Account, &t, "a,b", &none).unwrap_err().0, 400);
+        // A kept secret that spans lines in the file cannot be kept as it is.
+        let spans = Texts {
+            regfile: Some("[demo]\npassword=a\\\nb\\ \n; c\n".into()),
+            ..t.clone()
+        };
+        let keep = keys_from_json(br#"{"password":"***"}"#, false).unwrap();
+        assert_eq!(
+            put(Kind::Account, &spans, "demo", &keep).unwrap_err().0,
+            400
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ macro_rules! changed_fields {
     }};
 }
 
-mod admin;
+pub mod admin;
 pub mod api;
 mod cdr;
 pub mod default;

@@ -21,6 +21,7 @@ use glommio::net::{TcpListener, TcpStream};
 use log::{debug, info, warn};
 use metrics_exporter_prometheus::PrometheusHandle;
 
+use super::reload::ReloadReport;
 use crate::http::{Answer, Framed, Limits, Request};
 use crate::metrics::{Scrape, Stages};
 use crate::shard::Shared;
@@ -113,13 +114,10 @@ async fn serve_listener(
                 open.set(open.get() + 1);
                 let (admin, open) = (admin.clone(), open.clone());
                 glommio::spawn_local(async move {
-                    // One deadline for the whole exchange: a client that trickles its
-                    // request or never reads the answer is cut off.
-                    let _ = glommio::timer::timeout(DEADLINE, async {
-                        accepted(stream, &admin).await;
-                        Ok(())
-                    })
-                    .await;
+                    // Deadlines bound the handshake, the request and the answer's writing (a
+                    // client that trickles or never reads is cut off), not the work between:
+                    // a write handed to the blocking thread cannot be called back half done.
+                    accepted(stream, &admin).await;
                     open.set(open.get() - 1);
                 })
                 .detach();
@@ -140,7 +138,10 @@ async fn accepted(stream: TcpStream, admin: &Arc<Admin>) {
         None => serve(stream, peer, admin).await,
         Some(slot) => {
             let acceptor = futures_rustls::TlsAcceptor::from(slot.load_full());
-            match acceptor.accept(stream).await {
+            let handshake = glommio::timer::timeout(DEADLINE, async {
+                acceptor.accept(stream).await.map_err(Into::into)
+            });
+            match handshake.await {
                 Ok(s) => serve(s, peer, admin).await,
                 Err(e) => debug!("admin endpoint: TLS handshake with {peer:?} failed: {e}"),
             }
@@ -161,8 +162,13 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     let mut buf: Vec<u8> = Vec::with_capacity(MAX_HEAD);
     let mut chunk = vec![0u8; 16 * 1024];
     let mut continued = false;
+    let started = std::time::Instant::now();
     let answer = loop {
-        match stream.read(&mut chunk).await {
+        let left = DEADLINE.saturating_sub(started.elapsed());
+        let read = glommio::timer::timeout(left, async {
+            stream.read(&mut chunk).await.map_err(Into::into)
+        });
+        match read.await {
             Ok(0) | Err(_) => return,
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
@@ -207,9 +213,13 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
 async fn write_answer<S: AsyncWrite + Unpin>(stream: &mut S, a: &Answer, head_only: bool) {
     let mut out = Vec::with_capacity(a.body.len() + 256);
     a.write(&mut out, true, head_only);
-    let _ = stream.write_all(&out).await;
-    let _ = stream.flush().await;
-    let _ = stream.close().await;
+    let _ = glommio::timer::timeout(DEADLINE, async {
+        stream.write_all(&out).await?;
+        stream.flush().await?;
+        stream.close().await?;
+        Ok(())
+    })
+    .await;
 }
 
 /// Answers one request: `/metrics` and `/health` to anyone; `/status`, `/reload` and
@@ -299,7 +309,18 @@ async fn reload(method: &str, admin: &Admin, text: bool) -> Reply {
     let reloader = admin.reloader.clone();
     // File reads and certificate parsing: off the control executor's thread.
     let report = glommio::executor()
-        .spawn_blocking(move || reloader.reload("POST /reload"))
+        .spawn_blocking(move || {
+            // A panic would take glommio's blocking thread (and every later reload) with it.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                reloader.reload("POST /reload")
+            }))
+            .unwrap_or_else(|_| ReloadReport {
+                errors: vec![
+                    "internal error while reloading (logged); nothing was installed".into(),
+                ],
+                ..ReloadReport::default()
+            })
+        })
         .await;
     let (kind, body) = if text {
         ("text/plain; charset=utf-8", report.text())

@@ -32,6 +32,14 @@ pub fn request_with(
     if probe.ip().is_unspecified() {
         probe.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
     }
+    let credentials = headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("authorization"));
+    if credentials && !probe.ip().is_loopback() {
+        return Err(format!(
+            "refusing to send the admin credentials in clear text to {probe}: this client speaks plain HTTP; run it on the node, against the endpoint on 127.0.0.1 (or use curl over HTTPS)"
+        ));
+    }
     let mut s = TcpStream::connect_timeout(&probe, Duration::from_secs(5)).map_err(|e| {
         format!("cannot reach the admin endpoint on {probe}: {e} (is the gateway running, with [general] admin set to this address?)")
     })?;

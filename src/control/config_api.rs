@@ -26,6 +26,62 @@ pub struct Caller {
     pub peer: Option<SocketAddr>,
 }
 
+/// A write, as it came: applied to the files as they are when its turn comes.
+enum Write {
+    Routes(String),
+    General(Vec<(String, Option<String>)>),
+    Put {
+        kind: Kind,
+        name: String,
+        keys: Vec<(String, Option<String>)>,
+        /// `If-None-Match: *`: only if there is none yet.
+        create_only: bool,
+    },
+    Delete {
+        kind: Kind,
+        name: String,
+    },
+}
+
+impl Write {
+    /// The new texts of the files it changes, and whether it created its resource.
+    fn apply(
+        self,
+        dir: &std::path::Path,
+    ) -> Result<(api::Changes, bool), api::Refusal> {
+        match self {
+            Write::Routes(text) => Ok((vec![("regexroute.conf", text)], false)),
+            Write::General(keys) => {
+                let texts = read_texts(dir).map_err(|e| (500, vec![e]))?;
+                api::put_general(&texts, &keys).map(|c| (c, false))
+            }
+            Write::Put {
+                kind,
+                name,
+                keys,
+                create_only,
+            } => {
+                let texts = read_texts(dir).map_err(|e| (500, vec![e]))?;
+                let created = api::show(kind, &texts, &name).is_none();
+                if create_only && !created {
+                    return Err((
+                        409,
+                        vec![format!(
+                            "{} {name:?} exists (If-None-Match: *)",
+                            api::kind_word(kind)
+                        )],
+                    ));
+                }
+                api::put(kind, &texts, &name, &keys).map(|c| (c, created))
+            }
+            Write::Delete { kind, name } => {
+                let texts = read_texts(dir).map_err(|e| (500, vec![e]))?;
+                api::delete(kind, &texts, &name).map(|c| (c, false))
+            }
+        }
+    }
+}
+
 /// Serves a request under `/config`.
 pub async fn handle(req: &Request, admin: &Arc<Admin>, caller: Caller) -> Answer {
     let parts: Vec<&str> = req
@@ -41,50 +97,73 @@ pub async fn handle(req: &Request, admin: &Arc<Admin>, caller: Caller) -> Answer
             "the gateway runs on its embedded default: there are no files to show or change (start it with --config DIR)",
         );
     };
-    let texts = match read_texts(&dir) {
-        Ok(t) => t,
-        Err(e) => return Answer::error(500, &e),
-    };
+    // The version first: a write that lands between the two then makes the ETag stale, never
+    // the other way round.
     let version = admin.reloader.version();
+    let etag = format!("\"{version}\"");
     let read = |body: serde_json::Value| {
-        Answer::json(200, format!("{body}\n")).header("ETag", format!("\"{version}\""))
+        Answer::json(200, format!("{body}\n")).header("ETag", etag.clone())
     };
-    let change = match (method, parts.as_slice()) {
+    let texts = || read_texts(&dir);
+    let write = match (method, parts.as_slice()) {
         ("GET" | "HEAD", ["routes"]) => {
-            let text = std::fs::read_to_string(dir.join("regexroute.conf")).unwrap_or_default();
-            return Answer::text(200, text).header("ETag", format!("\"{version}\""));
+            return match std::fs::read_to_string(dir.join("regexroute.conf")) {
+                Ok(text) => Answer::text(200, text).header("ETag", etag),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Answer::error(
+                    404,
+                    "no regexroute.conf (default_route or terminating); PUT one to install it",
+                ),
+                Err(e) => Answer::error(500, &format!("regexroute.conf: {e}")),
+            };
         }
         ("PUT", ["routes"]) => match std::str::from_utf8(&req.body) {
-            Ok(t) => Ok((vec![("regexroute.conf", t.to_string())], false)),
-            Err(_) => Err((400, vec!["the route file must be UTF-8 text".to_string()])),
+            Ok(t) => Write::Routes(t.to_string()),
+            Err(_) => return refused(400, &["the route file must be UTF-8 text".to_string()]),
         },
         ("POST", ["routes", "explain"]) => return explain(req, admin),
-        ("GET" | "HEAD", ["general"]) => return read(api::show_general(&texts)),
-        ("PUT", ["general"]) => api::keys_from_json(&req.body, true)
-            .and_then(|keys| api::put_general(&texts, &keys))
-            .map(|c| (c, false)),
-        ("GET" | "HEAD", [kind]) => match Kind::from_path(kind) {
-            Some(k) => return read(api::list(k, &texts)),
-            None => return not_found(),
+        (_, ["routes", "explain"]) => return method_not_allowed("POST"),
+        ("GET" | "HEAD", ["general"]) => {
+            return match texts() {
+                Ok(t) => read(api::show_general(&t)),
+                Err(e) => Answer::error(500, &e),
+            }
+        }
+        ("PUT", ["general"]) => match api::keys_from_json(&req.body, true) {
+            Ok(keys) => Write::General(keys),
+            Err((status, why)) => return refused(status, &why),
+        },
+        ("GET" | "HEAD", [kind]) => match (Kind::from_path(kind), texts()) {
+            (Some(k), Ok(t)) => return read(api::list(k, &t)),
+            (None, _) => return not_found(),
+            (_, Err(e)) => return Answer::error(500, &e),
         },
         (_, [kind, name]) => {
             let Some(k) = Kind::from_path(kind) else {
                 return not_found();
             };
+            let name = name.to_string();
             match method {
                 "GET" | "HEAD" => {
-                    return match api::show(k, &texts, name) {
-                        Some(v) => read(v),
-                        None => Answer::error(404, &format!("no {} {name:?}", api::kind_word(k))),
+                    return match texts() {
+                        Ok(t) => match api::show(k, &t, &name) {
+                            Some(v) => read(v),
+                            None => {
+                                Answer::error(404, &format!("no {} {name:?}", api::kind_word(k)))
+                            }
+                        },
+                        Err(e) => Answer::error(500, &e),
                     }
                 }
-                "PUT" => {
-                    let created = api::show(k, &texts, name).is_none();
-                    api::keys_from_json(&req.body, false)
-                        .and_then(|keys| api::put(k, &texts, name, &keys))
-                        .map(|c| (c, created))
-                }
-                "DELETE" => api::delete(k, &texts, name).map(|c| (c, false)),
+                "PUT" => match api::keys_from_json(&req.body, false) {
+                    Ok(keys) => Write::Put {
+                        kind: k,
+                        name,
+                        keys,
+                        create_only: req.if_none_match.as_deref().map(str::trim) == Some("*"),
+                    },
+                    Err((status, why)) => return refused(status, &why),
+                },
+                "DELETE" => Write::Delete { kind: k, name },
                 _ => return method_not_allowed("GET, PUT, DELETE"),
             }
         }
@@ -93,16 +172,12 @@ pub async fn handle(req: &Request, admin: &Arc<Admin>, caller: Caller) -> Answer
         (_, [kind]) if Kind::from_path(kind).is_some() => return method_not_allowed("GET"),
         _ => return not_found(),
     };
-    let (changes, created) = match change {
-        Ok(c) => c,
-        Err((status, why)) => return refused(status, &why),
-    };
     let if_match = match req.if_match.as_deref().map(parse_etag) {
         None | Some(Ok(None)) => None,
         Some(Ok(Some(v))) => Some(v),
         Some(Err(())) => {
             return Answer::error(
-                409,
+                400,
                 &format!("If-Match must be a configuration version such as \"{version}\""),
             )
         }
@@ -122,24 +197,34 @@ pub async fn handle(req: &Request, admin: &Arc<Admin>, caller: Caller) -> Answer
     let peer = caller
         .peer
         .map_or_else(|| "-".to_string(), |p| p.to_string());
-    // Validation, fsyncs and certificates: off the control executor's thread.
+    // Validation, fsyncs and certificates: off the control executor's thread. A panic there
+    // would take glommio's blocking thread (and every later reload) with it: it is caught.
     glommio::executor()
         .spawn_blocking(move || {
-            let result = reloader.write(&changes, if_match, &format!("config API ({what})"));
-            let answer = written(&result, created);
-            if let Ok(report) = &result {
-                info!(
-                    "config: {who} from {peer}: {what}: version {version} -> {}",
-                    report.version
-                );
-                if let Some(path) = audit {
-                    append_audit(&path, &who, &peer, &what, version, report.version);
+            let why = format!("config API ({what})");
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                reloader.write(|dir| write.apply(dir), if_match, &why)
+            }))
+            .unwrap_or_else(|_| {
+                Err(WriteError::Io(
+                    "internal error while writing (logged); nothing was installed".into(),
+                ))
+            });
+            let answer = written(&result);
+            match &result {
+                Ok((report, before, _)) => {
+                    info!(
+                        "config: {who} from {peer}: {what}: version {before} -> {}",
+                        report.version
+                    );
+                    if let Some(path) = audit {
+                        append_audit(&path, &who, &peer, &what, *before, report.version);
+                    }
                 }
-            } else {
-                info!(
+                Err(_) => info!(
                     "config: {who} from {peer}: {what}: refused ({})",
                     answer.status
-                );
+                ),
             }
             answer
         })
@@ -167,9 +252,9 @@ fn parse_etag(v: &str) -> Result<Option<u64>, ()> {
     v.parse().map(Some).map_err(|_| ())
 }
 
-fn written(result: &Result<ReloadReport, WriteError>, created: bool) -> Answer {
+fn written(result: &Result<(ReloadReport, u64, bool), WriteError>) -> Answer {
     match result {
-        Ok(report) => Answer::json(if created { 201 } else { 200 }, report.json())
+        Ok((report, _, created)) => Answer::json(if *created { 201 } else { 200 }, report.json())
             .header("ETag", format!("\"{}\"", report.version)),
         Err(WriteError::NoFiles) => Answer::error(409, "the embedded default has no files"),
         Err(WriteError::Stale { asked, running }) => Answer::json(
@@ -182,6 +267,7 @@ fn written(result: &Result<ReloadReport, WriteError>, created: bool) -> Answer {
             ),
         )
         .header("ETag", format!("\"{running}\"")),
+        Err(WriteError::Refused(status, why)) => refused(*status, why),
         Err(WriteError::Invalid(errors)) => refused(422, errors),
         Err(WriteError::Io(e)) => Answer::error(500, e),
     }

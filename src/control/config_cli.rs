@@ -30,6 +30,16 @@ pub fn run(
         other => return Err(format!("{other:?}: not a kind\n{USAGE}")),
     };
     let named = matches!(kind, "accounts" | "clients" | "listeners");
+    if let (true, Some(name)) = (named, rest.first()) {
+        // Names go into the path as they are: what a path would read otherwise is refused.
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_graphic() && !matches!(c, '/' | '?' | '#' | '%'))
+        {
+            return Err(format!("{name:?}: not a name this command can send"));
+        }
+    }
     let call = |method: &str, path: &str, extra: &[(&str, String)], body: &[u8]| {
         let mut headers = auth.to_vec();
         headers.extend_from_slice(extra);
@@ -69,6 +79,7 @@ pub fn run(
                 return Err("set needs key=value (key= removes a key)".into());
             }
             let current = call("GET", &path, &[], b"")?;
+            let creating = current.code == 404;
             let mut obj = match current.code {
                 200 => match serde_json::from_str::<Value>(&current.body) {
                     Ok(Value::Object(m)) => m,
@@ -107,6 +118,10 @@ pub fn run(
             }
             let body = Value::Object(obj).to_string();
             let mut extra = if_match(&current);
+            if creating {
+                // Created here, unless someone else created it meanwhile.
+                extra.push(("If-None-Match", "*".into()));
+            }
             extra.push(("Content-Type", "application/json".into()));
             report(call("PUT", &path, &extra, body.as_bytes())?, json)
         }

@@ -110,13 +110,25 @@ pub fn load_routes_in(files: ConfigDir<'_>, version: u64) -> Result<Option<Route
 
 /// Writes `text` as `dir/name` so that a crash leaves either the old file or the new one:
 /// a temporary file beside it, written and fsync'd, renamed over it, and the directory
-/// fsync'd. The file keeps the old one's permissions (a new one gets 0600: it may hold
-/// passwords).
-pub fn write_atomically(dir: &Path, name: &str, text: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-    let path = dir.join(name);
-    let tmp: PathBuf = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let mode = std::fs::metadata(&path).map_or(0o600, |m| m.permissions().mode() & 0o7777);
+/// fsync'd. A symbolic link is followed (the file it names is replaced, the link stays), and
+/// the file keeps the old one's permissions and, where the process may, its owner (a new
+/// one gets 0600: it may hold passwords).
+pub fn write_atomically(dir: &Path, name: &str, text: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
+    let path = std::fs::canonicalize(dir.join(name)).unwrap_or_else(|_| dir.join(name));
+    let (Some(parent), Some(file)) = (path.parent(), path.file_name()) else {
+        return Err(std::io::Error::other("not a file name"));
+    };
+    let parent = parent.to_path_buf();
+    let tmp: PathBuf = parent.join(format!(
+        ".{}.{}.tmp",
+        file.to_string_lossy(),
+        std::process::id()
+    ));
+    let old = std::fs::metadata(&path).ok();
+    let mode = old
+        .as_ref()
+        .map_or(0o600, |m| m.permissions().mode() & 0o7777);
     let result = (|| {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
@@ -125,16 +137,43 @@ pub fn write_atomically(dir: &Path, name: &str, text: &str) -> std::io::Result<(
             .mode(mode)
             .open(&tmp)?;
         f.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        f.write_all(text.as_bytes())?;
+        if let Some(m) = &old {
+            // Root keeps the operator's owner on the file; anyone else cannot, and need not.
+            let _ = std::os::unix::fs::fchown(&f, Some(m.uid()), Some(m.gid()));
+        }
+        f.write_all(text)?;
         f.sync_all()?;
         drop(f);
         std::fs::rename(&tmp, &path)?;
-        std::fs::File::open(dir)?.sync_all()
+        std::fs::File::open(&parent)?.sync_all()
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// The most a certificate or CA file may hold.
+pub const MAX_PEM: u64 = 1 << 20;
+
+/// Reads a certificate or CA file: a regular file of at most [`MAX_PEM`] octets (a path to
+/// `/dev/zero` or a FIFO would otherwise fill memory or hang the reload).
+pub fn read_pem(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read as _;
+    let f = std::fs::File::open(path)?;
+    let meta = f.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    if meta.len() > MAX_PEM {
+        return Err(std::io::Error::other(format!(
+            "{} octets, more than a certificate file holds ({MAX_PEM} at most)",
+            meta.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(meta.len() as usize);
+    f.take(MAX_PEM + 1).read_to_end(&mut out)?;
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -156,10 +195,23 @@ mod tests {
             Some("[b]\npassword=y\n")
         );
         assert_eq!(files.read("yatesmsc.conf").unwrap(), None);
-        write_atomically(&dir, "regfile.conf", "[c]\n").unwrap();
+        write_atomically(&dir, "regfile.conf", b"[c]\n").unwrap();
         assert_eq!(
             std::fs::read_to_string(dir.join("regfile.conf")).unwrap(),
             "[c]\n"
+        );
+        // Through a symbolic link, the file it names is replaced and the link stays.
+        std::fs::write(dir.join("real.conf"), "[old]\n").unwrap();
+        let _ = std::fs::remove_file(dir.join("linked.conf"));
+        std::os::unix::fs::symlink("real.conf", dir.join("linked.conf")).unwrap();
+        write_atomically(&dir, "linked.conf", b"[new]\n").unwrap();
+        assert!(std::fs::symlink_metadata(dir.join("linked.conf"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(dir.join("real.conf")).unwrap(),
+            "[new]\n"
         );
         let left: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()

@@ -217,7 +217,7 @@ fn link_tls(
     }
     let file = c.ca_file.as_deref().unwrap_or_default();
     let path = dir.map_or_else(|| std::path::PathBuf::from(file), |d| d.join(file));
-    let pem = std::fs::read(&path).map_err(|e| {
+    let pem = files::read_pem(&path).map_err(|e| {
         format!(
             "ysmpp.conf:{}: ca_file: cannot read {}: {e}",
             c.line,

@@ -37,6 +37,8 @@ pub enum WriteError {
     Stale { asked: u64, running: u64 },
     /// What does not validate, each naming file and line.
     Invalid(Vec<String>),
+    /// The edit itself refused (HTTP status, reasons): a bad name, key or value.
+    Refused(u16, Vec<String>),
     /// A file could not be written.
     Io(String),
 }
@@ -128,7 +130,7 @@ pub struct Reloader {
 /// What a link's `ca_file` holds now (`None`: the link does not verify with one).
 fn ca_of(c: &ClientLink, dir: &Path) -> Option<std::io::Result<Vec<u8>>> {
     let file = c.ca_file.as_deref().filter(|_| c.tls && c.verify)?;
-    Some(std::fs::read(dir.join(file)))
+    Some(super::files::read_pem(&dir.join(file)))
 }
 
 impl Reloader {
@@ -209,17 +211,20 @@ impl Reloader {
         report
     }
 
-    /// A configuration API write: `changes` (file name, new text) are validated with the
-    /// other files exactly as a reload would read them; when all of it passes, the files
-    /// are written atomically and installed as a reload installs them. Nothing is written
-    /// when the running version is not `if_match` (another write came first) or when
-    /// anything does not validate; files written are put back if installing refuses.
-    pub fn write(
+    /// A configuration API write. Under the reload lock, `edit` makes the new texts of the
+    /// files it changes from the directory as it is now (so that two writes cannot lose each
+    /// other's changes), and they are validated with the other files exactly as a reload
+    /// reads them; when all of it passes, the files are written atomically and installed as
+    /// a reload installs them. Nothing is written when the running version is not
+    /// `if_match` (another write came first), when `edit` refuses, or when anything does not
+    /// validate; files written are put back if installing still refuses. Returns the report,
+    /// the version it replaced, and what `edit` returned beside the texts.
+    pub fn write<T>(
         &self,
-        changes: &[(&str, String)],
+        edit: impl FnOnce(&Path) -> Result<(Vec<(&'static str, String)>, T), (u16, Vec<String>)>,
         if_match: Option<u64>,
         why: &str,
-    ) -> Result<ReloadReport, WriteError> {
+    ) -> Result<(ReloadReport, u64, T), WriteError> {
         let _one = self.one_at_a_time.lock().unwrap_or_else(|p| p.into_inner());
         let running = self.shared.live.load_full();
         let Some(dir) = &self.dir else {
@@ -231,19 +236,32 @@ impl Reloader {
                 running: running.version,
             });
         }
+        let (changes, extra) =
+            edit(dir).map_err(|(status, why)| WriteError::Refused(status, why))?;
         let files = super::files::ConfigDir {
             dir,
-            overlay: changes,
+            overlay: &changes,
         };
         let next = self.prepare(files).map_err(WriteError::Invalid)?;
-        let mut before = Vec::new();
-        for (name, text) in changes {
-            let old = std::fs::read_to_string(dir.join(name)).ok();
-            if let Err(e) = super::files::write_atomically(dir, name, text) {
-                self.put_back(dir, &before);
+        self.shared
+            .accounts
+            .check_room(&next.config.accounts)
+            .map_err(|e| WriteError::Invalid(vec![e]))?;
+        // What each file held (absent: it did not exist), read before anything is written.
+        let mut old = Vec::new();
+        for (name, _) in &changes {
+            match std::fs::read(dir.join(name)) {
+                Ok(b) => old.push((*name, Some(b))),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => old.push((*name, None)),
+                Err(e) => return Err(WriteError::Io(format!("{}: {e}", dir.join(name).display()))),
+            }
+        }
+        for (i, (name, text)) in changes.iter().enumerate() {
+            if let Err(e) = super::files::write_atomically(dir, name, text.as_bytes()) {
+                // This one may have been renamed into place before the error: it goes back too.
+                self.put_back(dir, &old[..=i]);
                 return Err(WriteError::Io(format!("{}: {e}", dir.join(name).display())));
             }
-            before.push((*name, old));
         }
         let report = self.install(next, &running.config);
         if report.ok {
@@ -263,20 +281,23 @@ impl Reloader {
             for r in &report.restart {
                 warn!("reload: {r}: needs a restart; the running value stays");
             }
-            Ok(report)
+            Ok((report, running.version, extra))
         } else {
             self.refused.fetch_add(1, Ordering::Relaxed);
-            self.put_back(dir, &before);
+            self.put_back(dir, &old);
             Err(WriteError::Invalid(report.errors))
         }
     }
 
     /// Writes back the files a refused write had replaced (removing those it created).
-    fn put_back(&self, dir: &Path, before: &[(&str, Option<String>)]) {
+    fn put_back(&self, dir: &Path, before: &[(&str, Option<Vec<u8>>)]) {
         for (name, old) in before {
             let r = match old {
-                Some(text) => super::files::write_atomically(dir, name, text),
-                None => std::fs::remove_file(dir.join(name)),
+                Some(bytes) => super::files::write_atomically(dir, name, bytes),
+                None => match std::fs::remove_file(dir.join(name)) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    r => r,
+                },
             };
             if let Err(e) = r {
                 error!(
@@ -303,6 +324,11 @@ impl Reloader {
         let config = super::files::read_config_in(files)
             .map_err(|e| e.lines().map(|l| l.trim().to_string()).collect::<Vec<_>>())?;
         let mut errors = Vec::new();
+        // The endpoint stays on the address it was started on until a restart.
+        errors.extend(crate::config::admin::reload_problem(
+            self.shared.config.general.admin,
+            &config.admin,
+        ));
         let routes = match super::files::load_routes_in(files, self.shared.routes.version() + 1) {
             Ok(t) => t,
             Err(e) => {
@@ -609,6 +635,9 @@ fn restart_needed(running: &Config, next: &Config) -> Vec<String> {
     }
     if running.http_target != next.http_target {
         out.push("ysmpp.conf [http-target]".into());
+    }
+    if running.admin.sslcontext != next.admin.sslcontext {
+        out.push("ysmpp.conf [admin] sslcontext".into());
     }
     if running.cdr.file != next.cdr.file || running.cdr.rotate_size != next.cdr.rotate_size {
         out.push("ysmpp.conf [cdr] file or rotate_size".into());

@@ -42,8 +42,9 @@ pub struct Request {
     /// `Content-Type` without its parameters, lowercased.
     pub content_type: String,
     pub authorization: Option<String>,
-    /// `If-Match` as sent (an entity tag, quoted, or `*`).
+    /// `If-Match` and `If-None-Match` as sent (an entity tag, quoted, or `*`).
     pub if_match: Option<String>,
+    pub if_none_match: Option<String>,
     /// The client wants the connection kept after the answer.
     pub keep_alive: bool,
     pub body: Vec<u8>,
@@ -67,6 +68,8 @@ impl Refusal {
 
 /// What the buffered bytes hold.
 #[derive(Debug, PartialEq, Eq)]
+// Not boxed: a request is framed once and moved out at once; boxing would allocate per request.
+#[allow(clippy::large_enum_variant)]
 pub enum Framed {
     /// A whole request, and how many bytes it took.
     Request(Request, usize),
@@ -149,6 +152,8 @@ pub fn frame(buf: &[u8], limits: &Limits) -> Result<Framed, Refusal> {
             r.authorization = Some(value.to_string());
         } else if name.eq_ignore_ascii_case("if-match") {
             r.if_match = Some(value.to_string());
+        } else if name.eq_ignore_ascii_case("if-none-match") {
+            r.if_none_match = Some(value.to_string());
         } else if name.eq_ignore_ascii_case("connection") {
             for token in value.split(',').map(str::trim) {
                 if token.eq_ignore_ascii_case("close") {

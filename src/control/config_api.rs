@@ -45,10 +45,7 @@ enum Write {
 
 impl Write {
     /// The new texts of the files it changes, and whether it created its resource.
-    fn apply(
-        self,
-        dir: &std::path::Path,
-    ) -> Result<(api::Changes, bool), api::Refusal> {
+    fn apply(self, dir: &std::path::Path) -> Result<(api::Changes, bool), api::Refusal> {
         match self {
             Write::Routes(text) => Ok((vec![("regexroute.conf", text)], false)),
             Write::General(keys) => {

@@ -236,6 +236,15 @@ impl Accounts {
     /// Why `apply` would refuse these accounts (more new ones than slots left), if it would.
     pub fn check_room(&self, accounts: &[Account]) -> Result<(), String> {
         let known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        self.room_for(&known, accounts).map(|_| ())
+    }
+
+    /// The slots in use now, if `accounts` fit beside them; else why not.
+    fn room_for(
+        &self,
+        known: &HashMap<String, AccountId>,
+        accounts: &[Account],
+    ) -> Result<usize, String> {
         let new_names = accounts
             .iter()
             .filter(|a| !known.contains_key(&a.system_id))
@@ -247,7 +256,7 @@ impl Accounts {
                 self.reserved - used
             ));
         }
-        Ok(())
+        Ok(used)
     }
 
     /// Installs regfile.conf as loaded again: settings change in place (binds stay), new
@@ -256,17 +265,7 @@ impl Accounts {
     /// slots are left.
     pub fn apply(&self, accounts: &[Account]) -> Result<AccountChanges, String> {
         let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
-        let new_names = accounts
-            .iter()
-            .filter(|a| !known.contains_key(&a.system_id))
-            .count();
-        let used = self.used.load(Ordering::Acquire);
-        if used + new_names > self.reserved {
-            return Err(format!(
-                "regfile.conf: {new_names} new accounts, but only {} more can be added without a restart",
-                self.reserved - used
-            ));
-        }
+        let used = self.room_for(&known, accounts)?;
         let mut changes = AccountChanges::default();
         let mut by_name = HashMap::with_capacity(accounts.len());
         let mut next = used;

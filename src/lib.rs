@@ -21,6 +21,7 @@
 //! | [`cdr`] | call detail records: the record and its line format (pure), the file (glue) |
 //! | [`http`] | HTTP/1.1 framing (httparse), the submit API's JSON and Kannel forms, HTTP targets: URLs, bodies, answers (no IO) |
 //! | [`metrics`] | metric handles per shard, the scrape the admin endpoint renders |
+//! | [`cluster`] | several nodes as one gateway: hand-offs to the node an ESME is bound on (wire format pure; a NATS bridge thread) |
 //! | [`accounts`] | the ESME accounts as the running gateway sees them, by id |
 //! | [`net`] | runtime glue: memlock and io_uring checks, TLS, the connection driver |
 //! | [`upstream`] | client links to upstream SMSCs: bind slots, reconnect, throttling; they report to a `LinkSink` |
@@ -30,12 +31,12 @@
 //!
 //! Dependencies point inward: `flow` and `store::record` use the protocol core and `text`;
 //! `upstream` knows nothing of `shard`, which composes sessions, links, flow and store.
-//! Modules still to come, in the order the issues bring them: the configuration API, cluster.
 
 #![deny(unsafe_code)]
 
 pub mod accounts;
 pub mod cdr;
+pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod flow;

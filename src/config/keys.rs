@@ -97,6 +97,11 @@ impl<'a> Keys<'a> {
         self.section.get(key).is_some()
     }
 
+    /// Whether the section has `key` (valid or not).
+    pub fn has(&self, key: &str) -> bool {
+        self.section.get(key).is_some()
+    }
+
     pub fn line_of(&self, key: &str) -> usize {
         self.section.get(key).map_or(self.section.line, |e| e.line)
     }

@@ -9,6 +9,7 @@
 //! | `ysmpp` | `ysmpp.conf`: `[general]`, `[smpp-server]`, listeners, client links |
 //! | `cdr` | `[cdr]` of `ysmpp.conf`: the CDR file, its line format, rotation |
 //! | `http` | `[http]` of `ysmpp.conf`: the HTTP submit API's listener |
+//! | `cluster` | `[cluster]` of `ysmpp.conf`: NATS servers, this node's name, the cluster's |
 //! | `admin` | `[admin]` of `ysmpp.conf`: credentials of the admin endpoint, the audit file |
 //! | `edit` | edits of a file's text that keep its comments and order (the configuration API) |
 //! | `api` | the configuration API's resources over the files' texts |
@@ -35,6 +36,7 @@ macro_rules! changed_fields {
 pub mod admin;
 pub mod api;
 mod cdr;
+pub mod cluster;
 pub mod default;
 pub mod edit;
 mod http;
@@ -49,6 +51,7 @@ mod ysmpp;
 
 pub use admin::AdminConfig;
 pub use cdr::CdrConfig;
+pub use cluster::ClusterConfig;
 pub use http::{HttpApi, HttpTargetConfig};
 pub use model::{
     Account, Backup, ClientLink, Config, ConfigError, ConfigFiles, General, LinkBind, Listener,

@@ -85,6 +85,8 @@ pub struct Config {
     pub http_target: super::HttpTargetConfig,
     /// `[admin]` of ysmpp.conf: the admin endpoint's credentials and audit file.
     pub admin: super::AdminConfig,
+    /// `[cluster]` of ysmpp.conf: several nodes as one gateway over NATS (none: alone).
+    pub cluster: Option<super::ClusterConfig>,
     pub warnings: Vec<Warning>,
 }
 
@@ -113,6 +115,7 @@ impl Config {
             http,
             http_target,
             admin,
+            cluster,
         } = ysmpp::parse(&Ini::parse(ysmpp), &mut p);
         let tls = openssl::parse(&Ini::parse(files.openssl.unwrap_or("")), &mut p);
         let http_ctx = http
@@ -155,6 +158,7 @@ impl Config {
                 http,
                 http_target,
                 admin,
+                cluster,
                 warnings: p.warnings,
             })
         } else {

@@ -282,6 +282,7 @@ pub(super) struct Ysmpp {
     pub http: Option<super::HttpApi>,
     pub http_target: super::HttpTargetConfig,
     pub admin: super::AdminConfig,
+    pub cluster: Option<super::ClusterConfig>,
 }
 
 /// The line of a `[general]` key (0 when it is not there), for errors found after parsing.
@@ -299,6 +300,7 @@ pub(super) fn parse(ysmpp: &Ini, p: &mut Problems) -> Ysmpp {
     let mut http = None;
     let mut http_target = super::HttpTargetConfig::default();
     let mut admin = super::AdminConfig::default();
+    let mut cluster = None;
     let mut listeners: Vec<Listener> = Vec::new();
     // [smpp-client] names the client sections; read it first, wherever it stands.
     let mut client_names: Vec<(String, usize)> = Vec::new();
@@ -332,6 +334,7 @@ pub(super) fn parse(ysmpp: &Ini, p: &mut Problems) -> Ysmpp {
             "http" => http = super::http::parse(&mut k, p, s.line),
             "http-target" => super::http::parse_target(&mut k, p, &mut http_target),
             "admin" => super::admin::parse(&mut k, p, &mut admin),
+            "cluster" => cluster = super::cluster::parse(&mut k, p, s.line),
             "smpp-server" => {
                 if let Some(b) = k.get(p, "enable", value::boolean) {
                     server.enable = b;
@@ -447,6 +450,7 @@ pub(super) fn parse(ysmpp: &Ini, p: &mut Problems) -> Ysmpp {
         http,
         http_target,
         admin,
+        cluster,
     }
 }
 

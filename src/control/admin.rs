@@ -549,6 +549,9 @@ fn status(admin: &Admin) -> String {
             dir_octets(dir)
         );
     }
+    if let Some(c) = &shared.cluster {
+        let _ = write!(s, ",\"cluster\":{}", c.status_json());
+    }
     let _ = writeln!(s, ",\"now_unix\":{now}}}");
     s
 }

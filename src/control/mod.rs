@@ -93,6 +93,7 @@ pub fn sim_config(addr: std::net::SocketAddr, tls: Option<crate::config::TlsCont
         http: None,
         http_target: Default::default(),
         admin: Default::default(),
+        cluster: None,
         warnings: Vec::new(),
     }
 }
@@ -485,6 +486,9 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
         link_tls,
     );
     shared.http_tls = Some(http_target_tls(&config, opts.config_dir.as_deref())?);
+    if let (Mode::Terminating, Some(c)) = (&opts.mode, &config.cluster) {
+        shared.cluster = Some(crate::cluster::bridge::start(c, shards)?);
+    }
     let cdr = match (&opts.mode, &config.cdr.file) {
         (Mode::Terminating, Some(file)) => {
             let path = match &opts.config_dir {

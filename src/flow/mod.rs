@@ -1163,6 +1163,11 @@ impl Flow {
         self.pull(target, now);
     }
 
+    /// A message's record as the flow keeps it (its body may be only in the log).
+    pub fn message(&self, id: MessageId) -> Option<&StoredMessage> {
+        self.msgs.get(&id).map(|e| &e.msg)
+    }
+
     /// Whether a target is known to be down (its messages wait for it).
     pub fn is_down(&self, target: Target) -> bool {
         self.queues.get(&target).is_some_and(|q| q.down)

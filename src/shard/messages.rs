@@ -120,13 +120,19 @@ pub enum Waiter {
         signal: Rc<Signal>,
         billids: Vec<MessageId>,
     },
+    /// Another node handed this one a message: it is answered once logged (or refused, and
+    /// the message taken back, when the log cannot write).
+    Cluster { token: u64, billid: MessageId },
 }
 
 impl Waiter {
     /// An answer to a client that submitted: refused, and its messages taken back, when the
     /// log cannot write (what upstreams sent stays unanswered until it can).
     fn answers_a_submit(&self) -> bool {
-        matches!(self, Waiter::Respond { .. } | Waiter::Signal { .. })
+        matches!(
+            self,
+            Waiter::Respond { .. } | Waiter::Signal { .. } | Waiter::Cluster { .. }
+        )
     }
 }
 
@@ -325,6 +331,9 @@ impl ShardState {
                 self.send_to(shard, ShardMsg::ReceiptFound { token, found: true })
             }
             Waiter::Signal { signal, .. } => signal.set(CommandStatus::ROK),
+            Waiter::Cluster { token, .. } => {
+                self.cluster_answer(token, crate::cluster::wire::Answer::Committed)
+            }
         }
     }
 
@@ -564,6 +573,12 @@ impl ShardState {
 
     /// One attempt of the flow's.
     fn attempt(&self, id: MessageId, kind: Kind, target: Target, stored: &Bytes, origin: &[u8]) {
+        // An ESME bound on no shard of this node may be bound on another node.
+        if let Target::Esme(account) = target {
+            if self.hand_off(id, account, stored) {
+                return;
+            }
+        }
         let Ok(mut pdu) = Pdu::decode(stored) else {
             // Not reached: the log holds what the gateway encoded.
             warn!("message {id}: its stored PDU does not decode; ending it");
@@ -1011,6 +1026,18 @@ impl ShardState {
                             .cancel(&self.msgs.log, b, status, ms);
                     }
                     signal.set(status);
+                }
+                Waiter::Cluster { token, billid } => {
+                    self.msgs
+                        .flow
+                        .borrow_mut()
+                        .cancel(&self.msgs.log, billid, status, ms);
+                    self.cluster_answer(
+                        token,
+                        crate::cluster::wire::Answer::Refused(format!(
+                            "its log refuses writes ({status})"
+                        )),
+                    );
                 }
                 other => self.msgs.waiters.borrow_mut().push_back((lsn, other)),
             }

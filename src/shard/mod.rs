@@ -18,6 +18,7 @@
 //! outcomes for the shard that owns a message, receipt lookups.
 
 mod cdr;
+mod cluster;
 pub mod endpoints;
 pub mod esme;
 mod http;
@@ -154,6 +155,8 @@ pub struct ShardState {
     conns: RefCell<HashMap<u64, Inbox>>,
     receivers: RefCell<HashMap<AccountId, Vec<(u64, Inbox)>>>,
     round_robin: Cell<usize>,
+    /// When messages held for ESMEs bound nowhere are next offered to the cluster (ms).
+    cluster_retry: Cell<u64>,
     mesh: Option<Senders<ShardMsg>>,
     /// Messages for a peer whose mesh queue was full, in order (see `send_to`).
     overflow: RefCell<Vec<std::collections::VecDeque<ShardMsg>>>,
@@ -434,6 +437,7 @@ impl ShardState {
         if let Some(a) = self.shared.accounts.get(account) {
             a.receivers[self.id].fetch_add(1, Ordering::Relaxed);
         }
+        self.cluster_receiver(account, true);
         self.msgs
             .flow
             .borrow_mut()
@@ -450,6 +454,7 @@ impl ShardState {
                 if let Some(a) = self.shared.accounts.get(account) {
                     a.receivers[self.id].fetch_sub(1, Ordering::Relaxed);
                 }
+                self.cluster_receiver(account, false);
             }
             if list.is_empty() {
                 map.remove(&account);
@@ -699,6 +704,7 @@ impl ShardState {
     /// Periodic work.
     fn tick(&self, now: Instant) {
         self.flow_tick(now);
+        self.cluster_tick();
         self.sim.flush();
         self.flush_cdrs();
         self.advance_cdr_marks();
@@ -855,6 +861,7 @@ pub async fn run(
         conns: RefCell::new(HashMap::new()),
         receivers: RefCell::new(HashMap::new()),
         round_robin: Cell::new(0),
+        cluster_retry: Cell::new(0),
         mesh: Some(senders),
         overflow: RefCell::new((0..shared.shards).map(|_| Default::default()).collect()),
         links: RefCell::new(
@@ -899,6 +906,7 @@ pub async fn run(
     });
 
     shard.restore(spool);
+    shard.start_cluster();
 
     // Messages from other shards.
     for (_, rx) in receivers.streams() {

@@ -164,6 +164,8 @@ pub struct Shared {
     pub endpoints: super::endpoints::Endpoints,
     /// How https targets are verified (`[http-target]`).
     pub http_tls: Option<Arc<rustls::ClientConfig>>,
+    /// The cluster this node is part of (`[cluster]`), when it is.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 impl Shared {
@@ -222,6 +224,7 @@ impl Shared {
             pending: (0..shards.max(1)).map(|_| AtomicU64::new(0)).collect(),
             endpoints: Default::default(),
             http_tls: None,
+            cluster: None,
         }
     }
 

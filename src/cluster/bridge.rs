@@ -1,0 +1,427 @@
+//! The bridge: one thread with a single-threaded tokio runtime and the NATS client. It turns
+//! shards' commands into NATS requests and publications, and NATS traffic into work for the
+//! shards. Nothing on it blocks a shard: both directions are bounded channels, and a shard
+//! only ever tries to send.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use async_nats::{Client, ConnectOptions, Event, RequestErrorKind, ServerAddr, Subscriber};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use log::{debug, info, warn};
+use tokio::sync::{mpsc, Semaphore};
+
+use super::wire::{self, Answer};
+use super::{Cluster, FromBridge, HandedOff, Stats, ToBridge};
+use crate::config::ClusterConfig;
+
+/// Hand-offs in flight at once; beyond it the bridge stops taking commands (and shards find
+/// its queue full).
+const IN_FLIGHT: usize = 1024;
+/// Message keys (node, id) committed here that a repeated hand-off is recognised by.
+const REMEMBERED: usize = 200_000;
+
+/// The bridge's ends of the channels.
+pub struct Ends {
+    pub(super) rx: flume::Receiver<ToBridge>,
+    pub(super) to_shards: Vec<flume::Sender<FromBridge>>,
+    pub(super) stats: Arc<Stats>,
+}
+
+/// Starts the bridge thread for `config` with `shards` shards. It connects in the background
+/// (and keeps trying): a node whose NATS is not reachable starts and serves its own ESMEs.
+pub fn start(config: &ClusterConfig, shards: usize) -> Result<Arc<Cluster>, String> {
+    let urls: Vec<ServerAddr> = config
+        .nats
+        .iter()
+        .map(|u| u.parse().map_err(|e| format!("[cluster] nats={u}: {e}")))
+        .collect::<Result<_, _>>()?;
+    let (cluster, ends) = Cluster::new(config.clone(), shards);
+    let cfg = config.clone();
+    std::thread::Builder::new()
+        .name("cluster".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    warn!("cluster: cannot start the NATS bridge's runtime: {e}");
+                    return;
+                }
+            };
+            rt.block_on(run(cfg, urls, ends));
+        })
+        .map_err(|e| format!("cannot start the cluster bridge thread: {e}"))?;
+    info!(
+        "cluster {}: node {} over NATS at {} (hand-offs wait {:?} for a commit)",
+        config.name,
+        config.node,
+        config.nats.join(", "),
+        config.handoff_timeout
+    );
+    Ok(Arc::new(cluster))
+}
+
+async fn connect(
+    cfg: &ClusterConfig,
+    urls: Vec<ServerAddr>,
+    events: mpsc::UnboundedSender<Event>,
+) -> Result<Client, String> {
+    let mut opts = ConnectOptions::new()
+        .name(format!("smppgw {}", cfg.node))
+        .retry_on_initial_connect()
+        .request_timeout(Some(cfg.handoff_timeout))
+        .event_callback(move |ev| {
+            let events = events.clone();
+            async move {
+                let _ = events.send(ev);
+            }
+        });
+    if let Some(creds) = &cfg.credentials {
+        opts = opts
+            .credentials_file(creds)
+            .await
+            .map_err(|e| format!("[cluster] credentials={creds}: {e}"))?;
+    }
+    if let Some(ca) = &cfg.ca_file {
+        opts = opts.add_root_certificates(ca.into());
+    }
+    if cfg.nats.iter().any(|u| u.starts_with("tls://")) {
+        opts = opts.require_tls(true);
+    }
+    opts.connect(urls).await.map_err(|e| e.to_string())
+}
+
+/// A hand-off given to a shard, waiting for its answer.
+struct Pending {
+    reply: Option<async_nats::Subject>,
+    key: (String, u128),
+}
+
+struct Bridge {
+    cfg: ClusterConfig,
+    client: Client,
+    ends: Ends,
+    /// Receivers bound on this node, per system_id, and the subscription that takes
+    /// hand-offs for it.
+    local: HashMap<Bytes, (usize, Option<tokio::task::JoinHandle<()>>)>,
+    requests: mpsc::UnboundedSender<async_nats::Message>,
+    pending: HashMap<u64, Pending>,
+    next_token: u64,
+    /// Keys committed here, oldest first, and the set of them.
+    seen: HashSet<(String, u128)>,
+    seen_order: VecDeque<(String, u128)>,
+    in_adoption: HashSet<(String, u128)>,
+    next_shard: usize,
+    in_flight: Arc<Semaphore>,
+}
+
+async fn run(cfg: ClusterConfig, urls: Vec<ServerAddr>, ends: Ends) {
+    let (etx, mut events) = mpsc::unbounded_channel();
+    let client = match connect(&cfg, urls, etx).await {
+        Ok(c) => c,
+        Err(e) => {
+            warn!("cluster: cannot use NATS: {e}; this node runs alone");
+            if let Ok(mut l) = ends.stats.last_error.lock() {
+                *l = e;
+            }
+            return;
+        }
+    };
+    let mut announcements = match client.subscribe(wire::bound_subject(&cfg.name)).await {
+        Ok(s) => s,
+        Err(e) => {
+            warn!("cluster: cannot subscribe to announcements: {e}; this node runs alone");
+            return;
+        }
+    };
+    let (rtx, mut requests) = mpsc::unbounded_channel();
+    let mut b = Bridge {
+        cfg,
+        client,
+        ends,
+        local: HashMap::new(),
+        requests: rtx,
+        pending: HashMap::new(),
+        next_token: 0,
+        seen: HashSet::new(),
+        seen_order: VecDeque::new(),
+        in_adoption: HashSet::new(),
+        next_shard: 0,
+        in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
+    };
+    let rx = b.ends.rx.clone();
+    loop {
+        tokio::select! {
+            cmd = rx.recv_async() => match cmd {
+                Ok(cmd) => b.command(cmd).await,
+                Err(_) => return, // the node stopped
+            },
+            Some(ev) = events.recv() => b.event(ev).await,
+            Some(m) = announcements.next() => b.announced(&m.payload),
+            Some(m) = requests.recv() => b.request(m).await,
+        }
+    }
+}
+
+impl Bridge {
+    async fn command(&mut self, cmd: ToBridge) {
+        match cmd {
+            ToBridge::HandOff {
+                shard,
+                id,
+                system_id,
+                payload,
+            } => {
+                let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
+                    return;
+                };
+                let client = self.client.clone();
+                let subject = wire::esme_subject(&self.cfg.name, &system_id);
+                let to = self.ends.to_shards[shard % self.ends.to_shards.len()].clone();
+                let stats = self.ends.stats.clone();
+                tokio::spawn(async move {
+                    let result = match client.request(subject, payload).await {
+                        Ok(m) => match Answer::decode(&m.payload) {
+                            Answer::Committed => {
+                                stats.handoffs_out.fetch_add(1, Ordering::Relaxed);
+                                HandedOff::Committed(
+                                    m.headers
+                                        .as_ref()
+                                        .and_then(|h| h.get("node"))
+                                        .map_or_else(String::new, |v| v.to_string()),
+                                )
+                            }
+                            Answer::Full => HandedOff::Full,
+                            Answer::Refused(why) => HandedOff::Failed(why),
+                        },
+                        Err(e) if e.kind() == RequestErrorKind::NoResponders => {
+                            stats.no_responders.fetch_add(1, Ordering::Relaxed);
+                            HandedOff::NoResponders
+                        }
+                        Err(e) => HandedOff::Failed(e.to_string()),
+                    };
+                    if matches!(result, HandedOff::Failed(_) | HandedOff::Full) {
+                        stats.failed_out.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let _ = to.send_async(FromBridge::Handed { id, result }).await;
+                    drop(permit);
+                });
+            }
+            ToBridge::Receiver { system_id, up } => {
+                if up {
+                    self.receiver_up(system_id).await;
+                } else {
+                    self.receiver_down(system_id);
+                }
+            }
+            ToBridge::Answer { token, answer } => {
+                let Some(p) = self.pending.remove(&token) else {
+                    return;
+                };
+                self.in_adoption.remove(&p.key);
+                if answer == Answer::Committed {
+                    self.ends.stats.handoffs_in.fetch_add(1, Ordering::Relaxed);
+                    self.remember(p.key);
+                } else {
+                    self.ends.stats.refused_in.fetch_add(1, Ordering::Relaxed);
+                }
+                self.answer(p.reply, answer).await;
+            }
+        }
+    }
+
+    async fn answer(&self, reply: Option<async_nats::Subject>, answer: Answer) {
+        let Some(reply) = reply else { return };
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("node", self.cfg.node.as_str());
+        if let Err(e) = self
+            .client
+            .publish_with_headers(reply, headers, answer.encode())
+            .await
+        {
+            debug!("cluster: an answer to a hand-off was not sent: {e}");
+        }
+    }
+
+    fn remember(&mut self, key: (String, u128)) {
+        if self.seen.insert(key.clone()) {
+            self.seen_order.push_back(key);
+            while self.seen_order.len() > REMEMBERED {
+                if let Some(old) = self.seen_order.pop_front() {
+                    self.seen.remove(&old);
+                }
+            }
+        }
+    }
+
+    async fn receiver_up(&mut self, system_id: Bytes) {
+        let entry = self.local.entry(system_id.clone()).or_insert((0, None));
+        entry.0 += 1;
+        if entry.0 > 1 {
+            return;
+        }
+        let subject = wire::esme_subject(&self.cfg.name, &system_id);
+        match self
+            .client
+            .queue_subscribe(subject.clone(), wire::QUEUE.into())
+            .await
+        {
+            Ok(sub) => {
+                let requests = self.requests.clone();
+                entry.1 = Some(tokio::spawn(forward(sub, requests)));
+                debug!("cluster: taking hand-offs on {subject}");
+            }
+            Err(e) => warn!("cluster: cannot subscribe to {subject}: {e}"),
+        }
+        self.announce(&system_id).await;
+    }
+
+    fn receiver_down(&mut self, system_id: Bytes) {
+        if let Some(entry) = self.local.get_mut(&system_id) {
+            entry.0 = entry.0.saturating_sub(1);
+            if entry.0 == 0 {
+                if let Some((_, Some(task))) = self.local.remove(&system_id) {
+                    // Dropping the subscriber unsubscribes: other nodes' hand-offs go
+                    // elsewhere (or wait) from now on.
+                    task.abort();
+                }
+            }
+        }
+    }
+
+    async fn announce(&self, system_id: &[u8]) {
+        let msg = wire::encode_bound(&self.cfg.node, system_id);
+        if let Err(e) = self
+            .client
+            .publish(wire::bound_subject(&self.cfg.name), msg)
+            .await
+        {
+            debug!("cluster: an announcement was not sent: {e}");
+        }
+    }
+
+    async fn event(&mut self, ev: Event) {
+        let stats = &self.ends.stats;
+        match ev {
+            Event::Connected => {
+                stats.connected.store(true, Ordering::Relaxed);
+                if let Ok(mut l) = stats.last_error.lock() {
+                    l.clear();
+                }
+                info!(
+                    "cluster {}: node {} connected to NATS",
+                    self.cfg.name, self.cfg.node
+                );
+                // Receivers bound while NATS was away: other nodes may hold messages for
+                // them.
+                let ids: Vec<Bytes> = self.local.keys().cloned().collect();
+                for id in ids {
+                    self.announce(&id).await;
+                }
+                // And this node may hold messages for receivers bound elsewhere meanwhile.
+                for tx in &self.ends.to_shards {
+                    let _ = tx.try_send(FromBridge::BoundElsewhere {
+                        system_id: Bytes::new(),
+                    });
+                }
+            }
+            Event::Disconnected | Event::Closed => {
+                stats.connected.store(false, Ordering::Relaxed);
+                if let Ok(mut l) = stats.last_error.lock() {
+                    *l = format!("{ev}");
+                }
+                warn!(
+                    "cluster {}: node {} lost NATS ({ev}); messages for ESMEs bound elsewhere are held until it is back",
+                    self.cfg.name, self.cfg.node
+                );
+            }
+            other => {
+                if let Ok(mut l) = stats.last_error.lock() {
+                    *l = format!("{other}");
+                }
+                warn!("cluster {}: NATS: {other}", self.cfg.name);
+            }
+        }
+    }
+
+    fn announced(&mut self, payload: &[u8]) {
+        let Some((node, system_id)) = wire::decode_bound(payload) else {
+            return;
+        };
+        if node == self.cfg.node {
+            return;
+        }
+        if let Ok(mut p) = self.ends.stats.peers.lock() {
+            if !p.contains(node) {
+                info!("cluster {}: node {node} seen", self.cfg.name);
+                p.insert(node.to_string());
+            }
+        }
+        let system_id = Bytes::copy_from_slice(system_id);
+        for tx in &self.ends.to_shards {
+            let _ = tx.try_send(FromBridge::BoundElsewhere {
+                system_id: system_id.clone(),
+            });
+        }
+    }
+
+    async fn request(&mut self, m: async_nats::Message) {
+        let handoff = match wire::decode_handoff(&m.payload) {
+            Ok(h) => h,
+            Err(why) => {
+                warn!("cluster: a hand-off on {} refused: {why}", m.subject);
+                self.ends.stats.refused_in.fetch_add(1, Ordering::Relaxed);
+                return self.answer(m.reply, Answer::Refused(why)).await;
+            }
+        };
+        let key = (handoff.node.clone(), handoff.msg.id.to_u128());
+        if self.seen.contains(&key) {
+            // Committed here before: its sender missed the answer.
+            self.ends
+                .stats
+                .duplicates_in
+                .fetch_add(1, Ordering::Relaxed);
+            return self.answer(m.reply, Answer::Committed).await;
+        }
+        if self.in_adoption.contains(&key) {
+            // Being logged now: the sender asked again before the first answer; the answer
+            // to the first goes to its first request, and this one times out and asks again.
+            return;
+        }
+        let token = self.next_token;
+        self.next_token += 1;
+        let shards = self.ends.to_shards.len();
+        let shard = self.next_shard % shards;
+        self.next_shard = self.next_shard.wrapping_add(1);
+        match self.ends.to_shards[shard].try_send(FromBridge::Adopt {
+            token,
+            handoff: Box::new(handoff),
+        }) {
+            Ok(()) => {
+                self.in_adoption.insert(key.clone());
+                self.pending.insert(
+                    token,
+                    Pending {
+                        reply: m.reply,
+                        key,
+                    },
+                );
+            }
+            Err(_) => self.answer(m.reply, Answer::Full).await,
+        }
+    }
+}
+
+/// Passes a subscription's messages to the bridge's loop.
+async fn forward(mut sub: Subscriber, to: mpsc::UnboundedSender<async_nats::Message>) {
+    while let Some(m) = sub.next().await {
+        if to.send(m).is_err() {
+            return;
+        }
+    }
+}

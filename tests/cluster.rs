@@ -135,6 +135,73 @@ fn an_mo_arriving_on_one_node_reaches_the_esme_bound_on_another() {
     assert!(status.contains("\"handoffs_out\":2"), "{status}");
     let status = admin_status(&a);
     assert!(status.contains("\"handoffs_in\":2"), "{status}");
+    let metrics = admin_get(&c, "/metrics");
+    assert!(
+        metrics.contains("smppgw_cluster_handoffs_total{direction=\"out\",result=\"committed\"} 2"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn messages_held_after_the_receiver_unbinds_on_one_node_go_to_it_on_another() {
+    let nats = Nats::start();
+    let up = FakeUpstream::start(true);
+    let c = Gateway::start_with(
+        "",
+        &format!(
+            "[smpp-client]\nclients=up\n\n[up]\nserver=127.0.0.1\nport={}\nsystem_id=gw\nsystem_password=pw\nbind=transceiver\nreconnect=100ms,500ms\n{}",
+            up.port,
+            nats.cluster("c")
+        ),
+        REGFILE,
+        &[("regexroute.conf", "[default]\n${module}^smppclient$=smppserver/demo\n")],
+    );
+    let a = Gateway::start_with("", &nats.cluster("a"), REGFILE, &[]);
+    let b = Gateway::start_with("", &nats.cluster("b"), REGFILE, &[]);
+    for gw in [&a, &b, &c] {
+        connected(gw);
+    }
+    c.wait_bound(1);
+    // Bound on a: one message reaches it there; then it unbinds.
+    let rx = receiver(a.plain.port(), 1);
+    assert!(
+        a.wait_log("demo bound as receiver", Duration::from_secs(10)),
+        "{}",
+        a.log()
+    );
+    up.send_mo("447700900100", "1234", b"to a");
+    let out = rx.wait_with_output_or_kill(Duration::from_secs(30));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("\"text\": \"to a\""),
+        "{stdout}\n{}",
+        c.log()
+    );
+    // Bound nowhere: held on c.
+    let n = 20;
+    for i in 0..n {
+        // One at a time: the fake upstream's window is smaller than n.
+        up.send_mo("447700900101", "1234", format!("held {i}").as_bytes());
+        let t0 = Instant::now();
+        while up.mo_status().len() < i + 2 && t0.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    assert_eq!(up.mo_status().len(), n + 1, "{}", c.log());
+    // Bound on b: every held message goes there, none twice.
+    let rx = receiver(b.plain.port(), n);
+    let out = rx.wait_with_output_or_kill(Duration::from_secs(30));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for i in 0..n {
+        assert_eq!(
+            stdout.matches(&format!("\"text\": \"held {i}\"")).count(),
+            1,
+            "held {i}: {stdout}\n--- c\n{}\n--- b\n{}",
+            c.log(),
+            b.log()
+        );
+    }
+    assert!(!stdout.contains("\"text\": \"to a\""), "{stdout}");
 }
 
 #[test]
@@ -201,17 +268,27 @@ fn a_node_whose_nats_is_down_still_serves_its_own_esmes() {
     assert!(status.is_ok(), "{status:?}");
     let status = admin_status(&gw);
     assert!(status.contains("\"connected\":false"), "{status}");
+    let health = admin_get(&gw, "/health");
+    assert!(
+        health.starts_with("HTTP/1.1 200") && health.contains("NATS not reachable"),
+        "{health}"
+    );
     assert!(status.contains("\"node\":\"alone\""), "{status}");
 }
 
 fn admin_status(gw: &Gateway) -> String {
+    let out = admin_get(gw, "/status");
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    out.replace([' ', '\n'], "")
+}
+
+fn admin_get(gw: &Gateway, path: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(gw.admin()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
         .unwrap();
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
-    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
-    out.replace([' ', '\n'], "")
+    out
 }

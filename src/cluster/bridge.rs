@@ -17,8 +17,8 @@ use super::wire::{self, Answer};
 use super::{Cluster, FromBridge, HandedOff, Stats, ToBridge};
 use crate::config::ClusterConfig;
 
-/// Hand-offs in flight at once; beyond it the bridge stops taking commands (and shards find
-/// its queue full).
+/// Hand-offs in flight at once; beyond it a hand-off comes back at once as without room (the
+/// message stays held and is offered again).
 const IN_FLIGHT: usize = 1024;
 /// Message keys (node, id) committed here that a repeated hand-off is recognised by.
 const REMEMBERED: usize = 200_000;
@@ -177,12 +177,17 @@ impl Bridge {
                 system_id,
                 payload,
             } => {
-                let Ok(permit) = self.in_flight.clone().acquire_owned().await else {
+                let to = self.ends.to_shards[shard % self.ends.to_shards.len()].clone();
+                // Never wait here: the loop also carries the answers other nodes wait for.
+                let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+                    let _ = to.try_send(FromBridge::Handed {
+                        id,
+                        result: HandedOff::Full,
+                    });
                     return;
                 };
                 let client = self.client.clone();
                 let subject = wire::esme_subject(&self.cfg.name, &system_id);
-                let to = self.ends.to_shards[shard % self.ends.to_shards.len()].clone();
                 let stats = self.ends.stats.clone();
                 tokio::spawn(async move {
                     let result = match client.request(subject, payload).await {

@@ -149,6 +149,39 @@ impl Cluster {
         self.stats.connected.load(Ordering::Relaxed)
     }
 
+    /// Sets the cluster's metrics to what the counters say (before a scrape renders them).
+    pub fn publish_metrics(&self) {
+        let s = &self.stats;
+        let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        metrics::gauge!("smppgw_cluster_connected").set(f64::from(u8::from(self.connected())));
+        let peers = s.peers.lock().map_or(0, |p| p.len());
+        metrics::gauge!("smppgw_cluster_peers_seen").set(peers as f64);
+        for (dir, result, v) in [
+            ("out", "committed", n(&s.handoffs_out)),
+            ("out", "no_responders", n(&s.no_responders)),
+            ("out", "failed", n(&s.failed_out)),
+            ("in", "committed", n(&s.handoffs_in)),
+            ("in", "duplicate", n(&s.duplicates_in)),
+            ("in", "refused", n(&s.refused_in)),
+        ] {
+            metrics::counter!("smppgw_cluster_handoffs_total", "direction" => dir, "result" => result)
+                .absolute(v);
+        }
+    }
+
+    /// What `/health` says about the cluster (the node serves its own ESMEs without NATS,
+    /// so this is a warning, not a failure).
+    pub fn health_warning(&self) -> Option<String> {
+        (!self.connected()).then(|| {
+            let why = self.stats.last_error.lock().map(|e| e.clone()).unwrap_or_default();
+            format!(
+                "cluster {}: NATS not reachable{}; messages for ESMEs bound on other nodes are held",
+                self.config.name,
+                if why.is_empty() { String::new() } else { format!(" ({why})") }
+            )
+        })
+    }
+
     /// The `/status` view.
     pub fn status_json(&self) -> serde_json::Value {
         let s = &self.stats;

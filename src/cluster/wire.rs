@@ -6,8 +6,9 @@
 //! - `smppgw.CLUSTER.bound`: a node announces that it holds a receiver of an ESME now
 //!   (nodes holding messages for it send them at once).
 //!
-//! A hand-off is the sending node's name and the message as the message log frames it
-//! (length, CRC32C, the `Message` record): a receiver that cannot check it refuses it.
+//! A hand-off is the sending node's name (with its CRC32C) and the message as the message
+//! log frames it (length, CRC32C, the `Message` record): a receiver that cannot check it
+//! refuses it.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -65,6 +66,7 @@ pub fn encode_handoff(node: &str, msg: &StoredMessage) -> Bytes {
     let node = &node.as_bytes()[..node.len().min(255)];
     out.put_u8(node.len() as u8);
     out.put_slice(node);
+    out.put_u32_le(crc32c::crc32c_append(SALT, node));
     encode(&Record::Message(msg.clone()), SALT, &mut out);
     out.freeze()
 }
@@ -74,13 +76,18 @@ pub fn decode_handoff(b: &Bytes) -> Result<Handoff, String> {
         .strip_prefix(MAGIC)
         .ok_or("not a hand-off (no SGH1 header)")?;
     let (&n, rest) = rest.split_first().ok_or("cut short")?;
-    if rest.len() < n as usize {
+    let n = n as usize;
+    if rest.len() < n + 4 {
         return Err("cut short".into());
     }
-    let node = std::str::from_utf8(&rest[..n as usize])
+    let crc = u32::from_le_bytes([rest[n], rest[n + 1], rest[n + 2], rest[n + 3]]);
+    if crc != crc32c::crc32c_append(SALT, &rest[..n]) {
+        return Err("the node name is damaged (CRC)".into());
+    }
+    let node = std::str::from_utf8(&rest[..n])
         .map_err(|_| "the node name is not UTF-8")?
         .to_string();
-    let frame = b.slice(MAGIC.len() + 1 + n as usize..);
+    let frame = b.slice(MAGIC.len() + 1 + n + 4..);
     match read_frame(&frame, SALT) {
         Some(Record::Message(msg)) => Ok(Handoff { node, msg }),
         Some(_) => Err("the frame holds no message".into()),

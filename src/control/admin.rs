@@ -353,12 +353,17 @@ fn route(method: &str, path: &str, admin: &Admin, text: bool) -> Reply {
     }
     match path {
         "/metrics" => match &admin.prometheus {
-            Some(h) => (
-                200,
-                "OK",
-                "text/plain; version=0.0.4",
-                scrape(&admin.shared, admin.reloader.counts()).render(h),
-            ),
+            Some(h) => {
+                if let Some(c) = &admin.shared.cluster {
+                    c.publish_metrics();
+                }
+                (
+                    200,
+                    "OK",
+                    "text/plain; version=0.0.4",
+                    scrape(&admin.shared, admin.reloader.counts()).render(h),
+                )
+            }
             None => (
                 503,
                 "Service Unavailable",
@@ -442,12 +447,29 @@ fn health(shared: &Shared) -> Reply {
             problems.push(format!("shard {i} has not answered for {quiet} ms"));
         }
     }
-    if problems.is_empty() {
+    let warnings: Vec<String> = shared
+        .cluster
+        .as_ref()
+        .and_then(|c| c.health_warning())
+        .map(|w| json_str(&w))
+        .into_iter()
+        .collect();
+    if problems.is_empty() && warnings.is_empty() {
         (
             200,
             "OK",
             "application/json",
             "{\"status\":\"ok\"}\n".into(),
+        )
+    } else if problems.is_empty() {
+        (
+            200,
+            "OK",
+            "application/json",
+            format!(
+                "{{\"status\":\"ok\",\"warnings\":[{}]}}\n",
+                warnings.join(",")
+            ),
         )
     } else {
         let list: Vec<String> = problems.iter().map(|p| json_str(p)).collect();

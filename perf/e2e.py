@@ -14,7 +14,9 @@ Per sync mode (alternating, --runs each, medians):
   latency.
 
 usage: perf/e2e.py [--runs 3] [--count 1000000] [--binds 4] [--window 64] [--spool DIR]
-                   [--json FILE] [--ops]
+                   [--json FILE] [--ops | --cluster]
+--cluster measures issue 15's cost on the single-node path: sync=batch with [cluster] on (a
+nats-server started on 127.0.0.1) against off, alternating, --runs each.
 --ops measures issue 11's cost instead: sync=batch with CDRs and metrics off (admin=off),
 metrics only (the admin endpoint on), and CDRs and metrics on, alternating, --runs each;
 gateway CPU seconds per million messages (from /proc) and delivered msg/s.
@@ -58,8 +60,10 @@ def run(sync, args, rate=None, ops="default"):
     metrics), "cdr" (metrics and CDRs on)."""
     work = tempfile.mkdtemp(prefix="smppgw-e2e-", dir=args.spool)
     extra = {"default": "admin=127.0.0.1:0\n", "off": "admin=off\n",
-             "cdr": "admin=127.0.0.1:0\n"}[ops]
+             "cdr": "admin=127.0.0.1:0\n", "cluster": "admin=127.0.0.1:0\n"}[ops]
     cdr = f"[cdr]\nfile={work}/cdr/smppgw.cdr\n" if ops == "cdr" else ""
+    if ops == "cluster":
+        cdr = f"[cluster]\nnats=nats://127.0.0.1:{args.nats_port}\nnode=n1\nname=perf\n"
     sim_port, gw_port = free_port(), free_port()
     with open(os.path.join(work, "ysmpp.conf"), "w") as f:
         f.write(f"""[general]
@@ -161,6 +165,33 @@ def ops(args):
             json.dump(res, f, indent=1)
 
 
+def cluster(args):
+    """Issue 15's cost: the single-node pipeline with [cluster] on (a nats-server on 127.0.0.1;
+    the load generator's binds are transceivers, so receipts stay on the node) against off."""
+    args.nats_port = free_port()
+    nats = subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", str(args.nats_port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        modes = [("default", "cluster off"), ("cluster", "cluster on")]
+        res = {m: [] for m, _ in modes}
+        for i in range(args.runs):
+            for m, name in modes:
+                r = run("batch", args, ops=m)
+                res[m].append(r)
+                print(f"run {i + 1} {name}: {r['receipts_per_s']:.0f} delivered/s, "
+                      f"gateway {r['gw_cpu_s_per_m']:.1f} CPU-s per million", flush=True)
+        print()
+        print("| | gateway CPU s / M msgs (median) | delivered msg/s (median) | CPU vs off | throughput vs off |")
+        print("|---|---|---|---|---|")
+        base_cpu, base_rate = med(res["default"], "gw_cpu_s_per_m"), med(res["default"], "receipts_per_s")
+        for m, name in modes:
+            c, r = med(res[m], "gw_cpu_s_per_m"), med(res[m], "receipts_per_s")
+            print(f"| {name} | {c:.1f} | {r:,.0f} | {c / base_cpu - 1:+.1%} | {r / base_rate - 1:+.1%} |")
+    finally:
+        nats.kill()
+        nats.wait()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=3)
@@ -172,6 +203,7 @@ def main():
     ap.add_argument("--spool", default=os.path.join(ROOT, "target"))
     ap.add_argument("--json")
     ap.add_argument("--ops", action="store_true", help="CDRs and metrics on against off")
+    ap.add_argument("--cluster", action="store_true", help="[cluster] on (local nats-server) against off")
     args = ap.parse_args()
     if args.rate_binds is None:
         args.rate_binds = args.binds
@@ -180,6 +212,8 @@ def main():
             sys.exit(f"{exe} missing: cargo build --release --bin smppgw --bin smpp-load")
     if args.ops:
         return ops(args)
+    if args.cluster:
+        return cluster(args)
     results = {"none": [], "batch": []}
     for i in range(args.runs):
         for sync in ("none", "batch"):

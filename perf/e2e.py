@@ -144,8 +144,9 @@ def med(rs, key):
     return statistics.median(v) if v else float("nan")
 
 
-def ops(args):
-    modes = [("off", "CDRs and metrics off"), ("default", "metrics on"), ("cdr", "CDRs and metrics on")]
+def compare(args, modes):
+    """sync=batch runs of each (ops mode, name), alternating, --runs each; a table against the
+    first mode. Returns the runs by mode."""
     res = {m: [] for m, _ in modes}
     for i in range(args.runs):
         for m, name in modes:
@@ -154,12 +155,19 @@ def ops(args):
             print(f"run {i + 1} {name}: {r['receipts_per_s']:.0f} delivered/s, "
                   f"gateway {r['gw_cpu_s_per_m']:.1f} CPU-s per million", flush=True)
     print()
-    print("| | gateway CPU s / M msgs (median) | delivered msg/s (median) | CPU vs off | throughput vs off |")
+    print("| | gateway CPU s / M msgs (median) | delivered msg/s (median) | CPU vs first | throughput vs first |")
     print("|---|---|---|---|---|")
-    base_cpu, base_rate = med(res["off"], "gw_cpu_s_per_m"), med(res["off"], "receipts_per_s")
+    base = modes[0][0]
+    base_cpu, base_rate = med(res[base], "gw_cpu_s_per_m"), med(res[base], "receipts_per_s")
     for m, name in modes:
         c, r = med(res[m], "gw_cpu_s_per_m"), med(res[m], "receipts_per_s")
         print(f"| {name} | {c:.1f} | {r:,.0f} | {c / base_cpu - 1:+.1%} | {r / base_rate - 1:+.1%} |")
+    return res
+
+
+def ops(args):
+    modes = [("off", "CDRs and metrics off"), ("default", "metrics on"), ("cdr", "CDRs and metrics on")]
+    res = compare(args, modes)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(res, f, indent=1)
@@ -172,21 +180,7 @@ def cluster(args):
     nats = subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", str(args.nats_port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        modes = [("default", "cluster off"), ("cluster", "cluster on")]
-        res = {m: [] for m, _ in modes}
-        for i in range(args.runs):
-            for m, name in modes:
-                r = run("batch", args, ops=m)
-                res[m].append(r)
-                print(f"run {i + 1} {name}: {r['receipts_per_s']:.0f} delivered/s, "
-                      f"gateway {r['gw_cpu_s_per_m']:.1f} CPU-s per million", flush=True)
-        print()
-        print("| | gateway CPU s / M msgs (median) | delivered msg/s (median) | CPU vs off | throughput vs off |")
-        print("|---|---|---|---|---|")
-        base_cpu, base_rate = med(res["default"], "gw_cpu_s_per_m"), med(res["default"], "receipts_per_s")
-        for m, name in modes:
-            c, r = med(res[m], "gw_cpu_s_per_m"), med(res[m], "receipts_per_s")
-            print(f"| {name} | {c:.1f} | {r:,.0f} | {c / base_cpu - 1:+.1%} | {r / base_rate - 1:+.1%} |")
+        compare(args, [("default", "cluster off"), ("cluster", "cluster on")])
     finally:
         nats.kill()
         nats.wait()

@@ -86,12 +86,9 @@ fn connected(gw: &Gateway) {
     );
 }
 
-#[test]
-fn an_mo_arriving_on_one_node_reaches_the_esme_bound_on_another() {
-    let nats = Nats::start();
-    let up = FakeUpstream::start(true);
-    // Node c holds the link the MO comes over; node a holds the ESME's receiver.
-    let c = Gateway::start_with(
+/// Node c: it holds the link MO come over (to `up`), and routes them to `smppserver/demo`.
+fn link_node(nats: &Nats, up: &FakeUpstream) -> Gateway {
+    Gateway::start_with(
         "",
         &format!(
             "[smpp-client]\nclients=up\n\n[up]\nserver=127.0.0.1\nport={}\nsystem_id=gw\nsystem_password=pw\nbind=transceiver\nreconnect=100ms,500ms\n{}",
@@ -100,7 +97,15 @@ fn an_mo_arriving_on_one_node_reaches_the_esme_bound_on_another() {
         ),
         REGFILE,
         &[("regexroute.conf", "[default]\n${module}^smppclient$=smppserver/demo\n")],
-    );
+    )
+}
+
+#[test]
+fn an_mo_arriving_on_one_node_reaches_the_esme_bound_on_another() {
+    let nats = Nats::start();
+    let up = FakeUpstream::start(true);
+    // Node c holds the link the MO comes over; node a holds the ESME's receiver.
+    let c = link_node(&nats, &up);
     let a = Gateway::start_with("", &nats.cluster("a"), REGFILE, &[]);
     connected(&c);
     connected(&a);
@@ -146,16 +151,7 @@ fn an_mo_arriving_on_one_node_reaches_the_esme_bound_on_another() {
 fn messages_held_after_the_receiver_unbinds_on_one_node_go_to_it_on_another() {
     let nats = Nats::start();
     let up = FakeUpstream::start(true);
-    let c = Gateway::start_with(
-        "",
-        &format!(
-            "[smpp-client]\nclients=up\n\n[up]\nserver=127.0.0.1\nport={}\nsystem_id=gw\nsystem_password=pw\nbind=transceiver\nreconnect=100ms,500ms\n{}",
-            up.port,
-            nats.cluster("c")
-        ),
-        REGFILE,
-        &[("regexroute.conf", "[default]\n${module}^smppclient$=smppserver/demo\n")],
-    );
+    let c = link_node(&nats, &up);
     let a = Gateway::start_with("", &nats.cluster("a"), REGFILE, &[]);
     let b = Gateway::start_with("", &nats.cluster("b"), REGFILE, &[]);
     for gw in [&a, &b, &c] {

@@ -60,25 +60,33 @@ impl ShardState {
             }
             FromBridge::Adopt { token, handoff } => self.adopt(token, *handoff),
             FromBridge::BoundElsewhere { system_id } => {
-                let now = now_ms();
-                {
-                    let mut flow = self.msgs.flow.borrow_mut();
-                    for t in flow.waiting_targets() {
-                        let Target::Esme(a) = t else { continue };
-                        let named = system_id.is_empty()
-                            || self
-                                .shared
-                                .accounts
-                                .get(a)
-                                .and_then(|a| a.config())
-                                .is_some_and(|c| c.system_id.as_bytes() == &system_id[..]);
-                        if named {
-                            flow.target_up(t, now);
-                        }
-                    }
-                }
-                self.run_flow();
+                // Empty: NATS is back, every ESME may be bound somewhere now.
+                let only = std::str::from_utf8(&system_id)
+                    .ok()
+                    .filter(|s| !s.is_empty())
+                    .map(|s| self.shared.accounts.id_of(s));
+                self.offer_held(|a| only.is_none_or(|o| o == Some(a)));
             }
+        }
+    }
+
+    /// Offers the messages held for the ESMEs `wanted` picks (bound nowhere when last tried)
+    /// again.
+    fn offer_held(&self, wanted: impl Fn(AccountId) -> bool) {
+        let now = now_ms();
+        let mut n = 0;
+        {
+            let mut flow = self.msgs.flow.borrow_mut();
+            for t in flow.waiting_targets() {
+                if matches!(t, Target::Esme(a) if wanted(a)) {
+                    flow.target_up(t, now);
+                    n += 1;
+                }
+            }
+        }
+        if n > 0 {
+            log::debug!("cluster: messages for {n} ESMEs bound nowhere are offered again");
+            self.run_flow();
         }
     }
 
@@ -217,21 +225,6 @@ impl ShardState {
             return;
         }
         self.cluster_retry.set(now + RETRY_MS);
-        let mut n = 0;
-        {
-            let mut flow = self.msgs.flow.borrow_mut();
-            for t in flow.waiting_targets() {
-                if matches!(t, Target::Esme(_)) {
-                    flow.target_up(t, now);
-                    n += 1;
-                }
-            }
-        }
-        if n > 0 {
-            self.run_flow();
-        }
-        if n > 0 {
-            log::debug!("cluster: messages for {n} ESMEs bound nowhere are offered again");
-        }
+        self.offer_held(|_| true);
     }
 }

@@ -1,90 +1,20 @@
 //! Several gateway processes as one cluster over a real nats-server on 127.0.0.1, with the
 //! Python `smpplib` ESME: an MO arriving on one node for an ESME bound only on another is
-//! delivered there (also when it arrived before the ESME bound anywhere), and a receipt for
-//! a message submitted on one node reaches the originator's receiver bound on another, with
-//! the id the first node gave.
+//! delivered there (also when it arrived before the ESME bound anywhere); a receipt for a
+//! message submitted on one node reaches the originator's receiver bound on another, with
+//! the id the first node gave; one node at a time binds a link (its lease), the others hand
+//! it their messages, and when the lease holder dies another node takes the link.
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::cluster::{admin_get, admin_status, connected, receiver, Nats, REGFILE};
 use common::esme::{sm, Esme};
 use common::gateway::{free_port, Gateway};
 use common::upstream::FakeUpstream;
 use common::WaitKill;
 use smppgw::smpp::BindType;
-
-const REGFILE: &str = "[demo]\npassword=demo\n";
-
-/// A nats-server on 127.0.0.1, stopped when dropped.
-struct Nats {
-    child: Child,
-    port: u16,
-}
-
-impl Nats {
-    fn start() -> Nats {
-        let port = free_port();
-        let child = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server is not installed (.ci/run installs Debian's nats-server)");
-        let t0 = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "nats-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Nats { child, port }
-    }
-
-    fn cluster(&self, node: &str) -> String {
-        format!(
-            "\n[cluster]\nnats=nats://127.0.0.1:{}\nnode={node}\nname=test\nhandoff_timeout=1s\n",
-            self.port
-        )
-    }
-}
-
-impl Drop for Nats {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// An smpplib receiver of `demo` on `port`, collecting `count` deliveries.
-fn receiver(port: u16, count: usize) -> Child {
-    Command::new(&common::peers().python)
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/peers/smpplib_receiver.py"
-        ))
-        .args([
-            "127.0.0.1",
-            &port.to_string(),
-            "demo",
-            "demo",
-            &count.to_string(),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn connected(gw: &Gateway) {
-    assert!(
-        gw.wait_log("connected to NATS", Duration::from_secs(10)),
-        "{}",
-        gw.log()
-    );
-}
 
 /// Node c: it holds the link MO come over (to `up`), and routes them to `smppserver/demo`.
 fn link_node(nats: &Nats, up: &FakeUpstream) -> Gateway {
@@ -272,19 +202,113 @@ fn a_node_whose_nats_is_down_still_serves_its_own_esmes() {
     assert!(status.contains("\"node\":\"alone\""), "{status}");
 }
 
-fn admin_status(gw: &Gateway) -> String {
-    let out = admin_get(gw, "/status");
-    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
-    out.replace([' ', '\n'], "")
+/// A node forwarding everything to link `up` (to `sim`).
+fn sim_node(nats: &Nats, sim: &Gateway, node: &str) -> Gateway {
+    Gateway::start_with(
+        "default_route=up",
+        &format!(
+            "[smpp-client]\nclients=up\n\n[up]\nserver=127.0.0.1\nport={}\nsystem_id=gw\nsystem_password=pw\nbinds=1\nreconnect=100ms,500ms\n{}",
+            sim.plain.port(),
+            nats.cluster(node)
+        ),
+        REGFILE,
+        &[],
+    )
 }
 
-fn admin_get(gw: &Gateway, path: &str) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(gw.admin()).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-        .unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
+fn wait_status(gw: &Gateway, needle: &str) {
+    let t0 = Instant::now();
+    loop {
+        let s = admin_status(gw);
+        if s.contains(needle) {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "{needle} not in {s}\n{}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Submits `n` messages asking for receipts on `tx`: their ids.
+fn submit(tx: &mut Esme, n: usize, tag: &str) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let seq = tx.submit_sm(sm("1234", &format!("44770090{i:04}"), tag.as_bytes(), 1));
+            let (status, id) = tx.response(seq).expect("submit_sm_resp");
+            assert!(status.is_ok(), "{status:?}");
+            id.unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn one_node_binds_a_link_the_others_hand_it_their_messages_and_another_takes_it_when_it_dies() {
+    let nats = Nats::start();
+    let sim = Gateway::sim(&["--shards", "1"]);
+    // Every node has the link; c comes first and takes its lease.
+    let mut c = sim_node(&nats, &sim, "c");
+    assert!(
+        c.wait_log("holds the lease on link up", Duration::from_secs(10)),
+        "{}",
+        c.log()
+    );
+    c.wait_bound(1);
+    let a = sim_node(&nats, &sim, "a");
+    let b = sim_node(&nats, &sim, "b");
+    for gw in [&a, &b] {
+        connected(gw);
+        wait_status(gw, "\"up\":{\"owner\":\"c\",\"mine\":false}");
+    }
+    // The originator's receiver on a, its transmitter on b: b hands its messages to c (the
+    // link's node), c hands their receipts to a.
+    let rx = common::cluster::receiver_for(a.plain.port(), 6, 60);
+    assert!(
+        a.wait_log("demo bound as receiver", Duration::from_secs(10)),
+        "{}",
+        a.log()
+    );
+    let mut tx = Esme::plain(b.plain);
+    tx.bind(BindType::Transmitter, "demo", "demo").unwrap();
+    let mut ids = submit(&mut tx, 3, "through c");
+    wait_status(&b, "\"handoffs_out\":3");
+    assert_eq!(a.count_log("): bound"), 0, "{}", a.log());
+    assert_eq!(b.count_log("): bound"), 0, "{}", b.log());
+
+    // c dies: a or b takes the link after the lease (2 s) runs out.
+    c.kill();
+    let t0 = Instant::now();
+    let taker = loop {
+        if let Some(gw) = [&a, &b]
+            .into_iter()
+            .find(|gw| gw.log().contains("holds the lease on link up"))
+        {
+            break gw;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "nobody took the link\n--- a\n{}\n--- b\n{}",
+            a.log(),
+            b.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    taker.wait_bound(1);
+    ids.extend(submit(&mut tx, 3, "after c died"));
+    let out = rx.wait_with_output_or_kill(Duration::from_secs(60));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for id in &ids {
+        assert!(
+            stdout.contains(&format!("id:{id} ")),
+            "receipt for {id}: {stdout}\n--- b\n{}\n--- a\n{}\n--- c\n{}",
+            b.log(),
+            a.log(),
+            c.log()
+        );
+    }
+    // Only the taker binds the link now.
+    let other = if std::ptr::eq(taker, &a) { &b } else { &a };
+    assert_eq!(other.count_log("): bound"), 0, "{}", other.log());
 }

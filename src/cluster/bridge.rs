@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use async_nats::jetstream::kv;
 use async_nats::{Client, ConnectOptions, Event, RequestErrorKind, ServerAddr, Subscriber};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -14,7 +15,7 @@ use log::{debug, info, warn};
 use tokio::sync::{mpsc, Semaphore};
 
 use super::wire::{self, Answer};
-use super::{Cluster, FromBridge, HandedOff, Stats, ToBridge};
+use super::{Cluster, Dest, FromBridge, HandedOff, LeaseView, Stats, ToBridge};
 use crate::config::ClusterConfig;
 
 /// Hand-offs in flight at once; beyond it a hand-off comes back at once as without room (the
@@ -39,6 +40,8 @@ pub fn start(config: &ClusterConfig, shards: usize) -> Result<Arc<Cluster>, Stri
         .map(|u| u.parse().map_err(|e| format!("[cluster] nats={u}: {e}")))
         .collect::<Result<_, _>>()?;
     let (cluster, ends) = Cluster::new(config.clone(), shards);
+    let cluster = Arc::new(cluster);
+    let shared = cluster.clone();
     let cfg = config.clone();
     std::thread::Builder::new()
         .name("cluster".into())
@@ -53,7 +56,7 @@ pub fn start(config: &ClusterConfig, shards: usize) -> Result<Arc<Cluster>, Stri
                     return;
                 }
             };
-            rt.block_on(run(cfg, urls, ends));
+            rt.block_on(run(cfg, urls, ends, shared));
         })
         .map_err(|e| format!("cannot start the cluster bridge thread: {e}"))?;
     info!(
@@ -63,7 +66,7 @@ pub fn start(config: &ClusterConfig, shards: usize) -> Result<Arc<Cluster>, Stri
         config.nats.join(", "),
         config.handoff_timeout
     );
-    Ok(Arc::new(cluster))
+    Ok(cluster)
 }
 
 async fn connect(
@@ -96,10 +99,25 @@ async fn connect(
     opts.connect(urls).await.map_err(|e| e.to_string())
 }
 
-/// A hand-off given to a shard, waiting for its answer.
+/// A hand-off (or a question about a receipt) given to a shard, waiting for its answer.
 struct Pending {
     reply: Option<async_nats::Subject>,
-    key: (String, u128),
+    /// The hand-off's (node, id); none for a question, which is answered only when taken
+    /// (the node that has the receipt's message answers; the others say nothing).
+    key: Option<(String, u128)>,
+}
+
+/// The leases this node holds and how it holds them.
+#[derive(Default)]
+struct Held {
+    /// The bucket, once there (JetStream may be off on the server).
+    kv: Option<kv::Store>,
+    /// Whether the missing bucket was reported.
+    reported: bool,
+    /// Revision of each lease held, by link name, and the subscription taking its hand-offs.
+    mine: HashMap<String, (u64, Option<tokio::task::JoinHandle<()>>)>,
+    /// Since when NATS is away.
+    away_since: Option<std::time::Instant>,
 }
 
 struct Bridge {
@@ -118,9 +136,11 @@ struct Bridge {
     in_adoption: HashSet<(String, u128)>,
     next_shard: usize,
     in_flight: Arc<Semaphore>,
+    shared: Arc<Cluster>,
+    held: Held,
 }
 
-async fn run(cfg: ClusterConfig, urls: Vec<ServerAddr>, ends: Ends) {
+async fn run(cfg: ClusterConfig, urls: Vec<ServerAddr>, ends: Ends, shared: Arc<Cluster>) {
     let (etx, mut events) = mpsc::unbounded_channel();
     let client = match connect(&cfg, urls, etx).await {
         Ok(c) => c,
@@ -129,17 +149,25 @@ async fn run(cfg: ClusterConfig, urls: Vec<ServerAddr>, ends: Ends) {
             if let Ok(mut l) = ends.stats.last_error.lock() {
                 *l = e;
             }
-            return;
+            return run_alone(&shared, &ends);
         }
     };
     let mut announcements = match client.subscribe(wire::bound_subject(&cfg.name)).await {
         Ok(s) => s,
         Err(e) => {
             warn!("cluster: cannot subscribe to announcements: {e}; this node runs alone");
-            return;
+            return run_alone(&shared, &ends);
         }
     };
     let (rtx, mut requests) = mpsc::unbounded_channel();
+    match client.subscribe(wire::receipt_subject(&cfg.name)).await {
+        Ok(sub) => {
+            tokio::spawn(forward(sub, rtx.clone()));
+        }
+        Err(e) => warn!("cluster: cannot subscribe to questions about receipts: {e}"),
+    }
+    let mut leases = tokio::time::interval(cfg.lease / 3);
+    leases.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut b = Bridge {
         cfg,
         client,
@@ -153,6 +181,11 @@ async fn run(cfg: ClusterConfig, urls: Vec<ServerAddr>, ends: Ends) {
         in_adoption: HashSet::new(),
         next_shard: 0,
         in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
+        shared,
+        held: Held {
+            away_since: Some(std::time::Instant::now()),
+            ..Held::default()
+        },
     };
     let rx = b.ends.rx.clone();
     loop {
@@ -164,6 +197,7 @@ async fn run(cfg: ClusterConfig, urls: Vec<ServerAddr>, ends: Ends) {
             Some(ev) = events.recv() => b.event(ev).await,
             Some(m) = announcements.next() => b.announced(&m.payload),
             Some(m) = requests.recv() => b.request(m).await,
+            _ = leases.tick() => b.lease_round().await,
         }
     }
 }
@@ -174,7 +208,7 @@ impl Bridge {
             ToBridge::HandOff {
                 shard,
                 id,
-                system_id,
+                to: dest,
                 payload,
             } => {
                 let to = self.ends.to_shards[shard % self.ends.to_shards.len()].clone();
@@ -187,7 +221,10 @@ impl Bridge {
                     return;
                 };
                 let client = self.client.clone();
-                let subject = wire::esme_subject(&self.cfg.name, &system_id);
+                let subject = match &dest {
+                    Dest::Esme(system_id) => wire::esme_subject(&self.cfg.name, system_id),
+                    Dest::Link(name) => wire::link_subject(&self.cfg.name, name),
+                };
                 let stats = self.ends.stats.clone();
                 tokio::spawn(async move {
                     let result = match client.request(subject, payload).await {
@@ -217,6 +254,37 @@ impl Bridge {
                     drop(permit);
                 });
             }
+            ToBridge::AskReceipt {
+                shard,
+                token,
+                payload,
+            } => {
+                let to = self.ends.to_shards[shard % self.ends.to_shards.len()].clone();
+                let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+                    let _ = to.try_send(FromBridge::Asked {
+                        token,
+                        taken: false,
+                    });
+                    return;
+                };
+                let client = self.client.clone();
+                let subject = wire::receipt_subject(&self.cfg.name);
+                let stats = self.ends.stats.clone();
+                stats.receipts_asked.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(async move {
+                    let taken = match client.request(subject, payload).await {
+                        Ok(m) => Answer::decode(&m.payload) == Answer::Committed,
+                        Err(_) => false,
+                    };
+                    if taken {
+                        stats
+                            .receipts_taken_elsewhere
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                    let _ = to.send_async(FromBridge::Asked { token, taken }).await;
+                    drop(permit);
+                });
+            }
             ToBridge::Receiver { system_id, up } => {
                 if up {
                     self.receiver_up(system_id).await;
@@ -228,10 +296,21 @@ impl Bridge {
                 let Some(p) = self.pending.remove(&token) else {
                     return;
                 };
-                self.in_adoption.remove(&p.key);
+                let Some(key) = p.key else {
+                    // A question about a receipt: only the node that took it answers.
+                    if answer == Answer::Committed {
+                        self.ends
+                            .stats
+                            .receipts_taken_here
+                            .fetch_add(1, Ordering::Relaxed);
+                        self.answer(p.reply, answer).await;
+                    }
+                    return;
+                };
+                self.in_adoption.remove(&key);
                 if answer == Answer::Committed {
                     self.ends.stats.handoffs_in.fetch_add(1, Ordering::Relaxed);
-                    self.remember(p.key);
+                    self.remember(key);
                 } else {
                     self.ends.stats.refused_in.fetch_add(1, Ordering::Relaxed);
                 }
@@ -315,6 +394,7 @@ impl Bridge {
         match ev {
             Event::Connected => {
                 stats.connected.store(true, Ordering::Relaxed);
+                self.held.away_since = None;
                 if let Ok(mut l) = stats.last_error.lock() {
                     l.clear();
                 }
@@ -334,9 +414,14 @@ impl Bridge {
                         system_id: Bytes::new(),
                     });
                 }
+                // Leases at once (not at the next round).
+                self.lease_round().await;
             }
             Event::Disconnected | Event::Closed => {
                 stats.connected.store(false, Ordering::Relaxed);
+                self.held
+                    .away_since
+                    .get_or_insert_with(std::time::Instant::now);
                 if let Ok(mut l) = stats.last_error.lock() {
                     *l = format!("{ev}");
                 }
@@ -376,6 +461,9 @@ impl Bridge {
     }
 
     async fn request(&mut self, m: async_nats::Message) {
+        if m.payload.starts_with(b"SGR1") {
+            return self.receipt_question(m);
+        }
         let handoff = match wire::decode_handoff(&m.payload) {
             Ok(h) => h,
             Err(why) => {
@@ -413,11 +501,292 @@ impl Bridge {
                     token,
                     Pending {
                         reply: m.reply,
-                        key,
+                        key: Some(key),
                     },
                 );
             }
             Err(_) => self.answer(m.reply, Answer::Full).await,
+        }
+    }
+}
+
+/// The bridge cannot work: the node binds its links as if alone.
+fn run_alone(shared: &Cluster, ends: &Ends) {
+    if let Ok(mut l) = shared.leases.lock() {
+        l.settled = true;
+        l.active = false;
+    }
+    for tx in &ends.to_shards {
+        let _ = tx.try_send(FromBridge::Leases);
+    }
+}
+
+impl Bridge {
+    /// Another node asks about a receipt: a shard looks for its message (and answers only
+    /// when it has it).
+    fn receipt_question(&mut self, m: async_nats::Message) {
+        let ask = match wire::decode_receipt_ask(&m.payload) {
+            Ok(a) => a,
+            Err(why) => {
+                warn!("cluster: a question about a receipt refused: {why}");
+                return;
+            }
+        };
+        if ask.node == self.cfg.node {
+            return; // this node's own question
+        }
+        let token = self.next_token;
+        self.next_token += 1;
+        let shard = self.next_shard % self.ends.to_shards.len();
+        self.next_shard = self.next_shard.wrapping_add(1);
+        if self.ends.to_shards[shard]
+            .try_send(FromBridge::Receipt {
+                token,
+                ask: Box::new(ask),
+            })
+            .is_ok()
+        {
+            self.pending.insert(
+                token,
+                Pending {
+                    reply: m.reply,
+                    key: None,
+                },
+            );
+        }
+    }
+
+    /// Takes, renews or gives up the leases on this node's links (every third of a lease,
+    /// and when NATS comes back).
+    async fn lease_round(&mut self) {
+        let lease = self.cfg.lease;
+        if !self.ends.stats.connected.load(Ordering::Relaxed) {
+            let long = self.held.away_since.is_some_and(|t| t.elapsed() >= lease);
+            if long && self.set_alone(true) {
+                warn!(
+                    "cluster {}: NATS away longer than a lease ({}): node {} binds all its links until it is back",
+                    self.cfg.name,
+                    crate::config::value::duration_text(lease),
+                    self.cfg.node
+                );
+            }
+            return;
+        }
+        let Some(kv) = self.bucket().await else {
+            // No leases: every node binds its links.
+            let first = self.shared.leases.lock().is_ok_and(|mut l| {
+                let first = !l.settled || l.active;
+                l.settled = true;
+                l.active = false;
+                first
+            });
+            if first {
+                self.leases_changed();
+            }
+            return;
+        };
+        let names = self
+            .shared
+            .links
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default();
+        let mut views = std::collections::BTreeMap::new();
+        let mut changed = false;
+        for name in &names {
+            let key = wire::lease_key(name);
+            let had = self.held.mine.get(name).map(|m| m.0);
+            let renewed = match had {
+                Some(rev) => kv
+                    .update(&key, self.cfg.node.clone().into(), rev)
+                    .await
+                    .ok(),
+                None => None,
+            };
+            let (rev, owner) = match renewed {
+                Some(rev) => (Some(rev), self.cfg.node.clone()),
+                None => self.take(&kv, &key).await,
+            };
+            match (had.is_some(), rev) {
+                (_, Some(rev)) => {
+                    if had.is_none() {
+                        info!(
+                            "cluster {}: node {} holds the lease on link {name}: it binds the link",
+                            self.cfg.name, self.cfg.node
+                        );
+                        let sub = self.take_link_handoffs(name).await;
+                        self.held.mine.insert(name.clone(), (rev, sub));
+                        changed = true;
+                    } else if let Some(m) = self.held.mine.get_mut(name) {
+                        m.0 = rev;
+                    }
+                }
+                (true, None) => {
+                    warn!(
+                        "cluster {}: node {} lost the lease on link {name} (owner now: {}): it unbinds the link",
+                        self.cfg.name,
+                        self.cfg.node,
+                        if owner.is_empty() { "none" } else { &owner }
+                    );
+                    if let Some((_, Some(task))) = self.held.mine.remove(name) {
+                        task.abort();
+                    }
+                    changed = true;
+                }
+                (false, None) => {}
+            }
+            views.insert(
+                name.clone(),
+                LeaseView {
+                    mine: rev.is_some(),
+                    owner,
+                },
+            );
+        }
+        // Links gone from this node's configuration: their leases are given up.
+        let gone: Vec<String> = self
+            .held
+            .mine
+            .keys()
+            .filter(|n| !names.contains(n))
+            .cloned()
+            .collect();
+        for name in gone {
+            if let Some((_, task)) = self.held.mine.remove(&name) {
+                if let Some(t) = task {
+                    t.abort();
+                }
+                let _ = kv.delete(wire::lease_key(&name)).await;
+                changed = true;
+            }
+        }
+        let was_alone = self.set_alone(false);
+        if was_alone {
+            info!(
+                "cluster {}: NATS is back: node {} binds only the links it holds leases on",
+                self.cfg.name, self.cfg.node
+            );
+        }
+        let mut first = false;
+        if let Ok(mut l) = self.shared.leases.lock() {
+            first = !l.active || !l.settled;
+            l.settled = true;
+            l.active = true;
+            changed |= l.links != views;
+            l.links = views;
+        }
+        if changed || was_alone || first {
+            self.ends
+                .stats
+                .lease_changes
+                .fetch_add(1, Ordering::Relaxed);
+            self.leases_changed();
+        }
+    }
+
+    /// Takes the lease `key` when nobody holds it (or this node did, before it restarted):
+    /// its revision when taken, and the owner seen.
+    async fn take(&self, kv: &kv::Store, key: &str) -> (Option<u64>, String) {
+        let me = &self.cfg.node;
+        if let Ok(rev) = kv.create(key, me.clone().into()).await {
+            return (Some(rev), me.clone());
+        }
+        match kv.entry(key).await {
+            Ok(Some(e)) if e.operation == kv::Operation::Put => {
+                let owner = String::from_utf8_lossy(&e.value).into_owned();
+                if &owner == me {
+                    // This node's from before it restarted: it is this node's again.
+                    if let Ok(rev) = kv.update(key, me.clone().into(), e.revision).await {
+                        return (Some(rev), owner);
+                    }
+                }
+                (None, owner)
+            }
+            _ => (None, String::new()),
+        }
+    }
+
+    /// Hand-offs for link `name` come to this node while it holds the lease.
+    async fn take_link_handoffs(&self, name: &str) -> Option<tokio::task::JoinHandle<()>> {
+        let subject = wire::link_subject(&self.cfg.name, name);
+        match self
+            .client
+            .queue_subscribe(subject.clone(), wire::QUEUE.into())
+            .await
+        {
+            Ok(sub) => Some(tokio::spawn(forward(sub, self.requests.clone()))),
+            Err(e) => {
+                warn!("cluster: cannot subscribe to {subject}: {e}");
+                None
+            }
+        }
+    }
+
+    /// The lease bucket: opened, or made when missing. None when JetStream is not there
+    /// (leases are then not in force: every node binds its links).
+    async fn bucket(&mut self) -> Option<kv::Store> {
+        if let Some(kv) = &self.held.kv {
+            return Some(kv.clone());
+        }
+        let js = async_nats::jetstream::new(self.client.clone());
+        let bucket = wire::lease_bucket(&self.cfg.name);
+        let made = match js.get_key_value(&bucket).await {
+            Ok(kv) => Ok(kv),
+            Err(_) => {
+                js.create_key_value(kv::Config {
+                    bucket: bucket.clone(),
+                    description: "smppgw link leases".into(),
+                    history: 1,
+                    max_age: self.cfg.lease,
+                    storage: async_nats::jetstream::stream::StorageType::File,
+                    ..Default::default()
+                })
+                .await
+            }
+        };
+        match made {
+            Ok(kv) => {
+                info!(
+                    "cluster {}: link leases in the JetStream bucket {bucket} (lease {})",
+                    self.cfg.name,
+                    crate::config::value::duration_text(self.cfg.lease)
+                );
+                self.held.kv = Some(kv.clone());
+                Some(kv)
+            }
+            Err(e) => {
+                if !self.held.reported {
+                    self.held.reported = true;
+                    warn!(
+                        "cluster {}: no JetStream bucket {bucket} for link leases ({e}); run nats-server with JetStream (-js): until then every node binds its links, and receipts that land on another node are found by asking",
+                        self.cfg.name
+                    );
+                }
+                None
+            }
+        }
+    }
+
+    /// Sets whether the node binds all its links for want of NATS; whether that changed.
+    fn set_alone(&mut self, alone: bool) -> bool {
+        let changed = self
+            .shared
+            .leases
+            .lock()
+            .map(|mut l| {
+                l.settled |= alone;
+                std::mem::replace(&mut l.alone, alone) != alone
+            })
+            .unwrap_or(false);
+        if changed {
+            self.leases_changed();
+        }
+        changed
+    }
+
+    fn leases_changed(&self) {
+        for tx in &self.ends.to_shards {
+            let _ = tx.try_send(FromBridge::Leases);
         }
     }
 }

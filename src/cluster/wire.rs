@@ -4,7 +4,13 @@
 //! - `smppgw.CLUSTER.esme.SYSTEM_ID`: hand-offs for an ESME (a request; the nodes that hold
 //!   a receiver of it subscribe in the queue group `deliver`, so one of them takes each);
 //! - `smppgw.CLUSTER.bound`: a node announces that it holds a receiver of an ESME now
-//!   (nodes holding messages for it send them at once).
+//!   (nodes holding messages for it send them at once);
+//! - `smppgw.CLUSTER.link.NAME`: hand-offs for an upstream link (the node that holds the
+//!   link's lease subscribes, in the same queue group);
+//! - `smppgw.CLUSTER.receipt`: a node asks the others about a receipt that matches no message
+//!   of its own (every node hears it; the one whose receipt map has it takes it and answers);
+//! - the JetStream KV bucket `smppgw_CLUSTER_leases`, key `link.NAME`: which node owns a link's
+//!   binds (the value is the node's name; the bucket's max age is the lease).
 //!
 //! A hand-off is the sending node's name (with its CRC32C) and the message as the message
 //! log frames it (length, CRC32C, the `Message` record): a receiver that cannot check it
@@ -46,6 +52,81 @@ pub fn esme_subject(cluster: &str, system_id: &[u8]) -> String {
 /// Where nodes announce receivers.
 pub fn bound_subject(cluster: &str) -> String {
     format!("smppgw.{cluster}.bound")
+}
+
+/// Where hand-offs for upstream link `name` go (to the node holding its lease).
+pub fn link_subject(cluster: &str, name: &str) -> String {
+    format!("smppgw.{cluster}.link.{}", token(name.as_bytes()))
+}
+
+/// Where nodes ask each other about receipts.
+pub fn receipt_subject(cluster: &str) -> String {
+    format!("smppgw.{cluster}.receipt")
+}
+
+/// The KV bucket of the cluster's link leases.
+pub fn lease_bucket(cluster: &str) -> String {
+    format!("smppgw_{cluster}_leases")
+}
+
+/// The lease key of link `name` (KV keys take `=` too).
+pub fn lease_key(name: &str) -> String {
+    format!("link.{}", token(name.as_bytes()))
+}
+
+/// Questions about receipts start with this.
+const ASK_MAGIC: &[u8; 4] = b"SGR1";
+
+/// A question about a receipt: which node asks, the link it came on, the deliver_sm as
+/// received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReceiptAsk {
+    pub node: String,
+    pub link: String,
+    pub pdu: Bytes,
+}
+
+/// `[SGR1][node len u16][node][link len u16][link][pdu][CRC32C of all before]`.
+pub fn encode_receipt_ask(node: &str, link: &str, pdu: &[u8]) -> Bytes {
+    let mut out = BytesMut::with_capacity(12 + node.len() + link.len() + pdu.len());
+    out.put_slice(ASK_MAGIC);
+    for part in [node.as_bytes(), link.as_bytes()] {
+        out.put_u16(part.len().min(u16::MAX as usize) as u16);
+        out.put_slice(&part[..part.len().min(u16::MAX as usize)]);
+    }
+    out.put_slice(pdu);
+    let crc = crc32c::crc32c(&out);
+    out.put_u32(crc);
+    out.freeze()
+}
+
+pub fn decode_receipt_ask(b: &Bytes) -> Result<ReceiptAsk, String> {
+    if b.len() < 12 || &b[..4] != ASK_MAGIC {
+        return Err("not a question about a receipt (SGR1)".into());
+    }
+    let (body, crc) = b.split_at(b.len() - 4);
+    if crc32c::crc32c(body).to_be_bytes() != crc {
+        return Err("its CRC does not match".into());
+    }
+    let mut at = 4;
+    let mut part = || -> Result<String, String> {
+        let n = usize::from(u16::from_be_bytes(
+            body.get(at..at + 2)
+                .ok_or("cut short")?
+                .try_into()
+                .map_err(|_| "cut short")?,
+        ));
+        let v = body.get(at + 2..at + 2 + n).ok_or("cut short")?;
+        at += 2 + n;
+        String::from_utf8(v.to_vec()).map_err(|_| "a name is not UTF-8".to_string())
+    };
+    let node = part()?;
+    let link = part()?;
+    Ok(ReceiptAsk {
+        node,
+        link,
+        pdu: b.slice(at..body.len()),
+    })
 }
 
 /// The queue group of the nodes that take hand-offs.
@@ -144,6 +225,24 @@ pub fn decode_bound(b: &[u8]) -> Option<(&str, &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_question_about_a_receipt_round_trips_and_damage_is_refused() {
+        let b = encode_receipt_ask("gw-a", "up1", b"\x00\x00\x00\x10pdu");
+        let a = decode_receipt_ask(&b).unwrap();
+        assert_eq!((a.node.as_str(), a.link.as_str()), ("gw-a", "up1"));
+        assert_eq!(&a.pdu[..], b"\x00\x00\x00\x10pdu");
+        for i in 0..b.len() * 8 {
+            let mut v = b.to_vec();
+            v[i / 8] ^= 1 << (i % 8);
+            assert!(decode_receipt_ask(&Bytes::from(v)).is_err(), "bit {i}");
+        }
+        for n in 0..b.len() {
+            assert!(decode_receipt_ask(&b.slice(..n)).is_err(), "cut at {n}");
+        }
+        assert_eq!(link_subject("smsc", "up.1"), "smppgw.smsc.link.=75702e31");
+        assert_eq!(lease_key("up1"), "link.up1");
+    }
     use crate::ids::MessageId;
     use crate::store::record::Kind;
 

@@ -8,6 +8,7 @@
 //! credentials=/etc/smppgw/node.creds   ; optional: a NATS credentials file
 //! ca_file=/etc/smppgw/nats-ca.pem      ; optional: for tls:// servers
 //! handoff_timeout=2s    ; how long a hand-off waits for the other node's commit
+//! lease=10s             ; how long a node owns an upstream link's binds without renewing
 //! ```
 //!
 //! Without the section a node runs alone and never touches NATS.
@@ -27,6 +28,8 @@ pub struct ClusterConfig {
     pub credentials: Option<String>,
     pub ca_file: Option<String>,
     pub handoff_timeout: Duration,
+    /// How long a lease on a link's binds lasts unrenewed (renewed every third of it).
+    pub lease: Duration,
     /// The section's line (for errors about it).
     pub line: usize,
 }
@@ -40,6 +43,7 @@ impl Default for ClusterConfig {
             credentials: None,
             ca_file: None,
             handoff_timeout: Duration::from_secs(2),
+            lease: Duration::from_secs(10),
             line: 0,
         }
     }
@@ -118,6 +122,17 @@ pub(super) fn parse(k: &mut Keys<'_>, p: &mut Problems, line: usize) -> Option<C
     }) {
         c.handoff_timeout = t;
     }
+    if let Some(t) = k.get(p, "lease", |v| {
+        value::duration(v).and_then(|d| {
+            if d < Duration::from_secs(2) || d > Duration::from_secs(300) {
+                Err("must be from 2s to 5min".into())
+            } else {
+                Ok(d)
+            }
+        })
+    }) {
+        c.lease = t;
+    }
     let mut ok = true;
     for (key, missing) in [
         ("nats", c.nats.is_empty()),
@@ -155,12 +170,15 @@ mod tests {
 
     #[test]
     fn a_cluster_needs_servers_a_node_and_a_name() {
-        let c = parse("[cluster]\nnats=nats://127.0.0.1:4222, tls://10.0.0.2:4222\nnode=gw-1\nname=smsc\nhandoff_timeout=500ms\n")
+        let c = parse("[cluster]\nnats=nats://127.0.0.1:4222, tls://10.0.0.2:4222\nnode=gw-1\nname=smsc\nhandoff_timeout=500ms\nlease=3s\n")
             .unwrap()
             .unwrap();
         assert_eq!(c.nats.len(), 2);
         assert_eq!((c.node.as_str(), c.name.as_str()), ("gw-1", "smsc"));
         assert_eq!(c.handoff_timeout, Duration::from_millis(500));
+        assert_eq!(c.lease, Duration::from_secs(3));
+        let e = parse("[cluster]\nnats=nats://h:1\nnode=a\nname=c\nlease=1s\n").unwrap_err();
+        assert!(e.contains("2s to 5min"), "{e}");
         assert_eq!(parse("").unwrap(), None);
         let e = parse("[cluster]\nnats=nats://127.0.0.1:4222\n").unwrap_err();
         assert!(e.contains("node") && e.contains("name"), "{e}");

@@ -487,7 +487,9 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
     );
     shared.http_tls = Some(http_target_tls(&config, opts.config_dir.as_deref())?);
     if let (Mode::Terminating, Some(c)) = (&opts.mode, &config.cluster) {
-        shared.cluster = Some(crate::cluster::bridge::start(c, shards)?);
+        let cluster = crate::cluster::bridge::start(c, shards)?;
+        cluster.set_links(config.clients.iter().map(|l| l.name.clone()).collect());
+        shared.cluster = Some(cluster);
     }
     let cdr = match (&opts.mode, &config.cdr.file) {
         (Mode::Terminating, Some(file)) => {

@@ -494,6 +494,10 @@ impl Reloader {
                     .push(format!("client link {} removed: unbinding", l.name));
             }
         }
+        if let Some(c) = &shared.cluster {
+            // The bridge takes leases on the links this node has now.
+            c.set_links(next.config.clients.iter().map(|l| l.name.clone()).collect());
+        }
         *self.ca_files.lock().unwrap_or_else(|p| p.into_inner()) = next.cas;
         // Certificates of the listeners' TLS contexts.
         for (name, slot, config) in next.server_tls {

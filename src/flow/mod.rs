@@ -95,6 +95,11 @@ pub enum Outcome {
         upstream_id: Bytes,
         key: IdKey,
     },
+    /// Another node of the cluster committed it to its log: that node owns it now (and
+    /// delivers it, forwards it, relays its receipt). `node`: its name.
+    HandedOver {
+        node: Bytes,
+    },
     /// The ESME it was for acknowledged it.
     Delivered,
     Temporary(CommandStatus),
@@ -799,6 +804,9 @@ impl Flow {
                     Some(CommandStatus::ROK),
                     Some(upstream_id.clone()),
                 ),
+                Outcome::HandedOver { node } => {
+                    ("handed_over", Some(CommandStatus::ROK), Some(node.clone()))
+                }
                 Outcome::Delivered => ("delivered", Some(CommandStatus::ROK), None),
                 Outcome::Temporary(s) => ("temporary", Some(*s), None),
                 Outcome::Permanent(s) => ("permanent", Some(*s), None),
@@ -847,6 +855,9 @@ impl Flow {
                 } else {
                     self.finish(log, id, End::FORWARDED, CommandStatus::ROK, None, now);
                 }
+            }
+            Outcome::HandedOver { .. } => {
+                self.finish(log, id, End::FORWARDED, CommandStatus::ROK, None, now)
             }
             Outcome::Delivered => {
                 self.finish(log, id, End::DELIVERED, CommandStatus::ROK, None, now)

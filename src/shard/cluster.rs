@@ -1,6 +1,7 @@
 //! The shard's side of a cluster (see [`crate::cluster`]): messages for ESMEs bound on no
-//! shard of this node go to the node that has one; messages other nodes hand this one are
-//! logged like any other, then answered.
+//! shard of this node go to the node that has one, messages for links whose lease another
+//! node holds go to that node; messages other nodes hand this one are logged like any other,
+//! then answered; receipts no shard here can match are asked about on the other nodes.
 
 use std::rc::Rc;
 
@@ -9,11 +10,16 @@ use log::warn;
 
 use super::messages::{now_ms, Waiter};
 use super::ShardState;
-use crate::cluster::wire::{self, Answer, Handoff};
-use crate::cluster::{FromBridge, HandedOff, ToBridge};
+use crate::cluster::wire::{self, Answer, Handoff, ReceiptAsk};
+use crate::cluster::{Dest, FromBridge, HandedOff, ToBridge};
 use crate::flow::{Incoming, Outcome, Target};
-use crate::ids::{AccountId, MessageId};
+use crate::ids::{AccountId, LinkId, MessageId};
 use crate::smpp::receipt::IdKey;
+use crate::smpp::Pdu;
+
+/// How long a shard looks for the message of a receipt another node asks about (its
+/// message, if here, is in a receipt map already).
+const REMOTE_LOOKUP: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// Messages held for ESMEs bound nowhere are offered again this often (besides whenever a
 /// node announces a receiver of theirs).
@@ -30,6 +36,7 @@ impl ShardState {
         else {
             return;
         };
+        self.refresh_leases();
         let shard = self.clone();
         glommio::spawn_local(async move {
             while let Ok(m) = rx.recv_async().await {
@@ -43,9 +50,8 @@ impl ShardState {
         match m {
             FromBridge::Handed { id, result } => {
                 let outcome = match result {
-                    HandedOff::Committed(node) => Outcome::Accepted {
-                        upstream_id: Bytes::from(format!("node {node}")),
-                        key: IdKey::Text(Vec::new()),
+                    HandedOff::Committed(node) => Outcome::HandedOver {
+                        node: Bytes::from(format!("node {node}")),
                     },
                     HandedOff::NoResponders => Outcome::Unreachable,
                     HandedOff::Full => Outcome::NoRoom,
@@ -65,49 +71,176 @@ impl ShardState {
                     .ok()
                     .filter(|s| !s.is_empty())
                     .map(|s| self.shared.accounts.id_of(s));
-                self.offer_held(|a| only.is_none_or(|o| o == Some(a)));
+                self.offer_held(|t| match t {
+                    Target::Esme(a) => only.is_none_or(|o| o == Some(a)),
+                    _ => only.is_none(),
+                });
+            }
+            FromBridge::Receipt { token, ask } => self.remote_receipt(token, *ask),
+            FromBridge::Asked { token, taken } => self.on_nodes_asked(token, taken),
+            FromBridge::Leases => {
+                self.refresh_leases();
+                self.offer_held(|t| matches!(t, Target::Link(_)));
             }
         }
     }
 
+    /// Takes which links this node may bind from the bridge's view: the links another node
+    /// holds are handed off, and their slots here unbind.
+    pub(super) fn refresh_leases(&self) {
+        let Some(c) = &self.shared.cluster else {
+            return;
+        };
+        let elsewhere: hashbrown::HashSet<LinkId> = self
+            .shared
+            .links
+            .iter()
+            .filter(|l| !c.link_here(&l.name))
+            .map(|l| l.index)
+            .collect();
+        for &li in &elsewhere {
+            if self.leased_elsewhere.borrow().contains(&li) {
+                continue;
+            }
+            if let Some(local) = self.link(li) {
+                for slot in local.slots.borrow().iter() {
+                    let _ = slot.try_send(crate::upstream::LinkCmd::Stop);
+                }
+            }
+        }
+        *self.leased_elsewhere.borrow_mut() = elsewhere;
+    }
+
+    /// Whether another node holds link `li`'s lease (its messages are handed there).
+    pub(super) fn leased_elsewhere(&self, li: LinkId) -> bool {
+        self.shared.cluster.is_some() && self.leased_elsewhere.borrow().contains(&li)
+    }
+
+    /// Another node asks about a receipt: taken here when one of this node's messages waits
+    /// for it (answered once logged), else nothing is said.
+    fn remote_receipt(&self, token: u64, ask: ReceiptAsk) {
+        let quiet = |why: &str| {
+            log::debug!(
+                "cluster: node {} asks about a receipt of link {}: {why}",
+                ask.node,
+                ask.link
+            );
+        };
+        let Some(link) = self.shared.links.find(&ask.link).map(|l| l.index) else {
+            return quiet("no such link here");
+        };
+        let Ok(pdu) = Pdu::decode(&ask.pdu) else {
+            return quiet("it does not decode");
+        };
+        let Some(r) = crate::flow::receipt::read_upstream(&pdu) else {
+            return quiet("not a receipt");
+        };
+        if self.msgs.log.refusal().is_some() {
+            return quiet("the log refuses writes");
+        }
+        let key = IdKey::new(&r.id, self.shared.links[link].config().msgid.receipt);
+        self.receipt(
+            link,
+            key,
+            r,
+            pdu,
+            super::messages::Reply::Cluster { token },
+            REMOTE_LOOKUP,
+        );
+    }
+
+    /// Asks the other nodes about the receipt of lookup `token` (none of this node's shards
+    /// has its message). Whether it was asked (a node alone, or away from NATS, does not ask).
+    pub(super) fn ask_nodes(&self, token: u64, link: LinkId, pdu: &Pdu) -> bool {
+        let Some(c) = &self.shared.cluster else {
+            return false;
+        };
+        if !c.connected() {
+            return false;
+        }
+        let mut buf = bytes::BytesMut::with_capacity(256);
+        pdu.encode(&mut buf);
+        let payload = wire::encode_receipt_ask(c.node(), &self.shared.links[link].name, &buf);
+        c.send(ToBridge::AskReceipt {
+            shard: self.id,
+            token,
+            payload,
+        })
+        .is_ok()
+    }
+
     /// Offers the messages held for the ESMEs `wanted` picks (bound nowhere when last tried)
     /// again.
-    fn offer_held(&self, wanted: impl Fn(AccountId) -> bool) {
+    fn offer_held(&self, wanted: impl Fn(Target) -> bool) {
         let now = now_ms();
         let mut n = 0;
+        let mut held = 0;
         {
             let mut flow = self.msgs.flow.borrow_mut();
             for t in flow.waiting_targets() {
-                if matches!(t, Target::Esme(a) if wanted(a)) {
+                if self.remote(t) {
+                    held += flow.queued(t) as u64;
+                }
+                if self.remote(t) && wanted(t) {
                     flow.target_up(t, now);
                     n += 1;
                 }
             }
         }
+        if let Some(c) = &self.shared.cluster {
+            c.held[self.id].store(held, std::sync::atomic::Ordering::Relaxed);
+        }
         if n > 0 {
-            log::debug!("cluster: messages for {n} ESMEs bound nowhere are offered again");
+            log::debug!(
+                "cluster: messages for {n} ESMEs and links of other nodes are offered again"
+            );
             self.run_flow();
         }
     }
 
-    /// Hands message `id` for `account` to another node when no shard of this node has a
-    /// receiver of it (and the node is in a cluster); the result comes back as the attempt's
-    /// outcome. Whether it went that way.
-    pub(super) fn hand_off(&self, id: MessageId, account: AccountId, stored: &Bytes) -> bool {
+    /// Whether messages for `t` go to another node (an ESME with no receiver here, a link
+    /// another node holds).
+    fn remote(&self, t: Target) -> bool {
+        match t {
+            Target::Esme(a) => self
+                .shared
+                .accounts
+                .get(a)
+                .is_some_and(|a| !a.has_receiver()),
+            Target::Link(l) => self.leased_elsewhere(l),
+            Target::Http(_) => false,
+        }
+    }
+
+    /// Hands message `id` for `target` to another node when it is an ESME no shard of this
+    /// node has a receiver of, or a link whose lease another node holds (and the node is in
+    /// a cluster); the result comes back as the attempt's outcome. Whether it went that way.
+    pub(super) fn hand_off(&self, id: MessageId, target: Target, stored: &Bytes) -> bool {
         let Some(cluster) = &self.shared.cluster else {
             return false;
         };
-        let Some(a) = self.shared.accounts.get(account) else {
-            return false;
-        };
-        if a.has_receiver() {
+        if !self.remote(target) {
             return false;
         }
-        let Some(cfg) = a.config() else { return false };
+        let to = match target {
+            Target::Esme(account) => {
+                let Some(cfg) = self.shared.accounts.get(account).and_then(|a| a.config()) else {
+                    return false;
+                };
+                Dest::Esme(Bytes::copy_from_slice(cfg.system_id.as_bytes()))
+            }
+            Target::Link(li) => Dest::Link(self.shared.links[li].name.clone()),
+            Target::Http(_) => return false,
+        };
         let msg = match self.msgs.flow.borrow().message(id) {
             Some(m) => {
                 let mut m = m.clone();
                 m.pdu = stored.clone();
+                if let Target::Link(li) = target {
+                    // For the link it goes to now (the backup, it may be).
+                    m.target = self.shared.links[li].target.clone();
+                    m.on_backup = false;
+                }
                 m
             }
             None => return false,
@@ -116,7 +249,7 @@ impl ShardState {
         let cmd = ToBridge::HandOff {
             shard: self.id,
             id,
-            system_id: Bytes::copy_from_slice(cfg.system_id.as_bytes()),
+            to,
             payload,
         };
         if cluster.send(cmd).is_err() {
@@ -135,7 +268,7 @@ impl ShardState {
             );
         }
         let target = match self.shared.target_named(&h.msg.target) {
-            Some(t @ Target::Esme(_)) => t,
+            Some(t @ (Target::Esme(_) | Target::Link(_))) => t,
             _ => {
                 warn!(
                     "cluster: node {} handed over message {} for {}, which this node's regfile.conf does not have; refused",
@@ -226,5 +359,7 @@ impl ShardState {
         }
         self.cluster_retry.set(now + RETRY_MS);
         self.offer_held(|_| true);
+        // Links added by a reload, leases that changed while the bridge's word was lost.
+        self.refresh_leases();
     }
 }

@@ -93,6 +93,9 @@ pub enum Reply {
         seq: u32,
         command: CommandId,
     },
+    /// Another node asked about a receipt (see [`crate::cluster`]): told when this node took
+    /// it; otherwise it hears nothing.
+    Cluster { token: u64 },
 }
 
 /// Something that waits for the log to reach an LSN. (Mostly answers to ESMEs, which carry
@@ -178,6 +181,9 @@ struct Lookup {
     again: Option<Instant>,
     /// The pause before the next round (doubling from 5 ms).
     pause: Duration,
+    /// The other nodes of the cluster were asked (once, after this node's shards found
+    /// nothing).
+    asked_nodes: bool,
 }
 
 /// The flow, the log and what waits on them.
@@ -346,6 +352,14 @@ impl ShardState {
                     self.respond(conn, seq, status, body);
                 }
             }
+            Reply::Cluster { token } => self.cluster_answer(
+                token,
+                if status.is_ok() {
+                    crate::cluster::wire::Answer::Committed
+                } else {
+                    crate::cluster::wire::Answer::Refused(format!("{status:?}"))
+                },
+            ),
         }
     }
 
@@ -573,11 +587,10 @@ impl ShardState {
 
     /// One attempt of the flow's.
     fn attempt(&self, id: MessageId, kind: Kind, target: Target, stored: &Bytes, origin: &[u8]) {
-        // An ESME bound on no shard of this node may be bound on another node.
-        if let Target::Esme(account) = target {
-            if self.hand_off(id, account, stored) {
-                return;
-            }
+        // An ESME bound on no shard of this node may be bound on another node; a link may be
+        // another node's (its lease).
+        if self.shared.cluster.is_some() && self.hand_off(id, target, stored) {
+            return;
         }
         let Ok(mut pdu) = Pdu::decode(stored) else {
             // Not reached: the log holds what the gateway encoded.
@@ -662,12 +675,22 @@ impl ShardState {
         }
         if let Some(r) = read_upstream(&pdu) {
             let key = IdKey::new(&r.id, cfg.msgid.receipt);
-            return self.receipt(link, key, r, pdu, reply);
+            return self.receipt(link, key, r, pdu, reply, UNMATCHED_WAIT);
         }
         self.mo(link, pdu, reply);
     }
 
-    fn receipt(&self, link: LinkId, key: IdKey, r: UpstreamReceipt, pdu: Pdu, reply: Reply) {
+    /// A receipt of `link`: matched here, on another shard, or (past `wait`) on another
+    /// node, else left to [`Self::unmatched`].
+    pub(super) fn receipt(
+        &self,
+        link: LinkId,
+        key: IdKey,
+        r: UpstreamReceipt,
+        pdu: Pdu,
+        reply: Reply,
+        wait: Duration,
+    ) {
         let found = self.msgs.flow.borrow_mut().receipt(
             &self.msgs.log,
             link,
@@ -697,9 +720,10 @@ impl ShardState {
                     receipt: r,
                     pdu,
                     waiting: 0,
-                    deadline: Instant::now() + UNMATCHED_WAIT,
+                    deadline: Instant::now() + wait,
                     again: None,
                     pause: Duration::from_millis(5),
+                    asked_nodes: false,
                 };
                 self.msgs.lookups.borrow_mut().insert(token, lookup);
                 self.ask_others(token);
@@ -820,6 +844,18 @@ impl ShardState {
                 continue;
             };
             if now >= l.deadline {
+                if matches!(l.reply, Reply::Cluster { .. }) {
+                    // Another node's question: not for this node (it hears nothing).
+                    self.reply(l.reply, CommandStatus::RX_T_APPN);
+                    continue;
+                }
+                if !l.asked_nodes && self.ask_nodes(token, l.link, &l.pdu) {
+                    let mut l = l;
+                    l.asked_nodes = true;
+                    l.again = None;
+                    self.msgs.lookups.borrow_mut().insert(token, l);
+                    continue;
+                }
                 self.unmatched(l);
                 continue;
             }
@@ -842,6 +878,24 @@ impl ShardState {
                     self.ask_others(token);
                 }
             }
+        }
+    }
+
+    /// What the other nodes said about the receipt of lookup `token`: one took it (the
+    /// upstream is answered), or none has its message (left to [`Self::unmatched`]).
+    pub(super) fn on_nodes_asked(&self, token: u64, taken: bool) {
+        let Some(l) = self.msgs.lookups.borrow_mut().remove(&token) else {
+            return;
+        };
+        if taken {
+            log::debug!(
+                "receipt for upstream id {:?} taken by another node",
+                String::from_utf8_lossy(&l.receipt.id)
+            );
+            self.msgs.unmatched.borrow_mut().matched(l.link, &l.key);
+            self.reply(l.reply, CommandStatus::ROK);
+        } else {
+            self.unmatched(l);
         }
     }
 

@@ -157,6 +157,8 @@ pub struct ShardState {
     round_robin: Cell<usize>,
     /// When messages held for ESMEs bound nowhere are next offered to the cluster (ms).
     cluster_retry: Cell<u64>,
+    /// Links whose lease another node holds (cluster only): their messages are handed there.
+    leased_elsewhere: RefCell<hashbrown::HashSet<LinkId>>,
     mesh: Option<Senders<ShardMsg>>,
     /// Messages for a peer whose mesh queue was full, in order (see `send_to`).
     overflow: RefCell<Vec<std::collections::VecDeque<ShardMsg>>>,
@@ -768,6 +770,13 @@ impl LinkSink for ShardState {
     fn draw(&self) -> f64 {
         self.percent()
     }
+
+    fn may_bind(&self, link: LinkId) -> bool {
+        self.shared
+            .cluster
+            .as_ref()
+            .is_none_or(|c| c.link_here(&self.shared.links[link].name))
+    }
 }
 
 /// What a shard reports when it stops.
@@ -862,6 +871,7 @@ pub async fn run(
         receivers: RefCell::new(HashMap::new()),
         round_robin: Cell::new(0),
         cluster_retry: Cell::new(0),
+        leased_elsewhere: Default::default(),
         mesh: Some(senders),
         overflow: RefCell::new((0..shared.shards).map(|_| Default::default()).collect()),
         links: RefCell::new(

@@ -323,6 +323,10 @@ pub trait LinkSink {
     fn stopping(&self) -> bool;
     /// A uniform draw in [0, 100), for jitter.
     fn draw(&self) -> f64;
+    /// Whether this node may bind `link` now (in a cluster, the node holding its lease).
+    fn may_bind(&self, _link: LinkId) -> bool {
+        true
+    }
 }
 
 /// The answer to a deliver_sm or data_sm of `command` with `status`.
@@ -769,6 +773,9 @@ impl Handler for LinkHandler {
     }
 }
 
+/// How often a slot on standby looks whether its node holds the link's lease now.
+const LEASE_POLL: Duration = Duration::from_millis(250);
+
 /// The next reconnect delay: doubled per failure between the link's bounds, with jitter
 /// (between half and all of it) so that slots and gateways do not reconnect in step.
 fn backoff(cfg: &ClientLink, failures: u32, draw_percent: f64) -> Duration {
@@ -806,6 +813,14 @@ pub async fn run_slot(
     let replaced = || shared.generation() != generation;
     let mut failures = 0u32;
     while !sink.stopping() && !replaced() {
+        if !sink.may_bind(shared.index) {
+            // Another node of the cluster holds the link's lease: wait until this one does.
+            shared.set_status("standby", None);
+            while !sink.stopping() && !replaced() && !sink.may_bind(shared.index) {
+                glommio::timer::sleep(LEASE_POLL).await;
+            }
+            continue;
+        }
         shared.connect_attempts.fetch_add(1, Ordering::Relaxed);
         let target = format!("{}:{}", cfg.server, cfg.port);
         let connected = async {

@@ -71,7 +71,8 @@ pub fn peers() -> Peers {
         .args(["-c", "import smpplib, smpp34"])
         .output()
         .is_ok_and(|o| o.status.success())
-        && p.node_dir.join("node_modules/smpp/package.json").exists();
+        && p.node_dir.join("node_modules/smpp/package.json").exists()
+        && p.python.with_file_name("nats-server").exists();
     if !ready {
         let out = std::process::Command::new(root.join("tests/peers/setup.sh"))
             .output()
@@ -178,6 +179,7 @@ pub fn node_client(url: &str) -> std::process::Output {
         .unwrap()
 }
 
+pub mod cluster;
 pub mod esme;
 pub mod gateway;
 pub mod http_sink;

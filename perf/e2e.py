@@ -16,7 +16,8 @@ Per sync mode (alternating, --runs each, medians):
 usage: perf/e2e.py [--runs 3] [--count 1000000] [--binds 4] [--window 64] [--spool DIR]
                    [--json FILE] [--ops | --cluster]
 --cluster measures issue 15's cost on the single-node path: sync=batch with [cluster] on (a
-nats-server started on 127.0.0.1) against off, alternating, --runs each.
+nats-server started on 127.0.0.1, the one tests/peers/setup.sh installs) against off,
+alternating, --runs each.
 --ops measures issue 11's cost instead: sync=batch with CDRs and metrics off (admin=off),
 metrics only (the admin endpoint on), and CDRs and metrics on, alternating, --runs each;
 gateway CPU seconds per million messages (from /proc) and delivered msg/s.
@@ -177,13 +178,19 @@ def cluster(args):
     """Issue 15's cost: the single-node pipeline with [cluster] on (a nats-server on 127.0.0.1;
     the load generator's binds are transceivers, so receipts stay on the node) against off."""
     args.nats_port = free_port()
-    nats = subprocess.Popen(["nats-server", "-a", "127.0.0.1", "-p", str(args.nats_port)],
+    server = os.path.join(ROOT, "target/peers/venv/bin/nats-server")  # tests/peers/setup.sh
+    if not os.path.exists(server):
+        subprocess.run([os.path.join(ROOT, "tests/peers/setup.sh")], check=True)
+    store = tempfile.mkdtemp(prefix="smppgw-nats-", dir=args.spool)
+    # JetStream on: the node takes its link's lease, as in a real cluster.
+    nats = subprocess.Popen([server, "-a", "127.0.0.1", "-p", str(args.nats_port), "-js", "-sd", store],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         compare(args, [("default", "cluster off"), ("cluster", "cluster on")])
     finally:
         nats.kill()
         nats.wait()
+        subprocess.run(["rm", "-rf", store])
 
 
 def main():

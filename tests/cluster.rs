@@ -312,3 +312,77 @@ fn one_node_binds_a_link_the_others_hand_it_their_messages_and_another_takes_it_
     let other = if std::ptr::eq(taker, &a) { &b } else { &a };
     assert_eq!(other.count_log("): bound"), 0, "{}", other.log());
 }
+
+#[test]
+fn a_receipt_that_lands_on_another_node_is_asked_about_and_taken_by_the_node_with_its_message() {
+    // No JetStream: no leases, both nodes bind the link, and the upstream sends the receipts
+    // on b's bind although a forwarded the messages.
+    let nats = Nats::start_with(false);
+    let up = FakeUpstream::start(true);
+    let node = |name: &str| {
+        Gateway::start_with(
+            "default_route=up",
+            &format!(
+                "[smpp-client]\nclients=up\n\n[up]\nserver=127.0.0.1\nport={}\nsystem_id=gw\nsystem_password=pw\nbind=transceiver\nbinds=1\nreconnect=100ms,500ms\n{}",
+                up.port,
+                nats.cluster(name)
+            ),
+            REGFILE,
+            &[],
+        )
+    };
+    let a = node("a");
+    connected(&a);
+    a.wait_bound(1);
+    let b = node("b");
+    connected(&b);
+    b.wait_bound(1);
+    assert!(
+        b.wait_log("no JetStream bucket", Duration::from_secs(10)),
+        "{}",
+        b.log()
+    );
+    *up.state.receipt_conn.lock().unwrap() = Some(2);
+    let rx = receiver(a.plain.port(), 5);
+    assert!(
+        a.wait_log("demo bound as receiver", Duration::from_secs(10)),
+        "{}",
+        a.log()
+    );
+    let mut tx = Esme::plain(a.plain);
+    tx.bind(BindType::Transmitter, "demo", "demo").unwrap();
+    let ids = submit(&mut tx, 5, "asked about");
+    up.wait_received(5, Duration::from_secs(10));
+    for n in 1..=5 {
+        up.send_receipt_for(&format!("F{n:08}"));
+    }
+    let out = rx.wait_with_output_or_kill(Duration::from_secs(30));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for id in &ids {
+        assert!(
+            stdout.contains(&format!("id:{id} ")),
+            "receipt for {id}: {stdout}\n--- a\n{}\n--- b\n{}",
+            a.log(),
+            b.log()
+        );
+    }
+    assert!(
+        up.receipt_status()
+            .iter()
+            .filter(|(_, s)| s.is_ok())
+            .count()
+            >= 5,
+        "{:?}",
+        up.receipt_status()
+    );
+    assert!(
+        admin_status(&b).contains("\"receipts_taken_elsewhere\":5"),
+        "{}",
+        admin_status(&b)
+    );
+    assert!(
+        admin_status(&a).contains("\"receipts_taken_here\":5"),
+        "{}",
+        admin_status(&a)
+    );
+}

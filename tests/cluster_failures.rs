@@ -173,8 +173,7 @@ fn kill_9_of_the_link_node_mid_traffic_loses_no_message_and_no_receipt() {
 }
 
 #[test]
-fn a_restart_of_nats_server_mid_traffic_loses_nothing_and_a_node_without_cluster_never_connects()
-{
+fn a_restart_of_nats_server_mid_traffic_loses_nothing_and_a_node_without_cluster_never_connects() {
     let mut nats = Nats::start();
     let (record, sim) = simulator("cluster-nats");
     let a = link_node(&nats, &sim);
@@ -186,11 +185,7 @@ fn a_restart_of_nats_server_mid_traffic_loses_nothing_and_a_node_without_cluster
     let seq = e.submit_sm(sm("1234", "447700900100", b"alone", 0));
     assert!(e.response(seq).expect("submit_sm_resp").0.is_ok());
     let clients = nats.clients();
-    assert_eq!(
-        clients.len(),
-        2,
-        "only the two cluster nodes: {clients:?}"
-    );
+    assert_eq!(clients.len(), 2, "only the two cluster nodes: {clients:?}");
     assert!(!alone.log().contains("NATS"), "{}", alone.log());
 
     let mut e = Esme::plain(a.plain);

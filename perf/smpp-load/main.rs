@@ -5,8 +5,13 @@
 //! smpp-load --target 127.0.0.1:2775 [--tls] [--binds 4] [--bind trx|tx] [--receivers 0]
 //!           [--window 64] [--rate MSG_PER_S] [--count 100000 | --duration 10s]
 //!           [--mix gsm7:70,ucs2:20,long:10] [--receipts] [--system-id demo] [--password demo]
-//!           [--threads 1] [--json] [--write-each]
+//!           [--threads 1] [--json] [--write-each] [--receivers-target ADDR]
 //! ```
+//!
+//! `--receivers-target`: the receivers bind there instead of `--target` (another node of a
+//! cluster, say). With `--receipts` the generator also times each receipt from its submit
+//! (matched by the id the submit_sm_resp gave; with `--threads 1`, the default, every
+//! connection is on one thread and every receipt can be matched).
 //!
 //! `--write-each`: one write per PDU, as most ESME libraries write (a response that frees
 //! window space is followed by one write of one submit_sm); without it a window's worth of
@@ -53,6 +58,7 @@ struct Options {
     json: bool,
     /// One write per PDU (as most ESME libraries write), not one per window's worth.
     write_each: bool,
+    receivers_target: Option<SocketAddr>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -73,6 +79,7 @@ fn parse_args() -> Result<Options, String> {
         threads: 1,
         json: false,
         write_each: false,
+        receivers_target: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -111,6 +118,13 @@ fn parse_args() -> Result<Options, String> {
             "--threads" => o.threads = val()?.parse().map_err(|_| "--threads: a number")?,
             "--json" => o.json = true,
             "--write-each" => o.write_each = true,
+            "--receivers-target" => {
+                o.receivers_target = Some(
+                    val()?
+                        .parse()
+                        .map_err(|_| "--receivers-target: ADDRESS:PORT")?,
+                )
+            }
             "--help" | "-h" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -200,8 +214,67 @@ struct Stats {
     last_receipt: Option<Instant>,
 }
 
+/// Submit times by the id each submit_sm_resp gave, and receipts that came before theirs:
+/// the submit-to-receipt latency of every receipt.
+struct ReceiptClock {
+    sent: hashbrown::HashMap<Vec<u8>, u64>,
+    early: hashbrown::HashMap<Vec<u8>, u64>,
+    hist: Histogram<u64>,
+}
+
+impl ReceiptClock {
+    fn new() -> ReceiptClock {
+        ReceiptClock {
+            sent: Default::default(),
+            early: Default::default(),
+            hist: Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
+                .unwrap_or_else(|_| unreachable!()),
+        }
+    }
+
+    fn answered(&mut self, id: &[u8], sent_ns: u64) {
+        match self.early.remove(id) {
+            Some(at) => {
+                let _ = self.hist.record(at.saturating_sub(sent_ns).max(1));
+            }
+            None => {
+                self.sent.insert(id.to_vec(), sent_ns);
+            }
+        }
+    }
+
+    fn receipt(&mut self, id: &[u8], at_ns: u64) {
+        match self.sent.remove(id) {
+            Some(sent) => {
+                let _ = self.hist.record(at_ns.saturating_sub(sent).max(1));
+            }
+            None => {
+                self.early.insert(id.to_vec(), at_ns);
+            }
+        }
+    }
+}
+
+/// The id a receipt reports on: its receipted_message_id, else the `id:` of its text.
+fn receipted_id(p: &smppgw::smpp::Pdu) -> Option<Vec<u8>> {
+    if let Some(id) = p
+        .tlvs
+        .get_cstr(smppgw::smpp::tlv::tag::RECEIPTED_MESSAGE_ID)
+    {
+        return Some(id.to_vec());
+    }
+    let Body::DeliverSm(d) = &p.body else {
+        return None;
+    };
+    let text = d.short_message.as_ref();
+    let rest = text.strip_prefix(b"id:")?;
+    let end = memchr::memchr(b' ', rest).unwrap_or(rest.len());
+    Some(rest[..end].to_vec())
+}
+
 struct Load {
     opts: Rc<Options>,
+    clock: Rc<RefCell<ReceiptClock>>,
     stats: Rc<RefCell<Stats>>,
     hist: Rc<RefCell<Histogram<u64>>>,
     epoch: Instant,
@@ -316,7 +389,8 @@ impl Handler for Load {
                     self.deadline = Some(now + d);
                 }
                 if !self.sender {
-                    self.done_at = None;
+                    // A receiver leaves after 5 s without a receipt (from its bind on).
+                    self.done_at = Some(now);
                 }
                 self.fill(s, now);
             }
@@ -331,6 +405,9 @@ impl Handler for Load {
                     st.acked += 1;
                     if self.opts.receipts {
                         self.expected_receipts += 1;
+                        if let Body::SubmitSmResp(Some(id)) = &pdu.body {
+                            self.clock.borrow_mut().answered(id.as_bytes(), sent_ns);
+                        }
                     }
                 } else {
                     *st.errors.entry(pdu.command_status.0).or_default() += 1;
@@ -340,6 +417,10 @@ impl Handler for Load {
             }
             Event::Request(p) => {
                 if let Body::DeliverSm(_) = p.body {
+                    if let Some(id) = receipted_id(&p) {
+                        let at = now.duration_since(self.epoch).as_nanos() as u64;
+                        self.clock.borrow_mut().receipt(&id, at);
+                    }
                     s.respond(
                         p.sequence_number,
                         CommandStatus::ROK,
@@ -347,6 +428,9 @@ impl Handler for Load {
                         Tlvs::new(),
                     );
                     self.receipts += 1;
+                    if !self.sender {
+                        self.done_at = Some(now);
+                    }
                     let mut st = self.stats.borrow_mut();
                     st.receipts += 1;
                     st.last_receipt = Some(now);
@@ -389,14 +473,14 @@ impl Handler for Load {
         if self.interval.is_some() && !self.window_full && !self.finished_sending(now) {
             t = Some(self.next_send);
         }
-        if let Some(d) = self.deadline.filter(|d| *d > now) {
+        // The deadline, also once past until the wake that sees it has finished sending (else
+        // a sender whose last answer came before it would never be woken to unbind).
+        if let Some(d) = self.deadline.filter(|d| *d > now || self.done_at.is_none()) {
             t = Some(t.map_or(d, |x| x.min(d)));
         }
-        if let Some(g) = self
-            .done_at
-            .map(|d| d + Duration::from_secs(5))
-            .filter(|g| *g > now)
-        {
+        // The grace time stays even once past: the driver wakes the handler only for a
+        // wake-up time that has come, and the wake that sees it past unbinds (no spin).
+        if let Some(g) = self.done_at.map(|d| d + Duration::from_secs(5)) {
             t = Some(t.map_or(g, |x| x.min(g)));
         }
         t
@@ -426,6 +510,7 @@ fn quota_of(o: &Options, i: usize) -> u64 {
 struct ThreadResult {
     stats: Stats,
     hist: Histogram<u64>,
+    receipt_hist: Histogram<u64>,
 }
 
 fn main() {
@@ -470,6 +555,7 @@ fn main() {
                         .unwrap_or_else(|_| unreachable!()),
                 ));
                 let epoch = Instant::now();
+                let clock = Rc::new(RefCell::new(ReceiptClock::new()));
                 let mut tasks = Vec::new();
                 let total = opts.binds + opts.receivers;
                 for i in (0..total).filter(|i| i % threads == me % threads) {
@@ -482,6 +568,7 @@ fn main() {
                     };
                     let handler = Load {
                         opts: opts.clone(),
+                        clock: clock.clone(),
                         stats: stats.clone(),
                         hist: hist.clone(),
                         epoch,
@@ -504,7 +591,10 @@ fn main() {
                         expected_receipts: 0,
                         receipts: 0,
                     };
-                    let target = opts.target;
+                    let target = match (sender, opts.receivers_target) {
+                        (false, Some(t)) => t,
+                        _ => opts.target,
+                    };
                     let tls = opts.tls;
                     let window = opts.window;
                     let write_each = opts.write_each;
@@ -543,7 +633,12 @@ fn main() {
                 }
                 let stats = std::mem::take(&mut *stats.borrow_mut());
                 let hist = hist.borrow().clone();
-                ThreadResultSend(ThreadResult { stats, hist })
+                let receipt_hist = clock.borrow().hist.clone();
+                ThreadResultSend(ThreadResult {
+                    stats,
+                    hist,
+                    receipt_hist,
+                })
             }
         });
     let pool = match pool {
@@ -556,6 +651,7 @@ fn main() {
     let mut total = Stats::default();
     let mut hist =
         Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).unwrap_or_else(|_| unreachable!());
+    let mut receipt_hist = hist.clone();
     for r in pool.join_all() {
         let Ok(ThreadResultSend(r)) = r else { continue };
         total.sent += r.stats.sent;
@@ -579,14 +675,15 @@ fn main() {
             (a, b) => a.or(b),
         };
         let _ = hist.add(&r.hist);
+        let _ = receipt_hist.add(&r.receipt_hist);
     }
-    report(&opts, &total, &hist, started);
+    report(&opts, &total, &hist, &receipt_hist, started);
 }
 
 /// Stats cross the executor boundary once, at the end (Instant and Histogram are Send).
 struct ThreadResultSend(ThreadResult);
 
-fn report(o: &Options, t: &Stats, h: &Histogram<u64>, started: Instant) {
+fn report(o: &Options, t: &Stats, h: &Histogram<u64>, rh: &Histogram<u64>, started: Instant) {
     let elapsed = match (t.first_send, t.last_response) {
         (Some(a), Some(b)) if b > a => b - a,
         _ => started.elapsed(),
@@ -645,9 +742,19 @@ fn report(o: &Options, t: &Stats, h: &Histogram<u64>, started: Instant) {
         ms(0.999),
         h.max() as f64 / 1e6
     );
+    let rms = |q: f64| rh.value_at_quantile(q) as f64 / 1e6;
+    if !rh.is_empty() {
+        println!(
+            "  receipt   p50 {:.3} ms  p99 {:.3} ms  p99.9 {:.3} ms  ({} timed, submit to receipt)",
+            rms(0.5),
+            rms(0.99),
+            rms(0.999),
+            rh.len()
+        );
+    }
     if o.json {
         println!(
-            "{{\"binds\":{},\"window\":{},\"tls\":{},\"receipts_requested\":{},\"sent\":{},\"acked\":{},\"errors\":{},\"timeouts\":{},\"receipts\":{},\"elapsed_s\":{:.6},\"msg_per_s\":{:.1},\"receipts_per_s\":{:.1},\"p50_ms\":{:.4},\"p90_ms\":{:.4},\"p99_ms\":{:.4},\"p999_ms\":{:.4},\"max_ms\":{:.4}}}",
+            "{{\"binds\":{},\"window\":{},\"tls\":{},\"receipts_requested\":{},\"sent\":{},\"acked\":{},\"errors\":{},\"timeouts\":{},\"receipts\":{},\"elapsed_s\":{:.6},\"msg_per_s\":{:.1},\"receipts_per_s\":{:.1},\"p50_ms\":{:.4},\"p90_ms\":{:.4},\"p99_ms\":{:.4},\"p999_ms\":{:.4},\"max_ms\":{:.4},\"receipts_timed\":{},\"receipt_p50_ms\":{:.4},\"receipt_p99_ms\":{:.4},\"receipt_p999_ms\":{:.4}}}",
             o.binds,
             o.window,
             o.tls,
@@ -664,7 +771,11 @@ fn report(o: &Options, t: &Stats, h: &Histogram<u64>, started: Instant) {
             ms(0.9),
             ms(0.99),
             ms(0.999),
-            h.max() as f64 / 1e6
+            h.max() as f64 / 1e6,
+            rh.len(),
+            rms(0.5),
+            rms(0.99),
+            rms(0.999)
         );
     }
     if t.bind_failures > 0 {

@@ -24,6 +24,11 @@ const REMOTE_LOOKUP: std::time::Duration = std::time::Duration::from_millis(300)
 /// Messages held for ESMEs bound nowhere are offered again this often (besides whenever a
 /// node announces a receiver of theirs).
 const RETRY_MS: u64 = 5_000;
+/// A hand-off that found no node within this long after an announcement was in flight while
+/// it came: its message is offered again after [`RACE_RETRY_MS`], not at the next periodic
+/// retry.
+const RACE_MS: u64 = 2_000;
+const RACE_RETRY_MS: u64 = 20;
 
 impl ShardState {
     /// Takes what the bridge sends this shard, for as long as the shard runs.
@@ -53,7 +58,17 @@ impl ShardState {
                     HandedOff::Committed(node) => Outcome::HandedOver {
                         node: Bytes::from(format!("node {node}")),
                     },
-                    HandedOff::NoResponders => Outcome::Unreachable,
+                    HandedOff::NoResponders => {
+                        // An announcement may have crossed this hand-off: try again soon.
+                        let now = now_ms();
+                        if now.saturating_sub(self.cluster_announced.get()) < RACE_MS {
+                            let soon = now + RACE_RETRY_MS;
+                            if self.cluster_retry.get() > soon {
+                                self.cluster_retry.set(soon);
+                            }
+                        }
+                        Outcome::Unreachable
+                    }
                     HandedOff::Full => Outcome::NoRoom,
                     HandedOff::Failed(why) => {
                         self.log_refusal(|| {
@@ -66,6 +81,7 @@ impl ShardState {
             }
             FromBridge::Adopt { token, handoff } => self.adopt(token, *handoff),
             FromBridge::BoundElsewhere { system_id } => {
+                self.cluster_announced.set(now_ms());
                 // Empty: NATS is back, every ESME may be bound somewhere now.
                 let only = std::str::from_utf8(&system_id)
                     .ok()

@@ -157,6 +157,8 @@ pub struct ShardState {
     round_robin: Cell<usize>,
     /// When messages held for ESMEs bound nowhere are next offered to the cluster (ms).
     cluster_retry: Cell<u64>,
+    /// When the bridge last said a receiver was announced (ms).
+    cluster_announced: Cell<u64>,
     /// Links whose lease another node holds (cluster only): their messages are handed there.
     leased_elsewhere: RefCell<hashbrown::HashSet<LinkId>>,
     mesh: Option<Senders<ShardMsg>>,
@@ -871,6 +873,7 @@ pub async fn run(
         receivers: RefCell::new(HashMap::new()),
         round_robin: Cell::new(0),
         cluster_retry: Cell::new(0),
+        cluster_announced: Cell::new(0),
         leased_elsewhere: Default::default(),
         mesh: Some(senders),
         overflow: RefCell::new((0..shared.shards).map(|_| Default::default()).collect()),

@@ -38,6 +38,8 @@ pub struct State {
     /// later, as SMSCs do.
     pub receipts: Mutex<Vec<(String, Pdu, Instant)>>,
     pub receipt_status: Mutex<Vec<(String, CommandStatus)>>,
+    /// Send receipts only on the connection accepted as this one (1 the first; none: on any).
+    pub receipt_conn: Mutex<Option<usize>>,
     pub stop: AtomicBool,
 }
 
@@ -59,11 +61,11 @@ impl FakeUpstream {
                 match listener.accept() {
                     Ok((s, _)) => {
                         let st = st.clone();
-                        st.connections.fetch_add(1, Ordering::SeqCst);
+                        let index = st.connections.fetch_add(1, Ordering::SeqCst) + 1;
                         let open = st.open.fetch_add(1, Ordering::SeqCst) + 1;
                         st.max_open.fetch_max(open, Ordering::SeqCst);
                         std::thread::spawn(move || {
-                            serve(s, &st);
+                            serve(s, &st, index);
                             st.open.fetch_sub(1, Ordering::SeqCst);
                         });
                     }
@@ -139,7 +141,7 @@ impl Drop for FakeUpstream {
     }
 }
 
-fn serve(mut s: TcpStream, st: &State) {
+fn serve(mut s: TcpStream, st: &State, index: usize) {
     s.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
     let cfg = SessionConfig {
         enquire_link_interval: None,
@@ -257,7 +259,8 @@ fn serve(mut s: TcpStream, st: &State) {
             );
             false
         });
-        if receives {
+        let mine = st.receipt_conn.lock().unwrap().is_none_or(|c| c == index);
+        if receives && mine {
             let due: Vec<_> = {
                 let mut q = st.receipts.lock().unwrap();
                 let (due, later) = q.drain(..).partition(|(_, _, at)| *at <= now);

@@ -9,7 +9,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::cluster::{admin_get, admin_status, connected, receiver, Nats, REGFILE};
+use common::cluster::{
+    admin_get, admin_status, assert_receipts, bound_receiver, connected, link_node, receiver, Nats,
+    REGFILE,
+};
 use common::esme::{sm, Esme};
 use common::gateway::{free_port, Gateway};
 use common::upstream::FakeUpstream;
@@ -17,16 +20,17 @@ use common::WaitKill;
 use smppgw::smpp::BindType;
 
 /// Node c: it holds the link MO come over (to `up`), and routes them to `smppserver/demo`.
-fn link_node(nats: &Nats, up: &FakeUpstream) -> Gateway {
-    Gateway::start_with(
+fn mo_node(nats: &Nats, up: &FakeUpstream) -> Gateway {
+    link_node(
+        nats,
+        "c",
+        up.port,
+        "bind=transceiver\n",
         "",
-        &format!(
-            "[smpp-client]\nclients=up\n\n[up]\nserver=127.0.0.1\nport={}\nsystem_id=gw\nsystem_password=pw\nbind=transceiver\nreconnect=100ms,500ms\n{}",
-            up.port,
-            nats.cluster("c")
-        ),
-        REGFILE,
-        &[("regexroute.conf", "[default]\n${module}^smppclient$=smppserver/demo\n")],
+        &[(
+            "regexroute.conf",
+            "[default]\n${module}^smppclient$=smppserver/demo\n",
+        )],
     )
 }
 
@@ -35,7 +39,7 @@ fn an_mo_arriving_on_one_node_reaches_the_esme_bound_on_another() {
     let nats = Nats::start();
     let up = FakeUpstream::start(true);
     // Node c holds the link the MO comes over; node a holds the ESME's receiver.
-    let c = link_node(&nats, &up);
+    let c = mo_node(&nats, &up);
     let a = Gateway::start_with("", &nats.cluster("a"), REGFILE, &[]);
     connected(&c);
     connected(&a);
@@ -47,12 +51,7 @@ fn an_mo_arriving_on_one_node_reaches_the_esme_bound_on_another() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(up.mo_status(), vec![smppgw::smpp::CommandStatus::ROK]);
-    let rx = receiver(a.plain.port(), 2);
-    assert!(
-        a.wait_log("demo bound as receiver", Duration::from_secs(10)),
-        "{}",
-        a.log()
-    );
+    let rx = bound_receiver(&a, 2, 20);
     up.send_mo("447700900124", "1234", b"MO after the bind on a");
     let out = rx.wait_with_output_or_kill(Duration::from_secs(30));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -81,7 +80,7 @@ fn an_mo_arriving_on_one_node_reaches_the_esme_bound_on_another() {
 fn messages_held_after_the_receiver_unbinds_on_one_node_go_to_it_on_another() {
     let nats = Nats::start();
     let up = FakeUpstream::start(true);
-    let c = link_node(&nats, &up);
+    let c = mo_node(&nats, &up);
     let a = Gateway::start_with("", &nats.cluster("a"), REGFILE, &[]);
     let b = Gateway::start_with("", &nats.cluster("b"), REGFILE, &[]);
     for gw in [&a, &b, &c] {
@@ -89,12 +88,7 @@ fn messages_held_after_the_receiver_unbinds_on_one_node_go_to_it_on_another() {
     }
     c.wait_bound(1);
     // Bound on a: one message reaches it there; then it unbinds.
-    let rx = receiver(a.plain.port(), 1);
-    assert!(
-        a.wait_log("demo bound as receiver", Duration::from_secs(10)),
-        "{}",
-        a.log()
-    );
+    let rx = bound_receiver(&a, 1, 20);
     up.send_mo("447700900100", "1234", b"to a");
     let out = rx.wait_with_output_or_kill(Duration::from_secs(30));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -135,26 +129,19 @@ fn a_receipt_reaches_the_originator_bound_on_another_node_with_the_id_it_was_giv
     let nats = Nats::start();
     let sim = Gateway::sim(&["--shards", "1"]);
     // Node b forwards to the simulator and gets its receipts; the originator's receiver is on a.
-    let b = Gateway::start_with(
+    let b = link_node(
+        &nats,
+        "b",
+        sim.plain.port(),
+        "binds=1\n",
         "default_route=up",
-        &format!(
-            "[smpp-client]\nclients=up\n\n[up]\nserver=127.0.0.1\nport={}\nsystem_id=gw\nsystem_password=pw\nbinds=1\nreconnect=100ms,500ms\n{}",
-            sim.plain.port(),
-            nats.cluster("b")
-        ),
-        REGFILE,
         &[],
     );
     let a = Gateway::start_with("", &nats.cluster("a"), REGFILE, &[]);
     connected(&a);
     connected(&b);
     b.wait_bound(1);
-    let rx = receiver(a.plain.port(), 3);
-    assert!(
-        a.wait_log("demo bound as receiver", Duration::from_secs(10)),
-        "{}",
-        a.log()
-    );
+    let rx = bound_receiver(&a, 3, 20);
     let mut tx = Esme::plain(b.plain);
     tx.bind(BindType::Transmitter, "demo", "demo").unwrap();
     let mut ids = Vec::new();
@@ -166,14 +153,7 @@ fn a_receipt_reaches_the_originator_bound_on_another_node_with_the_id_it_was_giv
     }
     let out = rx.wait_with_output_or_kill(Duration::from_secs(30));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for id in &ids {
-        assert!(
-            stdout.contains(&format!("id:{id} ")),
-            "receipt for {id}: {stdout}\n--- b\n{}\n--- a\n{}",
-            b.log(),
-            a.log()
-        );
-    }
+    assert_receipts(&stdout, &ids, &[("b", &b), ("a", &a)]);
     assert!(stdout.contains("stat:DELIVRD"), "{stdout}");
 }
 
@@ -204,14 +184,12 @@ fn a_node_whose_nats_is_down_still_serves_its_own_esmes() {
 
 /// A node forwarding everything to link `up` (to `sim`).
 fn sim_node(nats: &Nats, sim: &Gateway, node: &str) -> Gateway {
-    Gateway::start_with(
+    link_node(
+        nats,
+        node,
+        sim.plain.port(),
+        "binds=1\n",
         "default_route=up",
-        &format!(
-            "[smpp-client]\nclients=up\n\n[up]\nserver=127.0.0.1\nport={}\nsystem_id=gw\nsystem_password=pw\nbinds=1\nreconnect=100ms,500ms\n{}",
-            sim.plain.port(),
-            nats.cluster(node)
-        ),
-        REGFILE,
         &[],
     )
 }
@@ -264,12 +242,7 @@ fn one_node_binds_a_link_the_others_hand_it_their_messages_and_another_takes_it_
     }
     // The originator's receiver on a, its transmitter on b: b hands its messages to c (the
     // link's node), c hands their receipts to a.
-    let rx = common::cluster::receiver_for(a.plain.port(), 6, 60);
-    assert!(
-        a.wait_log("demo bound as receiver", Duration::from_secs(10)),
-        "{}",
-        a.log()
-    );
+    let rx = bound_receiver(&a, 6, 60);
     let mut tx = Esme::plain(b.plain);
     tx.bind(BindType::Transmitter, "demo", "demo").unwrap();
     let mut ids = submit(&mut tx, 3, "through c");
@@ -299,15 +272,7 @@ fn one_node_binds_a_link_the_others_hand_it_their_messages_and_another_takes_it_
     ids.extend(submit(&mut tx, 3, "after c died"));
     let out = rx.wait_with_output_or_kill(Duration::from_secs(60));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for id in &ids {
-        assert!(
-            stdout.contains(&format!("id:{id} ")),
-            "receipt for {id}: {stdout}\n--- b\n{}\n--- a\n{}\n--- c\n{}",
-            b.log(),
-            a.log(),
-            c.log()
-        );
-    }
+    assert_receipts(&stdout, &ids, &[("b", &b), ("a", &a), ("c", &c)]);
     // Only the taker binds the link now.
     let other = if std::ptr::eq(taker, &a) { &b } else { &a };
     assert_eq!(other.count_log("): bound"), 0, "{}", other.log());
@@ -320,14 +285,12 @@ fn a_receipt_that_lands_on_another_node_is_asked_about_and_taken_by_the_node_wit
     let nats = Nats::start_with(false);
     let up = FakeUpstream::start(true);
     let node = |name: &str| {
-        Gateway::start_with(
+        link_node(
+            &nats,
+            name,
+            up.port,
+            "bind=transceiver\nbinds=1\n",
             "default_route=up",
-            &format!(
-                "[smpp-client]\nclients=up\n\n[up]\nserver=127.0.0.1\nport={}\nsystem_id=gw\nsystem_password=pw\nbind=transceiver\nbinds=1\nreconnect=100ms,500ms\n{}",
-                up.port,
-                nats.cluster(name)
-            ),
-            REGFILE,
             &[],
         )
     };
@@ -343,12 +306,7 @@ fn a_receipt_that_lands_on_another_node_is_asked_about_and_taken_by_the_node_wit
         b.log()
     );
     *up.state.receipt_conn.lock().unwrap() = Some(2);
-    let rx = receiver(a.plain.port(), 5);
-    assert!(
-        a.wait_log("demo bound as receiver", Duration::from_secs(10)),
-        "{}",
-        a.log()
-    );
+    let rx = bound_receiver(&a, 5, 20);
     let mut tx = Esme::plain(a.plain);
     tx.bind(BindType::Transmitter, "demo", "demo").unwrap();
     let ids = submit(&mut tx, 5, "asked about");
@@ -358,14 +316,7 @@ fn a_receipt_that_lands_on_another_node_is_asked_about_and_taken_by_the_node_wit
     }
     let out = rx.wait_with_output_or_kill(Duration::from_secs(30));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    for id in &ids {
-        assert!(
-            stdout.contains(&format!("id:{id} ")),
-            "receipt for {id}: {stdout}\n--- a\n{}\n--- b\n{}",
-            a.log(),
-            b.log()
-        );
-    }
+    assert_receipts(&stdout, &ids, &[("a", &a), ("b", &b)]);
     assert!(
         up.receipt_status()
             .iter()

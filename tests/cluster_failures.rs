@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::cluster::{admin_status, connected, Nats, Streamed, REGFILE};
+use common::cluster::{admin_status, connected, link_node, Nats, Streamed, REGFILE};
 use common::esme::{sm, Esme};
 use common::gateway::{temp_dir, Gateway};
 use smppgw::smpp::*;
@@ -31,15 +31,13 @@ fn simulator(tag: &str) -> (PathBuf, Gateway) {
 }
 
 /// Node a: the link to the simulator (2 binds); its messages go there.
-fn link_node(nats: &Nats, sim: &Gateway) -> Gateway {
-    let a = Gateway::start_with(
+fn sim_node(nats: &Nats, sim: &Gateway) -> Gateway {
+    let a = link_node(
+        nats,
+        "a",
+        sim.plain.port(),
+        "binds=2\nwindow=32\n",
         "default_route=up\nsegment_size=1M",
-        &format!(
-            "[smpp-client]\nclients=up\n\n[up]\nserver=127.0.0.1\nport={}\nsystem_id=gw\nsystem_password=pw\nbinds=2\nwindow=32\nreconnect=100ms,500ms\n{}",
-            sim.plain.port(),
-            nats.cluster("a")
-        ),
-        REGFILE,
         &[],
     );
     assert!(
@@ -62,44 +60,6 @@ fn receiver_node(nats: &Nats) -> (Gateway, Streamed) {
         b.log()
     );
     (b, rx)
-}
-
-/// Submits on `e` with a window of 64 until `acked` holds `until` answered messages
-/// (text -> the gateway's id); texts are `tag N` from `*next`.
-fn submit_until(
-    e: &mut Esme,
-    tag: &str,
-    next: &mut usize,
-    acked: &mut HashMap<String, String>,
-    until: usize,
-) {
-    let mut pending: HashMap<u32, String> = HashMap::new();
-    let t0 = Instant::now();
-    while acked.len() < until {
-        while pending.len() < 64 && acked.len() + pending.len() < until {
-            let text = format!("{tag} {next}");
-            *next += 1;
-            let seq = e.submit_sm(sm("4477", "3161", text.as_bytes(), 1));
-            pending.insert(seq, text);
-        }
-        e.poll();
-        while let Some(ev) = e.events.pop_front() {
-            if let Event::Response { pdu, .. } = ev {
-                if let Some(text) = pending.remove(&pdu.sequence_number) {
-                    if let (true, Body::SubmitSmResp(Some(id))) =
-                        (pdu.command_status.is_ok(), &pdu.body)
-                    {
-                        acked.insert(text, id.to_string());
-                    }
-                }
-            }
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "{} answered",
-            acked.len()
-        );
-    }
 }
 
 /// The texts the simulator recorded, with how often each came.
@@ -148,13 +108,13 @@ fn everything_arrives(what: &str, record: &Path, acked: &HashMap<String, String>
 fn kill_9_of_the_link_node_mid_traffic_loses_no_message_and_no_receipt() {
     let nats = Nats::start();
     let (record, _sim) = simulator("cluster-crash");
-    let mut a = link_node(&nats, &_sim);
+    let mut a = sim_node(&nats, &_sim);
     let (b, rx) = receiver_node(&nats);
     let mut e = Esme::plain(a.plain);
     e.bind(BindType::Transmitter, "demo", "demo").unwrap();
     let mut acked = HashMap::new();
     let mut next = 0;
-    submit_until(&mut e, "crash", &mut next, &mut acked, 1_500);
+    e.submit_until("crash", &mut next, &mut acked, 1_500);
     a.kill();
     drop(e);
     a.restart();
@@ -176,7 +136,7 @@ fn kill_9_of_the_link_node_mid_traffic_loses_no_message_and_no_receipt() {
 fn a_restart_of_nats_server_mid_traffic_loses_nothing_and_a_node_without_cluster_never_connects() {
     let mut nats = Nats::start();
     let (record, sim) = simulator("cluster-nats");
-    let a = link_node(&nats, &sim);
+    let a = sim_node(&nats, &sim);
     let (b, rx) = receiver_node(&nats);
     // A node without [cluster]: it serves, and never connects to NATS.
     let alone = Gateway::start_with("", "", REGFILE, &[]);
@@ -192,7 +152,7 @@ fn a_restart_of_nats_server_mid_traffic_loses_nothing_and_a_node_without_cluster
     e.bind(BindType::Transmitter, "demo", "demo").unwrap();
     let mut acked = HashMap::new();
     let mut next = 0;
-    submit_until(&mut e, "nats", &mut next, &mut acked, 500);
+    e.submit_until("nats", &mut next, &mut acked, 500);
     nats.kill();
     assert!(
         a.wait_log("lost NATS", Duration::from_secs(10)),
@@ -200,9 +160,9 @@ fn a_restart_of_nats_server_mid_traffic_loses_nothing_and_a_node_without_cluster
         a.log()
     );
     // While NATS is away: accepted, forwarded, their receipts held on a.
-    submit_until(&mut e, "nats", &mut next, &mut acked, 1_000);
+    e.submit_until("nats", &mut next, &mut acked, 1_000);
     nats.restart();
-    submit_until(&mut e, "nats", &mut next, &mut acked, 1_500);
+    e.submit_until("nats", &mut next, &mut acked, 1_500);
     everything_arrives("nats-server restarted", &record, &acked, &rx);
     assert_eq!(a.count_log("lost the lease"), 0, "{}", a.log());
     drop(b);

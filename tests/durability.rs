@@ -94,34 +94,7 @@ fn every_acknowledged_message_reaches_the_upstream_after_kill_9_under_load() {
 
     // Submit flat out with a window of 64; kill the gateway after 3,000 answers.
     let mut acked: HashMap<String, String> = HashMap::new(); // text -> gateway id
-    let mut pending: HashMap<u32, String> = HashMap::new();
-    let mut i = 0usize;
-    let t0 = Instant::now();
-    while acked.len() < 3_000 {
-        while pending.len() < 64 {
-            let text = format!("crash {i}");
-            i += 1;
-            let seq = e.submit_sm(sm("4477", "3161", text.as_bytes(), 1));
-            pending.insert(seq, text);
-        }
-        e.poll();
-        while let Some(ev) = e.events.pop_front() {
-            if let Event::Response { pdu, .. } = ev {
-                if let Some(text) = pending.remove(&pdu.sequence_number) {
-                    if let (true, Body::SubmitSmResp(Some(id))) =
-                        (pdu.command_status.is_ok(), &pdu.body)
-                    {
-                        acked.insert(text, id.to_string());
-                    }
-                }
-            }
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "{} answered",
-            acked.len()
-        );
-    }
+    e.submit_until("crash", &mut 0, &mut acked, 3_000);
     gw.kill();
     let receipts_before: HashSet<String> = receipted(&e).into_iter().collect();
     drop(e);

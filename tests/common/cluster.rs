@@ -241,3 +241,49 @@ fn http_get(addr: impl std::net::ToSocketAddrs, path: &str) -> String {
     let _ = s.read_to_string(&mut out);
     out
 }
+
+/// A node with the link `up` to `port` (`link`: more keys of the link, one per line) and
+/// `general` in `[general]`, in the cluster as `node`.
+pub fn link_node(
+    nats: &Nats,
+    node: &str,
+    port: u16,
+    link: &str,
+    general: &str,
+    files: &[(&str, &str)],
+) -> Gateway {
+    Gateway::start_with(
+        general,
+        &format!(
+            "[smpp-client]\nclients=up\n\n[up]\nserver=127.0.0.1\nport={port}\nsystem_id=gw\nsystem_password=pw\n{link}reconnect=100ms,500ms\n{}",
+            nats.cluster(node)
+        ),
+        REGFILE,
+        files,
+    )
+}
+
+/// An smpplib receiver of `demo` bound on `gw` (waited for), collecting `count` deliveries.
+pub fn bound_receiver(gw: &Gateway, count: usize, seconds: u64) -> Child {
+    let rx = receiver_for(gw.plain.port(), count, seconds);
+    assert!(
+        gw.wait_log("demo bound as receiver", Duration::from_secs(10)),
+        "{}",
+        gw.log()
+    );
+    rx
+}
+
+/// Asserts that a receiver's output has a receipt for each of `ids`; on failure it shows the
+/// nodes' logs.
+pub fn assert_receipts(stdout: &str, ids: &[String], nodes: &[(&str, &Gateway)]) {
+    for id in ids {
+        if !stdout.contains(&format!("id:{id} ")) {
+            let logs: String = nodes
+                .iter()
+                .map(|(name, gw)| format!("\n--- {name}\n{}", gw.log()))
+                .collect();
+            panic!("no receipt for {id}: {stdout}{logs}");
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! rustls. It acknowledges every deliver_sm it receives and keeps them.
 #![allow(dead_code)]
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
@@ -214,6 +214,47 @@ impl Esme {
     pub fn send_raw(&mut self, bytes: &[u8]) {
         let _ = self.io.write_all(bytes);
         let _ = self.io.flush();
+    }
+}
+
+impl Esme {
+    /// Submits flat out with a window of 64 (texts `TAG N`, `N` from `*next`, receipts asked)
+    /// until `acked` (text -> the gateway's id) holds `until` answered messages; what is
+    /// still in flight then stays unrecorded (a crash test kills the gateway with it).
+    pub fn submit_until(
+        &mut self,
+        tag: &str,
+        next: &mut usize,
+        acked: &mut HashMap<String, String>,
+        until: usize,
+    ) {
+        let mut pending: HashMap<u32, String> = HashMap::new();
+        let t0 = Instant::now();
+        while acked.len() < until {
+            while pending.len() < 64 {
+                let text = format!("{tag} {next}");
+                *next += 1;
+                let seq = self.submit_sm(sm("4477", "3161", text.as_bytes(), 1));
+                pending.insert(seq, text);
+            }
+            self.poll();
+            while let Some(ev) = self.events.pop_front() {
+                if let Event::Response { pdu, .. } = ev {
+                    if let Some(text) = pending.remove(&pdu.sequence_number) {
+                        if let (true, Body::SubmitSmResp(Some(id))) =
+                            (pdu.command_status.is_ok(), &pdu.body)
+                        {
+                            acked.insert(text, id.to_string());
+                        }
+                    }
+                }
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "{} answered",
+                acked.len()
+            );
+        }
     }
 }
 

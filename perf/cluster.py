@@ -18,7 +18,7 @@ usage: perf/cluster.py [--runs 3] [--count 100000] [--rates 200,2000] [--seconds
 import argparse, json, os, signal, statistics, subprocess, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from e2e import ROOT, GW, LOAD, free_port, wait_log, count_log, cpu_seconds  # noqa: E402
+from e2e import ROOT, GW, LOAD, free_port, wait_log, count_log, cpu_seconds, link_section  # noqa: E402
 
 NATS = os.path.join(ROOT, "target/peers/venv/bin/nats-server")
 
@@ -29,17 +29,7 @@ def node(work, name, nats_port, sim_port=None):
     port = free_port()
     link = ""
     if sim_port:
-        link = f"""[smpp-client]
-clients=up
-[up]
-server=127.0.0.1
-port={sim_port}
-system_id=gw
-system_password=pw
-bind=transceiver
-binds=2
-window=64
-"""
+        link = link_section(sim_port)
     with open(os.path.join(d, "ysmpp.conf"), "w") as f:
         f.write(f"""[general]
 shards=auto

@@ -50,6 +50,21 @@ def count_log(path, needle):
         return f.read().count(needle)
 
 
+def link_section(sim_port):
+    """The client link `up` to a simulator on `sim_port`: 2 transceiver binds, window 64."""
+    return f"""[smpp-client]
+clients=up
+[up]
+server=127.0.0.1
+port={sim_port}
+system_id=gw
+system_password=pw
+bind=transceiver
+binds=2
+window=64
+"""
+
+
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -77,17 +92,7 @@ enable=yes
 [listenerserver plain]
 addr=127.0.0.1
 port={gw_port}
-[smpp-client]
-clients=up
-[up]
-server=127.0.0.1
-port={sim_port}
-system_id=gw
-system_password=pw
-bind=transceiver
-binds=2
-window=64
-{cdr}""")
+{link_section(sim_port)}{cdr}""")
     with open(os.path.join(work, "regfile.conf"), "w") as f:
         f.write("[demo]\npassword=demo\n")
     sim_log, gw_log = os.path.join(work, "sim.log"), os.path.join(work, "gw.log")

@@ -24,6 +24,9 @@ usage: perf/httpbench.py [--seconds 10] [--count 300000] [--runs 1] [--json FILE
 """
 import argparse, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e import link_section  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GW = os.path.join(ROOT, "target/release/smppgw")
 LOAD = os.path.join(ROOT, "target/release/smpp-load")
@@ -115,17 +118,7 @@ def gateway(work, extra, routes=None, sim_port=None):
     general = ""
     if sim_port:
         general = "default_route=up\n"
-        link = f"""[smpp-client]
-clients=up
-[up]
-server=127.0.0.1
-port={sim_port}
-system_id=gw
-system_password=pw
-bind=transceiver
-binds=2
-window=64
-"""
+        link = link_section(sim_port)
     with open(os.path.join(work, "ysmpp.conf"), "w") as f:
         f.write(f"""[general]
 shards=auto

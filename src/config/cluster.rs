@@ -111,26 +111,30 @@ pub(super) fn parse(k: &mut Keys<'_>, p: &mut Problems, line: usize) -> Option<C
     };
     c.credentials = k.get(p, "credentials", text);
     c.ca_file = k.get(p, "ca_file", text);
-    if let Some(t) = k.get(p, "handoff_timeout", |v| {
-        value::duration(v).and_then(|d| {
-            if d < Duration::from_millis(100) || d > Duration::from_secs(60) {
-                Err("must be from 100ms to 60s".into())
-            } else {
-                Ok(d)
-            }
-        })
-    }) {
+    let within = |min: Duration, max: Duration| {
+        move |v: &str| {
+            value::duration(v).and_then(|d| {
+                if d < min || d > max {
+                    Err(format!(
+                        "must be from {} to {}",
+                        value::duration_text(min),
+                        value::duration_text(max)
+                    ))
+                } else {
+                    Ok(d)
+                }
+            })
+        }
+    };
+    let timeout = within(Duration::from_millis(100), Duration::from_secs(60));
+    if let Some(t) = k.get(p, "handoff_timeout", timeout) {
         c.handoff_timeout = t;
     }
-    if let Some(t) = k.get(p, "lease", |v| {
-        value::duration(v).and_then(|d| {
-            if d < Duration::from_secs(2) || d > Duration::from_secs(300) {
-                Err("must be from 2s to 5min".into())
-            } else {
-                Ok(d)
-            }
-        })
-    }) {
+    if let Some(t) = k.get(
+        p,
+        "lease",
+        within(Duration::from_secs(2), Duration::from_secs(300)),
+    ) {
         c.lease = t;
     }
     let mut ok = true;
@@ -178,7 +182,7 @@ mod tests {
         assert_eq!(c.handoff_timeout, Duration::from_millis(500));
         assert_eq!(c.lease, Duration::from_secs(3));
         let e = parse("[cluster]\nnats=nats://h:1\nnode=a\nname=c\nlease=1s\n").unwrap_err();
-        assert!(e.contains("2s to 5min"), "{e}");
+        assert!(e.contains("must be from 2s to 5m"), "{e}");
         assert_eq!(parse("").unwrap(), None);
         let e = parse("[cluster]\nnats=nats://127.0.0.1:4222\n").unwrap_err();
         assert!(e.contains("node") && e.contains("name"), "{e}");

@@ -293,6 +293,8 @@ struct Load {
     sender: bool,
     bound: bool,
     done_at: Option<Instant>,
+    /// A wake has come at or after `deadline` (it is not a wake-up time any more).
+    deadline_seen: bool,
     expected_receipts: u64,
     receipts: u64,
 }
@@ -473,9 +475,10 @@ impl Handler for Load {
         if self.interval.is_some() && !self.window_full && !self.finished_sending(now) {
             t = Some(self.next_send);
         }
-        // The deadline, also once past until the wake that sees it has finished sending (else
-        // a sender whose last answer came before it would never be woken to unbind).
-        if let Some(d) = self.deadline.filter(|d| *d > now || self.done_at.is_none()) {
+        // The deadline, also once past until a wake has seen it (else a sender whose last
+        // answer came before it would never be woken to unbind); never after, or the loop
+        // would spin on it and starve its own reads of the answers still due.
+        if let Some(d) = self.deadline.filter(|_| !self.deadline_seen) {
             t = Some(t.map_or(d, |x| x.min(d)));
         }
         // The grace time stays even once past: the driver wakes the handler only for a
@@ -487,6 +490,9 @@ impl Handler for Load {
     }
 
     fn on_wakeup(&mut self, s: &mut Session, now: Instant) {
+        if self.deadline.is_some_and(|d| now >= d) {
+            self.deadline_seen = true;
+        }
         self.fill(s, now);
         self.maybe_finish(s, now);
     }
@@ -588,6 +594,7 @@ fn main() {
                         sender,
                         bound: false,
                         done_at: None,
+                        deadline_seen: false,
                         expected_receipts: 0,
                         receipts: 0,
                     };

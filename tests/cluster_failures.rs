@@ -1,6 +1,6 @@
 //! A cluster through failures, over a real nats-server on 127.0.0.1 with the Python
-//! `smpplib` ESME as the receiver: `kill -9` of the node that holds the link mid-traffic, and
-//! a restart of nats-server mid-traffic. Every acknowledged message reaches the upstream
+//! `smpplib` ESME as the receiver: `kill -9` of the node that holds the link mid-traffic,
+//! `kill -9` of the node the receiver is bound on, and a restart of nats-server mid-traffic. Every acknowledged message reaches the upstream
 //! (`smppgw sim`, recording what it accepts) and every receipt reaches the receiver bound on
 //! another node; duplicates are counted and printed. And a node without `[cluster]` never
 //! connects to NATS.
@@ -71,9 +71,16 @@ fn recorded(path: &Path) -> HashMap<String, usize> {
     m
 }
 
-/// Waits until every acknowledged message is at the upstream and its receipt at `rx`;
-/// prints the counts and asserts that nothing is lost and duplicates stay bounded.
-fn everything_arrives(what: &str, record: &Path, acked: &HashMap<String, String>, rx: &Streamed) {
+/// Waits until every acknowledged message is at the upstream and its receipt at `rx` (or
+/// among `before`, the ids an earlier receiver got); prints the counts and asserts that
+/// nothing is lost and duplicates stay bounded.
+fn everything_arrives(
+    what: &str,
+    record: &Path,
+    acked: &HashMap<String, String>,
+    rx: &Streamed,
+    before: &[String],
+) {
     let t0 = Instant::now();
     let mut got = recorded(record);
     while !acked.keys().all(|t| got.contains_key(t)) && t0.elapsed() < Duration::from_secs(60) {
@@ -83,7 +90,13 @@ fn everything_arrives(what: &str, record: &Path, acked: &HashMap<String, String>
     let missing = acked.keys().filter(|t| !got.contains_key(*t)).count();
     let dup_upstream: usize = got.values().map(|n| n - 1).sum();
     let ids: HashSet<String> = acked.values().cloned().collect();
-    let receipts = rx.wait_ids(&ids, Duration::from_secs(60));
+    let still: HashSet<String> = ids
+        .iter()
+        .filter(|id| !before.contains(id))
+        .cloned()
+        .collect();
+    let mut receipts = before.to_vec();
+    receipts.extend(rx.wait_ids(&still, Duration::from_secs(60)));
     let mut seen: HashMap<&String, usize> = HashMap::new();
     for id in &receipts {
         *seen.entry(id).or_default() += 1;
@@ -127,9 +140,52 @@ fn kill_9_of_the_link_node_mid_traffic_loses_no_message_and_no_receipt() {
         "{}",
         a.log()
     );
-    everything_arrives("kill -9 of the link node", &record, &acked, &rx);
+    everything_arrives("kill -9 of the link node", &record, &acked, &rx, &[]);
     let status = admin_status(&b);
     assert!(status.contains("\"handoffs_in\":"), "{status}");
+}
+
+#[test]
+fn kill_9_of_the_receiver_node_mid_traffic_loses_no_receipt() {
+    let nats = Nats::start();
+    let (record, sim) = simulator("cluster-rx-crash");
+    let a = sim_node(&nats, &sim);
+    let (mut b, rx) = receiver_node(&nats);
+    let mut e = Esme::plain(a.plain);
+    e.bind(BindType::Transmitter, "demo", "demo").unwrap();
+    let mut acked = HashMap::new();
+    e.submit_until("rx crash", &mut 0, &mut acked, 1_500);
+    // Some receipts reached the receiver on b, most are on their way (300 ms later): b dies.
+    let t0 = Instant::now();
+    while rx.receipt_ids().len() < 100 && t0.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    b.kill();
+    let before = rx.receipt_ids();
+    drop(rx);
+    b.restart();
+    assert!(
+        b.wait_log_after(
+            "---- restarted ----",
+            "connected to NATS",
+            Duration::from_secs(10)
+        ),
+        "{}",
+        b.log()
+    );
+    let rx = Streamed::start(b.plain.port(), 120);
+    everything_arrives(
+        "kill -9 of the receiver node",
+        &record,
+        &acked,
+        &rx,
+        &before,
+    );
+    assert!(
+        before.len() < acked.len(),
+        "b died after all receipts: {}",
+        before.len()
+    );
 }
 
 #[test]
@@ -163,7 +219,7 @@ fn a_restart_of_nats_server_mid_traffic_loses_nothing_and_a_node_without_cluster
     e.submit_until("nats", &mut next, &mut acked, 1_000);
     nats.restart();
     e.submit_until("nats", &mut next, &mut acked, 1_500);
-    everything_arrives("nats-server restarted", &record, &acked, &rx);
+    everything_arrives("nats-server restarted", &record, &acked, &rx, &[]);
     assert_eq!(a.count_log("lost the lease"), 0, "{}", a.log());
     drop(b);
 }

@@ -7,7 +7,6 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use async_nats::jetstream::kv;
 use async_nats::{Client, ConnectOptions, Event, RequestErrorKind, ServerAddr, Subscriber};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -15,7 +14,7 @@ use log::{debug, info, warn};
 use tokio::sync::{mpsc, Semaphore};
 
 use super::wire::{self, Answer};
-use super::{Cluster, Dest, FromBridge, HandedOff, LeaseView, Stats, ToBridge};
+use super::{Cluster, Dest, FromBridge, HandedOff, Stats, ToBridge};
 use crate::config::ClusterConfig;
 
 /// Hand-offs in flight at once; beyond it a hand-off comes back at once as without room (the
@@ -107,27 +106,14 @@ struct Pending {
     key: Option<(String, u128)>,
 }
 
-/// The leases this node holds and how it holds them.
-#[derive(Default)]
-struct Held {
-    /// The bucket, once there (JetStream may be off on the server).
-    kv: Option<kv::Store>,
-    /// Whether the missing bucket was reported.
-    reported: bool,
-    /// Revision of each lease held, by link name, and the subscription taking its hand-offs.
-    mine: HashMap<String, (u64, Option<tokio::task::JoinHandle<()>>)>,
-    /// Since when NATS is away.
-    away_since: Option<std::time::Instant>,
-}
-
-struct Bridge {
-    cfg: ClusterConfig,
-    client: Client,
-    ends: Ends,
+pub(super) struct Bridge {
+    pub(super) cfg: ClusterConfig,
+    pub(super) client: Client,
+    pub(super) ends: Ends,
     /// Receivers bound on this node, per system_id, and the subscription that takes
     /// hand-offs for it.
     local: HashMap<Bytes, (usize, Option<tokio::task::JoinHandle<()>>)>,
-    requests: mpsc::UnboundedSender<async_nats::Message>,
+    pub(super) requests: mpsc::UnboundedSender<async_nats::Message>,
     pending: HashMap<u64, Pending>,
     next_token: u64,
     /// Keys committed here, oldest first, and the set of them.
@@ -136,8 +122,8 @@ struct Bridge {
     in_adoption: HashSet<(String, u128)>,
     next_shard: usize,
     in_flight: Arc<Semaphore>,
-    shared: Arc<Cluster>,
-    held: Held,
+    pub(super) shared: Arc<Cluster>,
+    pub(super) held: super::leases::Held,
 }
 
 async fn run(cfg: ClusterConfig, urls: Vec<ServerAddr>, ends: Ends, shared: Arc<Cluster>) {
@@ -182,9 +168,9 @@ async fn run(cfg: ClusterConfig, urls: Vec<ServerAddr>, ends: Ends, shared: Arc<
         next_shard: 0,
         in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
         shared,
-        held: Held {
+        held: super::leases::Held {
             away_since: Some(std::time::Instant::now()),
-            ..Held::default()
+            ..Default::default()
         },
     };
     let rx = b.ends.rx.clone();
@@ -555,244 +541,10 @@ impl Bridge {
             );
         }
     }
-
-    /// Takes, renews or gives up the leases on this node's links (every third of a lease,
-    /// and when NATS comes back).
-    async fn lease_round(&mut self) {
-        let lease = self.cfg.lease;
-        if !self.ends.stats.connected.load(Ordering::Relaxed) {
-            let long = self.held.away_since.is_some_and(|t| t.elapsed() >= lease);
-            if long && self.set_alone(true) {
-                warn!(
-                    "cluster {}: NATS away longer than a lease ({}): node {} binds all its links until it is back",
-                    self.cfg.name,
-                    crate::config::value::duration_text(lease),
-                    self.cfg.node
-                );
-            }
-            return;
-        }
-        let Some(kv) = self.bucket().await else {
-            // No leases: every node binds its links.
-            let first = self.shared.leases.lock().is_ok_and(|mut l| {
-                let first = !l.settled || l.active;
-                l.settled = true;
-                l.active = false;
-                first
-            });
-            if first {
-                self.leases_changed();
-            }
-            return;
-        };
-        let names = self
-            .shared
-            .links
-            .lock()
-            .map(|l| l.clone())
-            .unwrap_or_default();
-        let mut views = std::collections::BTreeMap::new();
-        let mut changed = false;
-        for name in &names {
-            let key = wire::lease_key(name);
-            let had = self.held.mine.get(name).map(|m| m.0);
-            let renewed = match had {
-                Some(rev) => kv
-                    .update(&key, self.cfg.node.clone().into(), rev)
-                    .await
-                    .ok(),
-                None => None,
-            };
-            let (rev, owner) = match renewed {
-                Some(rev) => (Some(rev), self.cfg.node.clone()),
-                None => self.take(&kv, &key).await,
-            };
-            match (had.is_some(), rev) {
-                (_, Some(rev)) => {
-                    if had.is_none() {
-                        info!(
-                            "cluster {}: node {} holds the lease on link {name}: it binds the link",
-                            self.cfg.name, self.cfg.node
-                        );
-                        let sub = self.take_link_handoffs(name).await;
-                        self.held.mine.insert(name.clone(), (rev, sub));
-                        changed = true;
-                    } else if let Some(m) = self.held.mine.get_mut(name) {
-                        m.0 = rev;
-                    }
-                }
-                (true, None) => {
-                    warn!(
-                        "cluster {}: node {} lost the lease on link {name} (owner now: {}): it unbinds the link",
-                        self.cfg.name,
-                        self.cfg.node,
-                        if owner.is_empty() { "none" } else { &owner }
-                    );
-                    if let Some((_, Some(task))) = self.held.mine.remove(name) {
-                        task.abort();
-                    }
-                    changed = true;
-                }
-                (false, None) => {}
-            }
-            views.insert(
-                name.clone(),
-                LeaseView {
-                    mine: rev.is_some(),
-                    owner,
-                },
-            );
-        }
-        // Links gone from this node's configuration: their leases are given up.
-        let gone: Vec<String> = self
-            .held
-            .mine
-            .keys()
-            .filter(|n| !names.contains(n))
-            .cloned()
-            .collect();
-        for name in gone {
-            if let Some((_, task)) = self.held.mine.remove(&name) {
-                if let Some(t) = task {
-                    t.abort();
-                }
-                let _ = kv.delete(wire::lease_key(&name)).await;
-                changed = true;
-            }
-        }
-        let was_alone = self.set_alone(false);
-        if was_alone {
-            info!(
-                "cluster {}: NATS is back: node {} binds only the links it holds leases on",
-                self.cfg.name, self.cfg.node
-            );
-        }
-        let mut first = false;
-        if let Ok(mut l) = self.shared.leases.lock() {
-            first = !l.active || !l.settled;
-            l.settled = true;
-            l.active = true;
-            changed |= l.links != views;
-            l.links = views;
-        }
-        if changed || was_alone || first {
-            self.ends
-                .stats
-                .lease_changes
-                .fetch_add(1, Ordering::Relaxed);
-            self.leases_changed();
-        }
-    }
-
-    /// Takes the lease `key` when nobody holds it (or this node did, before it restarted):
-    /// its revision when taken, and the owner seen.
-    async fn take(&self, kv: &kv::Store, key: &str) -> (Option<u64>, String) {
-        let me = &self.cfg.node;
-        if let Ok(rev) = kv.create(key, me.clone().into()).await {
-            return (Some(rev), me.clone());
-        }
-        match kv.entry(key).await {
-            Ok(Some(e)) if e.operation == kv::Operation::Put => {
-                let owner = String::from_utf8_lossy(&e.value).into_owned();
-                if &owner == me {
-                    // This node's from before it restarted: it is this node's again.
-                    if let Ok(rev) = kv.update(key, me.clone().into(), e.revision).await {
-                        return (Some(rev), owner);
-                    }
-                }
-                (None, owner)
-            }
-            _ => (None, String::new()),
-        }
-    }
-
-    /// Hand-offs for link `name` come to this node while it holds the lease.
-    async fn take_link_handoffs(&self, name: &str) -> Option<tokio::task::JoinHandle<()>> {
-        let subject = wire::link_subject(&self.cfg.name, name);
-        match self
-            .client
-            .queue_subscribe(subject.clone(), wire::QUEUE.into())
-            .await
-        {
-            Ok(sub) => Some(tokio::spawn(forward(sub, self.requests.clone()))),
-            Err(e) => {
-                warn!("cluster: cannot subscribe to {subject}: {e}");
-                None
-            }
-        }
-    }
-
-    /// The lease bucket: opened, or made when missing. None when JetStream is not there
-    /// (leases are then not in force: every node binds its links).
-    async fn bucket(&mut self) -> Option<kv::Store> {
-        if let Some(kv) = &self.held.kv {
-            return Some(kv.clone());
-        }
-        let js = async_nats::jetstream::new(self.client.clone());
-        let bucket = wire::lease_bucket(&self.cfg.name);
-        let made = match js.get_key_value(&bucket).await {
-            Ok(kv) => Ok(kv),
-            Err(_) => {
-                js.create_key_value(kv::Config {
-                    bucket: bucket.clone(),
-                    description: "smppgw link leases".into(),
-                    history: 1,
-                    max_age: self.cfg.lease,
-                    storage: async_nats::jetstream::stream::StorageType::File,
-                    ..Default::default()
-                })
-                .await
-            }
-        };
-        match made {
-            Ok(kv) => {
-                info!(
-                    "cluster {}: link leases in the JetStream bucket {bucket} (lease {})",
-                    self.cfg.name,
-                    crate::config::value::duration_text(self.cfg.lease)
-                );
-                self.held.kv = Some(kv.clone());
-                Some(kv)
-            }
-            Err(e) => {
-                if !self.held.reported {
-                    self.held.reported = true;
-                    warn!(
-                        "cluster {}: no JetStream bucket {bucket} for link leases ({e}); run nats-server with JetStream (-js): until then every node binds its links, and receipts that land on another node are found by asking",
-                        self.cfg.name
-                    );
-                }
-                None
-            }
-        }
-    }
-
-    /// Sets whether the node binds all its links for want of NATS; whether that changed.
-    fn set_alone(&mut self, alone: bool) -> bool {
-        let changed = self
-            .shared
-            .leases
-            .lock()
-            .map(|mut l| {
-                l.settled |= alone;
-                std::mem::replace(&mut l.alone, alone) != alone
-            })
-            .unwrap_or(false);
-        if changed {
-            self.leases_changed();
-        }
-        changed
-    }
-
-    fn leases_changed(&self) {
-        for tx in &self.ends.to_shards {
-            let _ = tx.try_send(FromBridge::Leases);
-        }
-    }
 }
 
 /// Passes a subscription's messages to the bridge's loop.
-async fn forward(mut sub: Subscriber, to: mpsc::UnboundedSender<async_nats::Message>) {
+pub(super) async fn forward(mut sub: Subscriber, to: mpsc::UnboundedSender<async_nats::Message>) {
     while let Some(m) = sub.next().await {
         if to.send(m).is_err() {
             return;

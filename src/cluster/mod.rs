@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `wire` | subjects, hand-offs, answers and announcements as bytes (pure) |
 //! | `bridge` | the NATS client on its own thread (a single-threaded tokio runtime) |
+//! | `leases` | which node binds each upstream link (JetStream KV), for the bridge |
 //! | this file | what shards and the bridge say to each other, and the node's cluster view |
 //!
 //! A message for an ESME (a receipt, an MO, a message routed to `smppserver/ID`) that has
@@ -16,6 +17,7 @@
 //! channels that work across runtimes, and a shard never waits for NATS.
 
 pub mod bridge;
+mod leases;
 pub mod wire;
 
 use std::collections::BTreeSet;

@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use common::cluster::{
@@ -263,14 +262,7 @@ fn one_node_binds_a_link_the_others_hand_it_their_messages_and_another_takes_it_
     assert_eq!(a.count_log("): bound"), 0, "{}", a.log());
     assert_eq!(b.count_log("): bound"), 0, "{}", b.log());
     // Their receipts reach a through c (what c holds when it dies waits for it to come back).
-    let want: HashSet<String> = first.iter().cloned().collect();
-    let got = rx.wait_ids(&want, Duration::from_secs(30));
-    assert!(
-        want.iter().all(|id| got.contains(id)),
-        "{got:?}\n--- c\n{}\n--- a\n{}",
-        c.log(),
-        a.log()
-    );
+    rx.expect_ids(&first, &[("c", &c), ("a", &a)]);
 
     // c dies: a or b takes the link after the lease (2 s) runs out.
     c.kill();
@@ -292,14 +284,7 @@ fn one_node_binds_a_link_the_others_hand_it_their_messages_and_another_takes_it_
     };
     taker.wait_bound(1);
     let after = submit(&mut tx, 3, "after c died");
-    let want: HashSet<String> = after.iter().cloned().collect();
-    let got = rx.wait_ids(&want, Duration::from_secs(30));
-    assert!(
-        want.iter().all(|id| got.contains(id)),
-        "{got:?}\n--- b\n{}\n--- a\n{}",
-        b.log(),
-        a.log()
-    );
+    rx.expect_ids(&after, &[("b", &b), ("a", &a)]);
     // Only the taker binds the link now.
     let other = if std::ptr::eq(taker, &a) { &b } else { &a };
     assert_eq!(other.count_log("): bound"), 0, "{}", other.log());

@@ -133,7 +133,8 @@ impl ShardState {
     }
 
     /// Another node asks about a receipt: taken here when one of this node's messages waits
-    /// for it (answered once logged), else nothing is said.
+    /// for it (answered once logged), else nothing is said to that node (the bridge is told,
+    /// so that it forgets the question).
     fn remote_receipt(&self, token: u64, ask: ReceiptAsk) {
         let quiet = |why: &str| {
             log::debug!(
@@ -141,6 +142,7 @@ impl ShardState {
                 ask.node,
                 ask.link
             );
+            self.cluster_answer(token, Answer::Refused(why.to_string()));
         };
         let Some(link) = self.shared.links.find(&ask.link).map(|l| l.index) else {
             return quiet("no such link here");
@@ -193,11 +195,13 @@ impl ShardState {
         let mut held = 0;
         {
             let mut flow = self.msgs.flow.borrow_mut();
-            for t in flow.waiting_targets() {
-                if self.remote(t) {
-                    held += flow.queued(t) as u64;
-                }
-                if self.remote(t) && wanted(t) {
+            for t in flow
+                .waiting_targets()
+                .into_iter()
+                .filter(|&t| self.remote(t))
+            {
+                held += flow.queued(t) as u64;
+                if wanted(t) {
                     flow.target_up(t, now);
                     n += 1;
                 }

@@ -186,6 +186,20 @@ impl Streamed {
             .collect()
     }
 
+    /// Waits until a receipt for each of `ids` came (30 s at most); on failure it shows the
+    /// nodes' logs.
+    pub fn expect_ids(&self, ids: &[String], nodes: &[(&str, &Gateway)]) {
+        let want: std::collections::HashSet<String> = ids.iter().cloned().collect();
+        let got = self.wait_ids(&want, Duration::from_secs(30));
+        if let Some(id) = ids.iter().find(|id| !got.contains(id)) {
+            let logs: String = nodes
+                .iter()
+                .map(|(name, gw)| format!("\n--- {name}\n{}", gw.log()))
+                .collect();
+            panic!("no receipt for {id}: {got:?}{logs}");
+        }
+    }
+
     /// Waits until every id of `want` came (or `timeout`); the ids got.
     pub fn wait_ids(
         &self,

@@ -12,6 +12,18 @@ use std::fmt;
 /// Octets of a message id written out (hex digits).
 pub const MESSAGE_ID_LEN: usize = 20;
 
+/// Each octet's two lower-case hex digits.
+static HEX_PAIRS: [[u8; 2]; 256] = {
+    let digits = b"0123456789abcdef";
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [digits[i >> 4], digits[i & 0xF]];
+        i += 1;
+    }
+    t
+};
+
 /// A gateway message id: 32 bits of seconds, 8 bits of shard, 40 bits of counter.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct MessageId(u128);
@@ -50,9 +62,14 @@ impl MessageId {
 
     /// The id as the ESME sees it: 20 lower-case hex digits.
     pub fn to_hex(self) -> [u8; MESSAGE_ID_LEN] {
+        // Its 10 octets, two digits each (written on every answer and every CDR line).
+        let octets = self.0.to_be_bytes();
         let mut out = [0u8; MESSAGE_ID_LEN];
-        for (i, d) in out.iter_mut().rev().enumerate() {
-            *d = b"0123456789abcdef"[((self.0 >> (4 * i)) & 0xF) as usize];
+        for (pair, &o) in out
+            .chunks_exact_mut(2)
+            .zip(&octets[16 - MESSAGE_ID_LEN / 2..])
+        {
+            pair.copy_from_slice(&HEX_PAIRS[o as usize]);
         }
         out
     }

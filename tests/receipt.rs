@@ -147,6 +147,8 @@ fn message_states_map_both_ways() {
             Some(MessageState(n))
         );
     }
+    assert_eq!(MessageState(10).stat(), "UNKNOWN");
+    assert_eq!(MessageState(255).stat(), "UNKNOWN");
     assert!(!MessageState::ENROUTE.is_final());
     assert!(!MessageState::SCHEDULED.is_final());
     assert!(MessageState::DELIVERED.is_final() && MessageState::REJECTED.is_final());

@@ -30,8 +30,6 @@
 
 pub mod writer;
 
-use std::fmt::Write as _;
-
 use bytes::Bytes;
 
 use crate::flow::time::civil_from_days;
@@ -183,35 +181,140 @@ impl Col {
     }
 }
 
+/// Every column, in the default order (as [`COLUMNS`] names them).
+const ALL: [Col; 23] = [
+    Col::Time,
+    Col::Billid,
+    Col::Leg,
+    Col::Module,
+    Col::Direction,
+    Col::SystemId,
+    Col::Caller,
+    Col::Called,
+    Col::Target,
+    Col::Msgid,
+    Col::UpstreamId,
+    Col::Segments,
+    Col::DataCoding,
+    Col::Status,
+    Col::StatusName,
+    Col::TpStatus,
+    Col::MessageState,
+    Col::UpstreamError,
+    Col::Address,
+    Col::Latency,
+    Col::Failures,
+    Col::Backup,
+    Col::Outcome,
+];
+
+/// The default line without a step per piece: each column's code in place, in order.
+fn every_column(c: &Cdr, address: &str, out: &mut Vec<u8>) {
+    macro_rules! line {
+        ($first:ident $(, $col:ident)*) => {
+            column(c, Col::$first, address, out);
+            $(
+                out.push(b'\t');
+                column(c, Col::$col, address, out);
+            )*
+        };
+    }
+    line!(
+        Time,
+        Billid,
+        Leg,
+        Module,
+        Direction,
+        SystemId,
+        Caller,
+        Called,
+        Target,
+        Msgid,
+        UpstreamId,
+        Segments,
+        DataCoding,
+        Status,
+        StatusName,
+        TpStatus,
+        MessageState,
+        UpstreamError,
+        Address,
+        Latency,
+        Failures,
+        Backup,
+        Outcome
+    );
+    out.push(b'\n');
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Piece {
+    /// One octet of literal text (a separator: written without a copy call).
+    Byte(u8),
     Text(String),
     Column(Col),
+    /// A one-octet separator and the column after it (the default line is 22 of these).
+    After(u8, Col),
+}
+
+impl Piece {
+    fn text(t: &str) -> Piece {
+        match t.as_bytes() {
+            [b] => Piece::Byte(*b),
+            _ => Piece::Text(t.to_string()),
+        }
+    }
 }
 
 /// A line's layout: the `format=` of `[cdr]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Template {
     pieces: Vec<Piece>,
+    /// Every column in the default order, tab-separated: rendered by straight-line code.
+    every: bool,
 }
 
 impl Default for Template {
     /// Every column, tab-separated.
     fn default() -> Self {
-        let mut pieces = Vec::new();
-        for (i, name) in COLUMNS.iter().enumerate() {
-            if i > 0 {
-                pieces.push(Piece::Text("\t".into()));
-            }
-            if let Some(c) = Col::of(name) {
-                pieces.push(Piece::Column(c));
-            }
-        }
-        Template { pieces }
+        Template::of(Template::every_piece())
     }
 }
 
 impl Template {
+    /// A separator octet and the column after it become one piece: half the steps per line.
+    fn of(pieces: Vec<Piece>) -> Template {
+        let mut merged: Vec<Piece> = Vec::with_capacity(pieces.len());
+        for p in pieces {
+            match (merged.last(), p) {
+                (Some(Piece::Byte(b)), Piece::Column(c)) => {
+                    let b = *b;
+                    merged.pop();
+                    merged.push(Piece::After(b, c));
+                }
+                (_, p) => merged.push(p),
+            }
+        }
+        Template {
+            every: merged == Template::every_piece(),
+            pieces: merged,
+        }
+    }
+
+    /// The pieces of the default line.
+    fn every_piece() -> Vec<Piece> {
+        ALL.iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                if i == 0 {
+                    Piece::Column(c)
+                } else {
+                    Piece::After(b'\t', c)
+                }
+            })
+            .collect()
+    }
+
     /// Parses a format: `${name}` placeholders among literal text (`\t` in it is a tab).
     /// Errors name the unknown column or the unclosed placeholder.
     pub fn parse(format: &str) -> Result<Template, String> {
@@ -220,7 +323,7 @@ impl Template {
         let mut rest = format.as_str();
         while let Some(at) = rest.find("${") {
             if at > 0 {
-                pieces.push(Piece::Text(rest[..at].to_string()));
+                pieces.push(Piece::text(&rest[..at]));
             }
             let after = &rest[at + 2..];
             let Some(end) = after.find('}') else {
@@ -237,42 +340,86 @@ impl Template {
             rest = &after[end + 1..];
         }
         if !rest.is_empty() {
-            pieces.push(Piece::Text(rest.to_string()));
+            pieces.push(Piece::text(rest));
         }
-        if !pieces.iter().any(|p| matches!(p, Piece::Column(_))) {
+        if !pieces
+            .iter()
+            .any(|p| matches!(p, Piece::Column(_) | Piece::After(..)))
+        {
             return Err("names no column (${time}, ${billid}, ...)".into());
         }
-        Ok(Template { pieces })
+        Ok(Template::of(pieces))
     }
 
     /// Appends the line of `cdr` (with its newline) to `out`. `address` stands in for a peer
     /// address the record does not have.
-    pub fn render(&self, cdr: &Cdr, address: &str, out: &mut String) {
+    #[inline(never)] // one call per line; kept whole for profiles
+    pub fn render(&self, cdr: &Cdr, address: &str, out: &mut Vec<u8>) {
+        // Room for a usual line at once: the pieces then never grow the buffer.
+        out.reserve(512);
+        if self.every {
+            return every_column(cdr, address, out);
+        }
         for p in &self.pieces {
             match p {
-                Piece::Text(t) => out.push_str(t),
+                Piece::Byte(b) => out.push(*b),
+                Piece::Text(t) => out.extend_from_slice(t.as_bytes()),
                 Piece::Column(c) => column(cdr, *c, address, out),
+                Piece::After(b, c) => {
+                    out.push(*b);
+                    column(cdr, *c, address, out)
+                }
             }
         }
-        out.push('\n');
+        out.push(b'\n');
     }
 }
 
 /// Bytes as text in a line: lossy UTF-8, tabs and line ends as spaces. (Printable ASCII,
-/// the usual case, is copied as it is.)
-fn push_bytes(b: &[u8], out: &mut String) {
-    if b.iter().all(|&c| (0x20..0x7f).contains(&c)) {
-        // Printable ASCII is UTF-8.
-        out.push_str(std::str::from_utf8(b).unwrap_or_default());
+/// the usual case, is copied as it is.) Lines are built as bytes: every piece written is
+/// UTF-8 by construction, so no line is checked again.
+fn push_bytes(b: &[u8], out: &mut Vec<u8>) {
+    if printable_ascii(b) {
+        out.extend_from_slice(b);
         return;
     }
+    let mut utf8 = [0u8; 4];
     for c in String::from_utf8_lossy(b).chars() {
-        out.push(if c.is_control() { ' ' } else { c });
+        let c = if c.is_control() { ' ' } else { c };
+        out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
     }
 }
 
+/// Whether every octet is printable ASCII (0x20..=0x7E), eight at a time.
+fn printable_ascii(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A word has an octet below 0x20 when subtracting 0x20 from each borrows, or one of 0x7F
+    // or above when adding 1 to each sets (or finds set) its high bit. A borrow or carry
+    // crossing into the next octet starts only at an octet that is itself caught.
+    let bad = |w: u64| {
+        (w.wrapping_sub(ONES * 0x20) & !w & HIGH) | ((w | w.wrapping_add(ONES)) & HIGH) != 0
+    };
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        if bad(u64::from_le_bytes([
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+        ])) {
+            return false;
+        }
+    }
+    let rest = chunks.remainder();
+    let mut tail = [b'A'; 8];
+    tail[..rest.len()].copy_from_slice(rest);
+    !bad(u64::from_le_bytes(tail))
+}
+
 /// A number in decimal, without the formatting machinery (a line has many).
-fn push_u64(out: &mut String, mut n: u64) {
+fn push_u64(out: &mut Vec<u8>, mut n: u64) {
+    if n < 10 {
+        out.push(b'0' + n as u8);
+        return;
+    }
     let mut buf = [0u8; 20];
     let mut i = buf.len();
     loop {
@@ -283,32 +430,36 @@ fn push_u64(out: &mut String, mut n: u64) {
             break;
         }
     }
-    out.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+    out.extend_from_slice(&buf[i..]);
 }
 
-/// `0x` and `digits` upper-case hex digits of `n`.
-fn push_hex(out: &mut String, n: u64, digits: usize) {
-    out.push_str("0x");
-    for k in (0..digits).rev() {
-        out.push(char::from(
-            b"0123456789ABCDEF"[((n >> (4 * k)) & 0xF) as usize],
-        ));
+/// `0x` and `digits` (at most 16) upper-case hex digits of `n`.
+fn push_hex(out: &mut Vec<u8>, n: u64, digits: usize) {
+    let mut buf = *b"0x0000000000000000";
+    for k in 0..digits {
+        buf[2 + k] = b"0123456789ABCDEF"[((n >> (4 * (digits - 1 - k))) & 0xF) as usize];
     }
+    out.extend_from_slice(&buf[..2 + digits]);
 }
 
-fn push_id(out: &mut String, id: Option<MessageId>) {
+fn push_id(out: &mut Vec<u8>, id: Option<MessageId>) {
     if let Some(id) = id {
-        out.push_str(std::str::from_utf8(&id.to_hex()).unwrap_or_default());
+        out.extend_from_slice(&id.to_hex());
     }
 }
 
-fn column(c: &Cdr, col: Col, address: &str, out: &mut String) {
+fn push_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(s.as_bytes());
+}
+
+#[inline(always)] // constant-folded where the default line names each column
+fn column(c: &Cdr, col: Col, address: &str, out: &mut Vec<u8>) {
     match col {
         Col::Time => push_time(c.time_ms, out),
         Col::Billid => push_id(out, c.billid),
-        Col::Leg => out.push_str(c.leg.map_or("", Leg::name)),
-        Col::Module => out.push_str(c.module),
-        Col::Direction => out.push_str(if c.incoming { "incoming" } else { "outgoing" }),
+        Col::Leg => push_str(out, c.leg.map_or("", Leg::name)),
+        Col::Module => push_str(out, c.module),
+        Col::Direction => push_str(out, if c.incoming { "incoming" } else { "outgoing" }),
         Col::SystemId => push_bytes(&c.system_id, out),
         Col::Caller => push_bytes(&c.caller, out),
         Col::Called => push_bytes(&c.called, out),
@@ -327,7 +478,7 @@ fn column(c: &Cdr, col: Col, address: &str, out: &mut String) {
         Col::StatusName => c
             .status
             .into_iter()
-            .for_each(|s| out.push_str(s.name().unwrap_or("unknown"))),
+            .for_each(|s| push_str(out, s.name().unwrap_or("unknown"))),
         Col::TpStatus => c
             .tp_status
             .into_iter()
@@ -335,54 +486,65 @@ fn column(c: &Cdr, col: Col, address: &str, out: &mut String) {
         Col::MessageState => c
             .message_state
             .into_iter()
-            .for_each(|s| out.push_str(s.stat())),
+            .for_each(|s| push_str(out, s.stat())),
         Col::UpstreamError => c
             .status
             .filter(|s| s.name().is_none())
             .into_iter()
             .for_each(|s| push_hex(out, s.0 as u64, 8)),
-        Col::Address if c.address.is_empty() => out.push_str(address),
+        Col::Address if c.address.is_empty() => push_str(out, address),
         Col::Address => push_bytes(&c.address, out),
         Col::Latency => c.latency_ms.into_iter().for_each(|l| push_u64(out, l)),
         Col::Failures => push_u64(out, c.failures as u64),
-        Col::Backup => out.push_str(if c.backup { "yes" } else { "no" }),
-        Col::Outcome => out.push_str(c.outcome),
+        Col::Backup => push_str(out, if c.backup { "yes" } else { "no" }),
+        Col::Outcome => push_str(out, c.outcome),
         Col::Segments => {}
     }
 }
 
 thread_local! {
-    /// The second the last `time` was written in, and its text up to the seconds.
-    static SECOND: std::cell::RefCell<(i64, String)> = const {
-        std::cell::RefCell::new((i64::MIN, String::new()))
+    /// The second the last `time` was written in, and its text up to the seconds
+    /// (`YYYY-MM-DDTHH:MM:SS.`, 20 octets).
+    static SECOND: std::cell::Cell<(i64, [u8; 20])> = const {
+        std::cell::Cell::new((i64::MIN, [0; 20]))
     };
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` (the date and time of day worked out once a second).
-pub(crate) fn push_time(ms: u64, out: &mut String) {
+pub(crate) fn push_time(ms: u64, out: &mut Vec<u8>) {
     let secs = (ms / 1000) as i64;
-    SECOND.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.0 != secs {
-            let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-            let s = secs.rem_euclid(86_400);
-            c.1.clear();
-            let _ = write!(
-                c.1,
-                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.",
-                s / 3600,
-                s / 60 % 60,
-                s % 60
-            );
-            c.0 = secs;
-        }
-        out.push_str(&c.1);
-    });
+    let (at, mut text) = SECOND.get();
+    if at != secs {
+        let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+        let s = secs.rem_euclid(86_400) as u32;
+        // A year outside 0..=9999 (a clock far off) is written as its last four digits.
+        let y = y.rem_euclid(10_000) as u32;
+        let two = |n: u32| [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8];
+        let [y0, y1] = two(y / 100);
+        let [y2, y3] = two(y);
+        let [m0, m1] = two(m);
+        let [d0, d1] = two(d);
+        let [h0, h1] = two(s / 3600);
+        let [n0, n1] = two(s / 60 % 60);
+        let [s0, s1] = two(s % 60);
+        text = [
+            y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1, b'T', h0, h1, b':', n0, n1, b':', s0, s1,
+            b'.',
+        ];
+        SECOND.set((secs, text));
+    }
+    out.extend_from_slice(&text);
+    push_millis(ms, out);
+}
+
+fn push_millis(ms: u64, out: &mut Vec<u8>) {
     let milli = ms % 1000;
-    out.push(char::from(b'0' + (milli / 100) as u8));
-    out.push(char::from(b'0' + (milli / 10 % 10) as u8));
-    out.push(char::from(b'0' + (milli % 10) as u8));
-    out.push('Z');
+    out.extend_from_slice(&[
+        b'0' + (milli / 100) as u8,
+        b'0' + (milli / 10 % 10) as u8,
+        b'0' + (milli % 10) as u8,
+        b'Z',
+    ]);
 }
 
 /// Where shards hand their records: a bounded queue of batches to the control shard. A
@@ -391,7 +553,13 @@ pub(crate) fn push_time(ms: u64, out: &mut String) {
 pub struct Sink {
     tx: std::sync::mpsc::SyncSender<Vec<Cdr>>,
     pub dropped: std::sync::atomic::AtomicU64,
+    /// Emptied batches the writer gives back, for shards to fill again: no allocation (and no
+    /// free on another thread's arena) per batch.
+    spare: std::sync::Mutex<Vec<Vec<Cdr>>>,
 }
+
+/// Records a shard gathers before it hands them over.
+pub const BATCH: usize = 256;
 
 impl Sink {
     /// A sink holding at most `batches` batches, and the control shard's end of it.
@@ -401,9 +569,32 @@ impl Sink {
             Sink {
                 tx,
                 dropped: std::sync::atomic::AtomicU64::new(0),
+                spare: std::sync::Mutex::new(Vec::new()),
             },
             rx,
         )
+    }
+
+    /// An empty batch with room for [`BATCH`] records.
+    pub fn batch(&self) -> Vec<Cdr> {
+        self.spare
+            .lock()
+            .ok()
+            .and_then(|mut s| s.pop())
+            .unwrap_or_else(|| Vec::with_capacity(BATCH))
+    }
+
+    /// Takes a batch back once written (emptied here); a few are kept.
+    pub fn give_back(&self, mut batch: Vec<Cdr>) {
+        batch.clear();
+        if batch.capacity() < BATCH {
+            return;
+        }
+        if let Ok(mut s) = self.spare.lock() {
+            if s.len() < 64 {
+                s.push(batch);
+            }
+        }
     }
 
     /// Hands a batch over, or counts it dropped (and gives it back).
@@ -451,10 +642,123 @@ mod tests {
         }
     }
 
+    /// A rendered line, checked to be UTF-8.
+    fn line(t: &Template, c: &Cdr, address: &str) -> String {
+        let mut out = Vec::new();
+        t.render(c, address, &mut out);
+        String::from_utf8(out).expect("a CDR line is UTF-8")
+    }
+
+    #[test]
+    fn the_default_lines_straight_code_writes_what_the_pieces_do() {
+        assert_eq!(
+            ALL.to_vec(),
+            COLUMNS
+                .iter()
+                .map(|n| Col::of(n).unwrap())
+                .collect::<Vec<_>>()
+        );
+        let fast = Template::default();
+        assert!(fast.every);
+        let parsed = Template::parse(
+            &COLUMNS
+                .iter()
+                .map(|c| format!("${{{c}}}"))
+                .collect::<Vec<_>>()
+                .join("\\t"),
+        )
+        .unwrap();
+        assert!(parsed.every, "the default spelled out is the default");
+        let slow = Template {
+            every: false,
+            ..fast.clone()
+        };
+        let mut c = sample();
+        for rec in [sample(), Cdr::default(), {
+            c.address = Inline::from_slice(b"1.2.3.4:5");
+            c.status = Some(CommandStatus::ROK);
+            c.clone()
+        }] {
+            assert_eq!(line(&fast, &rec, "a"), line(&slow, &rec, "a"));
+        }
+        assert!(!Template::parse("${billid}\t${time}").unwrap().every);
+    }
+
+    #[test]
+    fn times_are_written_as_the_calendar_says() {
+        // Against the formatting machinery, over 1970..2200, within a second and across them.
+        let t = Template::parse("${time}").unwrap();
+        let mut ms: u64 = 0;
+        while ms < 7_258_118_400_000 {
+            let secs = (ms / 1000) as i64;
+            let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+            let s = secs.rem_euclid(86_400);
+            let want = format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z\n",
+                s / 3600,
+                s / 60 % 60,
+                s % 60,
+                ms % 1000
+            );
+            assert_eq!(
+                line(
+                    &t,
+                    &Cdr {
+                        time_ms: ms,
+                        ..Cdr::default()
+                    },
+                    ""
+                ),
+                want
+            );
+            assert_eq!(
+                line(
+                    &t,
+                    &Cdr {
+                        time_ms: ms + 1,
+                        ..Cdr::default()
+                    },
+                    ""
+                )
+                .len(),
+                25
+            );
+            ms = ms * 3 / 2 + 977_123;
+        }
+    }
+
+    #[test]
+    fn printable_ascii_is_told_exactly_at_every_place_and_length() {
+        for len in 0..20 {
+            for at in 0..len.max(1) {
+                for c in 0..=255u8 {
+                    let mut b = vec![b'x'; len];
+                    if len > 0 {
+                        b[at] = c;
+                    }
+                    let want = b.iter().all(|&c| (0x20..0x7f).contains(&c));
+                    assert_eq!(printable_ascii(&b), want, "{b:?}");
+                }
+            }
+        }
+        assert!(!printable_ascii(b"\xff\x20abcdefgh"));
+        assert!(!printable_ascii(b"abcdefg\xff!"));
+    }
+
+    #[test]
+    fn text_that_is_not_printable_ascii_is_made_safe_utf8() {
+        let t = Template::parse("${caller}|${called}").unwrap();
+        let c = Cdr {
+            caller: Inline::from_slice("Zoë\r\n".as_bytes()),
+            called: Inline::from_slice(b"\xff31\x0061"),
+            ..Cdr::default()
+        };
+        assert_eq!(line(&t, &c, ""), "Zoë  |\u{FFFD}31 61\n");
+    }
+
     #[test]
     fn the_default_line_has_every_column_tab_separated() {
-        let mut out = String::new();
-        Template::default().render(&sample(), "10.0.0.1", &mut out);
+        let out = line(&Template::default(), &sample(), "10.0.0.1");
         let cols: Vec<&str> = out.trim_end_matches('\n').split('\t').collect();
         assert_eq!(cols.len(), COLUMNS.len(), "{out:?}");
         let get = |name: &str| cols[COLUMNS.iter().position(|c| *c == name).unwrap()];
@@ -489,8 +793,7 @@ mod tests {
         let t = Template::parse("${billid};${leg}\\t[${status_name}]").unwrap();
         let mut c = sample();
         c.status = Some(CommandStatus::ROK);
-        let mut out = String::new();
-        t.render(&c, "", &mut out);
+        let out = line(&t, &c, "");
         assert_eq!(
             out,
             format!("{};attempt\t[ESME_ROK]\n", MessageId::new(100, 1, 7))
@@ -516,10 +819,8 @@ mod tests {
             incoming: true,
             ..Cdr::default()
         };
-        let mut out = String::new();
-        Template::parse("${time}|${billid}|${status}|${tp_status}|${direction}")
-            .unwrap()
-            .render(&c, "", &mut out);
+        let t = Template::parse("${time}|${billid}|${status}|${tp_status}|${direction}").unwrap();
+        let out = line(&t, &c, "");
         assert_eq!(out, "1970-01-01T00:00:00.000Z||||incoming\n");
     }
 }

@@ -40,7 +40,7 @@ impl CdrFile {
     }
 
     /// Appends rendered lines. On an error the lines are not written (the caller counts them).
-    pub fn write(&mut self, lines: &str) -> Result<(), String> {
+    pub fn write(&mut self, lines: &[u8]) -> Result<(), String> {
         if lines.is_empty() {
             return Ok(());
         }
@@ -56,7 +56,7 @@ impl CdrFile {
             }
         }
         self.file
-            .write_all(lines.as_bytes())
+            .write_all(lines)
             .map_err(|e| format!("{}: {e}", self.path.display()))?;
         self.size += lines.len() as u64;
         Ok(())
@@ -76,11 +76,12 @@ impl CdrFile {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
-        let mut stamp = String::new();
+        let mut stamp = Vec::new();
         super::push_time(now, &mut stamp);
         let stamp: String = stamp
-            .chars()
-            .filter(|c| !matches!(c, '-' | ':' | 'Z'))
+            .iter()
+            .filter(|c| !matches!(c, b'-' | b':' | b'Z'))
+            .map(|&c| char::from(c))
             .collect();
         // A name no earlier rotation took (two in one millisecond get a counter).
         let mut to = self.path.clone().into_os_string();

@@ -11,15 +11,12 @@
 use bytes::Bytes;
 
 use super::ShardState;
-use crate::cdr::{Cdr, Inline, Leg};
+use crate::cdr::{Cdr, Inline, Leg, BATCH};
 use crate::flow::{Action, End, Target};
 use crate::ids::MessageId;
 use crate::smpp::tlv::tag;
 use crate::smpp::{CommandStatus, MessageView, Pdu};
 use crate::store::record::Kind;
-
-/// Records a shard gathers before it hands them over.
-const BATCH: usize = 256;
 
 /// A `final` or `receipt` leg on its way to the CDR file.
 pub struct Mark {
@@ -78,7 +75,7 @@ struct EndLeg<'a> {
     failures: u16,
     on_backup: bool,
     accepted_ms: u64,
-    upstream_id: Option<Bytes>,
+    upstream_id: Option<&'a [u8]>,
 }
 
 impl ShardState {
@@ -101,16 +98,17 @@ impl ShardState {
         let Some(sink) = &self.shared.cdr else {
             return;
         };
-        let batch = std::mem::take(&mut *self.cdrs.borrow_mut());
-        if batch.is_empty() {
+        if self.cdrs.borrow().is_empty() {
             return;
         }
+        let batch = std::mem::replace(&mut *self.cdrs.borrow_mut(), sink.batch());
         if let Err(dropped) = sink.hand(batch) {
             // Counted and said by the writer. An end among them: the checkpoint stops before
             // it for the rest of this run (a restart writes it again).
             if let Some(first) = dropped.iter().find_map(|c| c.mark.map(|m| m.1)) {
                 self.shared.cdr_hole[self.id].fetch_min(first, std::sync::atomic::Ordering::AcqRel);
             }
+            sink.give_back(dropped);
         }
     }
 
@@ -214,19 +212,22 @@ impl ShardState {
                 tp_status: e.tp_status,
             };
             let mark = self.mark(0, chain, seq, e.at.off, true);
-            let leg = self.end_leg(EndLeg {
-                id: m.id,
-                billid: m.billid,
-                kind: m.kind,
-                origin: &m.origin,
-                target: m.target.clone(),
-                end,
-                status: CommandStatus(e.status),
-                failures: m.failures,
-                on_backup: m.on_backup,
-                accepted_ms: m.accepted_ms,
-                upstream_id: m.forwarded.as_ref().map(|f| f.upstream_id.clone()),
-            });
+            let leg = self.end_leg(
+                EndLeg {
+                    id: m.id,
+                    billid: m.billid,
+                    kind: m.kind,
+                    origin: &m.origin,
+                    target: m.target.clone(),
+                    end,
+                    status: CommandStatus(e.status),
+                    failures: m.failures,
+                    on_backup: m.on_backup,
+                    accepted_ms: m.accepted_ms,
+                    upstream_id: m.forwarded.as_ref().map(|f| &f.upstream_id[..]),
+                },
+                super::messages::now_ms(),
+            );
             self.cdr(Cdr {
                 mark: Some(mark),
                 ..leg
@@ -236,13 +237,12 @@ impl ShardState {
     }
 
     /// The leg of a message's end.
-    fn end_leg(&self, e: EndLeg<'_>) -> Cdr {
+    fn end_leg(&self, e: EndLeg<'_>, now: u64) -> Cdr {
         let (leg, incoming, (module, system_id)) = match e.kind {
             // A receipt goes out to the originator: its leg names that account.
             Kind::Receipt => (Leg::Receipt, false, split(&e.target)),
             Kind::Submit | Kind::Mo => (Leg::Final, true, split(e.origin)),
         };
-        let now = super::messages::now_ms();
         Cdr {
             time_ms: now,
             billid: Some(e.billid),
@@ -252,9 +252,7 @@ impl ShardState {
             incoming,
             system_id,
             target: e.target,
-            upstream_id: e
-                .upstream_id
-                .map_or_else(Inline::new, |u| Inline::from_slice(&u)),
+            upstream_id: e.upstream_id.map_or_else(Inline::new, Inline::from_slice),
             status: Some(e.status),
             tp_status: Some(e.end.tp_status),
             message_state: Some(e.end.state),
@@ -356,6 +354,13 @@ impl ShardState {
         }
         let now = super::messages::now_ms();
         let c = match action {
+            // A receipt its ESME took: its `receipt` leg says so (one line per relayed
+            // receipt, as for billing; attempts that failed keep their legs).
+            Action::Attempted {
+                kind: Kind::Receipt,
+                outcome: "delivered",
+                ..
+            } => return,
             Action::Attempted {
                 id,
                 billid,
@@ -371,6 +376,7 @@ impl ShardState {
                 let name = self.shared.target_bytes(*target);
                 let (module, system_id) = split(&name);
                 Cdr {
+                    time_ms: now,
                     billid: Some(*billid),
                     msgid: Some(*id),
                     leg: Some(Leg::Attempt),
@@ -415,27 +421,32 @@ impl ShardState {
                 lsn,
                 at,
             } => {
-                let leg = self.end_leg(EndLeg {
-                    id: *id,
-                    billid: *billid,
-                    kind: *kind,
-                    origin,
-                    target: target.map_or_else(Bytes::new, |t| self.shared.target_bytes(t)),
-                    end: *end,
-                    status: *status,
-                    failures: *failures,
-                    on_backup: *on_backup,
-                    accepted_ms: *accepted_ms,
-                    upstream_id: upstream_id.clone(),
-                });
+                let leg = self.end_leg(
+                    EndLeg {
+                        id: *id,
+                        billid: *billid,
+                        kind: *kind,
+                        origin,
+                        target: target.map_or_else(Bytes::new, |t| self.shared.target_bytes(t)),
+                        end: *end,
+                        status: *status,
+                        failures: *failures,
+                        on_backup: *on_backup,
+                        accepted_ms: *accepted_ms,
+                        upstream_id: upstream_id.as_deref(),
+                    },
+                    now,
+                );
                 let mark = at.on_disk().then(|| {
                     let (chain, seq) = crate::store::segment_of(at.seg);
                     self.mark(*lsn, chain, seq, at.off, false)
                 });
-                Cdr { mark, ..leg }
+                let mut leg = leg;
+                leg.mark = mark;
+                leg
             }
             Action::Send { .. } | Action::Load { .. } => return,
         };
-        self.cdr(Cdr { time_ms: now, ..c });
+        self.cdr(c);
     }
 }

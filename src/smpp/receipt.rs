@@ -44,10 +44,8 @@ impl MessageState {
 
     /// The seven-letter `stat:` word (`DELIVRD`, `UNDELIV`, ...); `UNKNOWN` for other values.
     pub fn stat(self) -> &'static str {
-        STATES
-            .iter()
-            .find(|s| s.0 == self.0)
-            .map_or("UNKNOWN", |s| s.1)
+        // The table is in value order (checked by a test).
+        STATES.get(self.0 as usize).map_or("UNKNOWN", |s| s.1)
     }
 
     /// Reads a `stat:` word, short or long form, in any case.

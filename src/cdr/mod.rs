@@ -95,156 +95,68 @@ pub struct Cdr {
 /// control shard, and a slice of the PDU's buffer would make that core write its count.
 pub type Inline = smallvec::SmallVec<[u8; 24]>;
 
-/// Every column, in the default order.
-pub const COLUMNS: &[&str] = &[
-    "time",
-    "billid",
-    "leg",
-    "module",
-    "direction",
-    "system_id",
-    "caller",
-    "called",
-    "target",
-    "msgid",
-    "upstream_id",
-    "segments",
-    "data_coding",
-    "status",
-    "status_name",
-    "tp_status",
-    "message_state",
-    "upstream_error",
-    "address",
-    "latency",
-    "failures",
-    "backup",
-    "outcome",
-];
+/// The columns, once: their names ([`COLUMNS`], in the default order), the [`Col`] a template
+/// resolves each to, and the default line's straight code ([`every_column`]).
+macro_rules! columns {
+    ($($col:ident = $name:literal,)*) => {
+        /// Every column, in the default order.
+        pub const COLUMNS: &[&str] = &[$($name),*];
 
-/// A column, as a template names it (resolved once, when the template is parsed).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Col {
-    Time,
-    Billid,
-    Leg,
-    Module,
-    Direction,
-    SystemId,
-    Caller,
-    Called,
-    Target,
-    Msgid,
-    UpstreamId,
-    Segments,
-    DataCoding,
-    Status,
-    StatusName,
-    TpStatus,
-    MessageState,
-    UpstreamError,
-    Address,
-    Latency,
-    Failures,
-    Backup,
-    Outcome,
+        /// A column, as a template names it (resolved once, when the template is parsed).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        enum Col {
+            $($col,)*
+        }
+
+        /// Every column, in the default order.
+        const ALL: &[Col] = &[$(Col::$col),*];
+
+        /// The default line without a step per piece: each column's code in place, in order.
+        fn every_column(c: &Cdr, address: &str, out: &mut Vec<u8>) {
+            let mut first = true;
+            $(
+                if !first {
+                    out.push(b'\t');
+                }
+                first = false;
+                column(c, Col::$col, address, out);
+            )*
+            let _ = first;
+            out.push(b'\n');
+        }
+    };
+}
+
+columns! {
+    Time = "time",
+    Billid = "billid",
+    Leg = "leg",
+    Module = "module",
+    Direction = "direction",
+    SystemId = "system_id",
+    Caller = "caller",
+    Called = "called",
+    Target = "target",
+    Msgid = "msgid",
+    UpstreamId = "upstream_id",
+    Segments = "segments",
+    DataCoding = "data_coding",
+    Status = "status",
+    StatusName = "status_name",
+    TpStatus = "tp_status",
+    MessageState = "message_state",
+    UpstreamError = "upstream_error",
+    Address = "address",
+    Latency = "latency",
+    Failures = "failures",
+    Backup = "backup",
+    Outcome = "outcome",
 }
 
 impl Col {
     fn of(name: &str) -> Option<Col> {
-        Some(match name {
-            "time" => Col::Time,
-            "billid" => Col::Billid,
-            "leg" => Col::Leg,
-            "module" => Col::Module,
-            "direction" => Col::Direction,
-            "system_id" => Col::SystemId,
-            "caller" => Col::Caller,
-            "called" => Col::Called,
-            "target" => Col::Target,
-            "msgid" => Col::Msgid,
-            "upstream_id" => Col::UpstreamId,
-            "segments" => Col::Segments,
-            "data_coding" => Col::DataCoding,
-            "status" => Col::Status,
-            "status_name" => Col::StatusName,
-            "tp_status" => Col::TpStatus,
-            "message_state" => Col::MessageState,
-            "upstream_error" => Col::UpstreamError,
-            "address" => Col::Address,
-            "latency" => Col::Latency,
-            "failures" => Col::Failures,
-            "backup" => Col::Backup,
-            "outcome" => Col::Outcome,
-            _ => return None,
-        })
+        COLUMNS.iter().position(|n| *n == name).map(|i| ALL[i])
     }
-}
-
-/// Every column, in the default order (as [`COLUMNS`] names them).
-const ALL: [Col; 23] = [
-    Col::Time,
-    Col::Billid,
-    Col::Leg,
-    Col::Module,
-    Col::Direction,
-    Col::SystemId,
-    Col::Caller,
-    Col::Called,
-    Col::Target,
-    Col::Msgid,
-    Col::UpstreamId,
-    Col::Segments,
-    Col::DataCoding,
-    Col::Status,
-    Col::StatusName,
-    Col::TpStatus,
-    Col::MessageState,
-    Col::UpstreamError,
-    Col::Address,
-    Col::Latency,
-    Col::Failures,
-    Col::Backup,
-    Col::Outcome,
-];
-
-/// The default line without a step per piece: each column's code in place, in order.
-fn every_column(c: &Cdr, address: &str, out: &mut Vec<u8>) {
-    macro_rules! line {
-        ($first:ident $(, $col:ident)*) => {
-            column(c, Col::$first, address, out);
-            $(
-                out.push(b'\t');
-                column(c, Col::$col, address, out);
-            )*
-        };
-    }
-    line!(
-        Time,
-        Billid,
-        Leg,
-        Module,
-        Direction,
-        SystemId,
-        Caller,
-        Called,
-        Target,
-        Msgid,
-        UpstreamId,
-        Segments,
-        DataCoding,
-        Status,
-        StatusName,
-        TpStatus,
-        MessageState,
-        UpstreamError,
-        Address,
-        Latency,
-        Failures,
-        Backup,
-        Outcome
-    );
-    out.push(b'\n');
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

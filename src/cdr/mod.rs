@@ -98,30 +98,27 @@ pub type Inline = smallvec::SmallVec<[u8; 24]>;
 /// The columns, once: their names ([`COLUMNS`], in the default order), the [`Col`] a template
 /// resolves each to, and the default line's straight code ([`every_column`]).
 macro_rules! columns {
-    ($($col:ident = $name:literal,)*) => {
+    ($first:ident = $first_name:literal, $($col:ident = $name:literal,)*) => {
         /// Every column, in the default order.
-        pub const COLUMNS: &[&str] = &[$($name),*];
+        pub const COLUMNS: &[&str] = &[$first_name, $($name),*];
 
         /// A column, as a template names it (resolved once, when the template is parsed).
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         enum Col {
+            $first,
             $($col,)*
         }
 
         /// Every column, in the default order.
-        const ALL: &[Col] = &[$(Col::$col),*];
+        const ALL: &[Col] = &[Col::$first, $(Col::$col),*];
 
         /// The default line without a step per piece: each column's code in place, in order.
         fn every_column(c: &Cdr, address: &str, out: &mut Vec<u8>) {
-            let mut first = true;
+            column(c, Col::$first, address, out);
             $(
-                if !first {
-                    out.push(b'\t');
-                }
-                first = false;
+                out.push(b'\t');
                 column(c, Col::$col, address, out);
             )*
-            let _ = first;
             out.push(b'\n');
         }
     };
@@ -161,21 +158,8 @@ impl Col {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Piece {
-    /// One octet of literal text (a separator: written without a copy call).
-    Byte(u8),
     Text(String),
     Column(Col),
-    /// A one-octet separator and the column after it (the default line is 22 of these).
-    After(u8, Col),
-}
-
-impl Piece {
-    fn text(t: &str) -> Piece {
-        match t.as_bytes() {
-            [b] => Piece::Byte(*b),
-            _ => Piece::Text(t.to_string()),
-        }
-    }
 }
 
 /// A line's layout: the `format=` of `[cdr]`.
@@ -189,44 +173,21 @@ pub struct Template {
 impl Default for Template {
     /// Every column, tab-separated.
     fn default() -> Self {
-        Template::of(Template::every_piece())
+        let mut pieces = Vec::new();
+        for (i, &c) in ALL.iter().enumerate() {
+            if i > 0 {
+                pieces.push(Piece::Text("\t".into()));
+            }
+            pieces.push(Piece::Column(c));
+        }
+        Template {
+            pieces,
+            every: true,
+        }
     }
 }
 
 impl Template {
-    /// A separator octet and the column after it become one piece: half the steps per line.
-    fn of(pieces: Vec<Piece>) -> Template {
-        let mut merged: Vec<Piece> = Vec::with_capacity(pieces.len());
-        for p in pieces {
-            match (merged.last(), p) {
-                (Some(Piece::Byte(b)), Piece::Column(c)) => {
-                    let b = *b;
-                    merged.pop();
-                    merged.push(Piece::After(b, c));
-                }
-                (_, p) => merged.push(p),
-            }
-        }
-        Template {
-            every: merged == Template::every_piece(),
-            pieces: merged,
-        }
-    }
-
-    /// The pieces of the default line.
-    fn every_piece() -> Vec<Piece> {
-        ALL.iter()
-            .enumerate()
-            .map(|(i, &c)| {
-                if i == 0 {
-                    Piece::Column(c)
-                } else {
-                    Piece::After(b'\t', c)
-                }
-            })
-            .collect()
-    }
-
     /// Parses a format: `${name}` placeholders among literal text (`\t` in it is a tab).
     /// Errors name the unknown column or the unclosed placeholder.
     pub fn parse(format: &str) -> Result<Template, String> {
@@ -235,7 +196,7 @@ impl Template {
         let mut rest = format.as_str();
         while let Some(at) = rest.find("${") {
             if at > 0 {
-                pieces.push(Piece::text(&rest[..at]));
+                pieces.push(Piece::Text(rest[..at].to_string()));
             }
             let after = &rest[at + 2..];
             let Some(end) = after.find('}') else {
@@ -252,15 +213,15 @@ impl Template {
             rest = &after[end + 1..];
         }
         if !rest.is_empty() {
-            pieces.push(Piece::text(rest));
+            pieces.push(Piece::Text(rest.to_string()));
         }
-        if !pieces
-            .iter()
-            .any(|p| matches!(p, Piece::Column(_) | Piece::After(..)))
-        {
+        if !pieces.iter().any(|p| matches!(p, Piece::Column(_))) {
             return Err("names no column (${time}, ${billid}, ...)".into());
         }
-        Ok(Template::of(pieces))
+        Ok(Template {
+            every: pieces == Template::default().pieces,
+            pieces,
+        })
     }
 
     /// Appends the line of `cdr` (with its newline) to `out`. `address` stands in for a peer
@@ -274,13 +235,8 @@ impl Template {
         }
         for p in &self.pieces {
             match p {
-                Piece::Byte(b) => out.push(*b),
                 Piece::Text(t) => out.extend_from_slice(t.as_bytes()),
                 Piece::Column(c) => column(cdr, *c, address, out),
-                Piece::After(b, c) => {
-                    out.push(*b);
-                    column(cdr, *c, address, out)
-                }
             }
         }
         out.push(b'\n');

@@ -209,10 +209,9 @@ impl CdrWriter {
 
     /// Once a second (and at the end) when end legs were written: fdatasync, then the shards
     /// learn how far the file holds their ends, and the places they passed back go to the
-    /// checkpoint file. Not every round: a sync per 50 ms round cost the gateway a fifth of
-    /// its throughput flat out (the file's writeback and journal commits in turn with the
-    /// message log's, on the same disk), while the checkpoint moves once a second anyway.
-    /// Lines written and not yet synced when the machine fails: the finals among them are
+    /// checkpoint file. Not every 50 ms round: the checkpoint moves once a second anyway, so
+    /// a sync per round bought nothing but journal commits on the disk the message log syncs
+    /// on. Lines written and not yet synced when the machine fails: the finals among them are
     /// written again by the next start (the checkpoint has not passed them); other legs are
     /// as durable as the page cache.
     fn make_durable(&mut self, shared: &Shared) {

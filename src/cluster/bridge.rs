@@ -72,12 +72,18 @@ async fn connect(
     cfg: &ClusterConfig,
     urls: Vec<ServerAddr>,
     events: mpsc::UnboundedSender<Event>,
+    stats: Arc<Stats>,
 ) -> Result<Client, String> {
+    let (name, node) = (cfg.name.clone(), cfg.node.clone());
     let mut opts = ConnectOptions::new()
         .name(format!("smppgw {}", cfg.node))
         .retry_on_initial_connect()
         .request_timeout(Some(cfg.handoff_timeout))
         .event_callback(move |ev| {
+            // The connection's state is kept here, in the order the client reports it, and
+            // not in the bridge loop, which may be waiting on a request NATS will never
+            // answer (a lease renewal sent just before the server went away).
+            connection_changed(&name, &node, &stats, &ev);
             let events = events.clone();
             async move {
                 let _ = events.send(ev);
@@ -96,6 +102,41 @@ async fn connect(
         opts = opts.require_tls(true);
     }
     opts.connect(urls).await.map_err(|e| e.to_string())
+}
+
+/// Keeps the connection's state in `stats` (connected, since when away, the last error) and
+/// says in the log when it changes. Called by the NATS client for each event, in order.
+fn connection_changed(name: &str, node: &str, stats: &Stats, ev: &Event) {
+    match ev {
+        Event::Connected => {
+            stats.connected.store(true, Ordering::Relaxed);
+            if let Ok(mut a) = stats.away_since.lock() {
+                *a = None;
+            }
+            if let Ok(mut l) = stats.last_error.lock() {
+                l.clear();
+            }
+            info!("cluster {name}: node {node} connected to NATS");
+        }
+        Event::Disconnected | Event::Closed => {
+            stats.connected.store(false, Ordering::Relaxed);
+            if let Ok(mut a) = stats.away_since.lock() {
+                a.get_or_insert_with(std::time::Instant::now);
+            }
+            if let Ok(mut l) = stats.last_error.lock() {
+                *l = format!("{ev}");
+            }
+            warn!(
+                "cluster {name}: node {node} lost NATS ({ev}); messages for ESMEs bound elsewhere are held until it is back"
+            );
+        }
+        other => {
+            if let Ok(mut l) = stats.last_error.lock() {
+                *l = format!("{other}");
+            }
+            warn!("cluster {name}: NATS: {other}");
+        }
+    }
 }
 
 /// A hand-off (or a question about a receipt) given to a shard, waiting for its answer.
@@ -128,7 +169,10 @@ pub(super) struct Bridge {
 
 async fn run(cfg: ClusterConfig, urls: Vec<ServerAddr>, ends: Ends, shared: Arc<Cluster>) {
     let (etx, mut events) = mpsc::unbounded_channel();
-    let client = match connect(&cfg, urls, etx).await {
+    if let Ok(mut a) = ends.stats.away_since.lock() {
+        *a = Some(std::time::Instant::now());
+    }
+    let client = match connect(&cfg, urls, etx, ends.stats.clone()).await {
         Ok(c) => c,
         Err(e) => {
             warn!("cluster: cannot use NATS: {e}; this node runs alone");
@@ -168,10 +212,7 @@ async fn run(cfg: ClusterConfig, urls: Vec<ServerAddr>, ends: Ends, shared: Arc<
         next_shard: 0,
         in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
         shared,
-        held: super::leases::Held {
-            away_since: Some(std::time::Instant::now()),
-            ..Default::default()
-        },
+        held: super::leases::Held::default(),
     };
     let rx = b.ends.rx.clone();
     loop {
@@ -375,54 +416,25 @@ impl Bridge {
         }
     }
 
+    /// What the bridge does when the connection changes (its state and log lines are
+    /// `connection_changed`'s).
     async fn event(&mut self, ev: Event) {
-        let stats = &self.ends.stats;
-        match ev {
-            Event::Connected => {
-                stats.connected.store(true, Ordering::Relaxed);
-                self.held.away_since = None;
-                if let Ok(mut l) = stats.last_error.lock() {
-                    l.clear();
-                }
-                info!(
-                    "cluster {}: node {} connected to NATS",
-                    self.cfg.name, self.cfg.node
-                );
-                // Receivers bound while NATS was away: other nodes may hold messages for
-                // them.
-                let ids: Vec<Bytes> = self.local.keys().cloned().collect();
-                for id in ids {
-                    self.announce(&id).await;
-                }
-                // And this node may hold messages for receivers bound elsewhere meanwhile.
-                for tx in &self.ends.to_shards {
-                    let _ = tx.try_send(FromBridge::BoundElsewhere {
-                        system_id: Bytes::new(),
-                    });
-                }
-                // Leases at once (not at the next round).
-                self.lease_round().await;
-            }
-            Event::Disconnected | Event::Closed => {
-                stats.connected.store(false, Ordering::Relaxed);
-                self.held
-                    .away_since
-                    .get_or_insert_with(std::time::Instant::now);
-                if let Ok(mut l) = stats.last_error.lock() {
-                    *l = format!("{ev}");
-                }
-                warn!(
-                    "cluster {}: node {} lost NATS ({ev}); messages for ESMEs bound elsewhere are held until it is back",
-                    self.cfg.name, self.cfg.node
-                );
-            }
-            other => {
-                if let Ok(mut l) = stats.last_error.lock() {
-                    *l = format!("{other}");
-                }
-                warn!("cluster {}: NATS: {other}", self.cfg.name);
-            }
+        if !matches!(ev, Event::Connected) {
+            return;
         }
+        // Receivers bound while NATS was away: other nodes may hold messages for them.
+        let ids: Vec<Bytes> = self.local.keys().cloned().collect();
+        for id in ids {
+            self.announce(&id).await;
+        }
+        // And this node may hold messages for receivers bound elsewhere meanwhile.
+        for tx in &self.ends.to_shards {
+            let _ = tx.try_send(FromBridge::BoundElsewhere {
+                system_id: Bytes::new(),
+            });
+        }
+        // Leases at once (not at the next round).
+        self.lease_round().await;
     }
 
     fn announced(&mut self, payload: &[u8]) {

@@ -4,13 +4,24 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::kv;
-use log::{info, warn};
+use log::{debug, info, warn};
 
 use super::bridge::{forward, Bridge};
 use super::wire;
 use super::{FromBridge, LeaseView};
+
+/// A lease this node holds.
+pub(super) struct Lease {
+    /// The revision of its entry this node last wrote.
+    rev: u64,
+    /// When it was last written (when the write was sent).
+    renewed: Instant,
+    /// The subscription taking the link's hand-offs.
+    handoffs: Option<tokio::task::JoinHandle<()>>,
+}
 
 /// The leases this node holds and how it holds them.
 #[derive(Default)]
@@ -19,10 +30,8 @@ pub(super) struct Held {
     pub(super) kv: Option<kv::Store>,
     /// Whether the missing bucket was reported.
     pub(super) reported: bool,
-    /// Revision of each lease held, by link name, and the subscription taking its hand-offs.
-    pub(super) mine: HashMap<String, (u64, Option<tokio::task::JoinHandle<()>>)>,
-    /// Since when NATS is away.
-    pub(super) away_since: Option<std::time::Instant>,
+    /// The leases held, by link name.
+    pub(super) mine: HashMap<String, Lease>,
 }
 
 impl Bridge {
@@ -31,7 +40,12 @@ impl Bridge {
     pub(super) async fn lease_round(&mut self) {
         let lease = self.cfg.lease;
         if !self.ends.stats.connected.load(Ordering::Relaxed) {
-            let long = self.held.away_since.is_some_and(|t| t.elapsed() >= lease);
+            let long = self
+                .ends
+                .stats
+                .away_since
+                .lock()
+                .is_ok_and(|a| a.is_some_and(|t| t.elapsed() >= lease));
             if long && self.set_alone(true) {
                 warn!(
                     "cluster {}: NATS away longer than a lease ({}): node {} binds all its links until it is back",
@@ -64,8 +78,16 @@ impl Bridge {
         let mut views = std::collections::BTreeMap::new();
         let mut changed = false;
         for name in &names {
+            // NATS went away during the round: what was not renewed waits for it (the lease
+            // logic above decides when this node stops waiting).
+            if !self.ends.stats.connected.load(Ordering::Relaxed) {
+                return;
+            }
             let key = wire::lease_key(name);
-            let had = self.held.mine.get(name).map(|m| m.0);
+            let had = self.held.mine.get(name).map(|m| m.rev);
+            // Taken before asking: the entry expires a lease after it was written, which is
+            // no earlier than this.
+            let asked = Instant::now();
             let renewed = match had {
                 Some(rev) => kv
                     .update(&key, self.cfg.node.clone().into(), rev)
@@ -77,39 +99,67 @@ impl Bridge {
                 Some(rev) => (Some(rev), self.cfg.node.clone()),
                 None => self.take(&kv, &key).await,
             };
-            match (had.is_some(), rev) {
-                (_, Some(rev)) => {
-                    if had.is_none() {
-                        info!(
-                            "cluster {}: node {} holds the lease on link {name}: it binds the link",
-                            self.cfg.name, self.cfg.node
-                        );
-                        let sub = self.take_link_handoffs(name).await;
-                        self.held.mine.insert(name.clone(), (rev, sub));
-                        changed = true;
-                    } else if let Some(m) = self.held.mine.get_mut(name) {
-                        m.0 = rev;
-                    }
+            let mine = match (self.held.mine.get_mut(name), rev) {
+                (Some(m), Some(rev)) => {
+                    m.rev = rev;
+                    m.renewed = asked;
+                    true
                 }
-                (true, None) => {
+                (None, Some(rev)) => {
+                    info!(
+                        "cluster {}: node {} holds the lease on link {name}: it binds the link",
+                        self.cfg.name, self.cfg.node
+                    );
+                    let handoffs = self.take_link_handoffs(name).await;
+                    self.held.mine.insert(
+                        name.clone(),
+                        Lease {
+                            rev,
+                            renewed: asked,
+                            handoffs,
+                        },
+                    );
+                    changed = true;
+                    true
+                }
+                // Not renewed, and no other node holds it: NATS did not answer in time (a
+                // busy or restarting server). The lease is this node's until it would
+                // expire; only then, or when another node has it, is it given up.
+                (Some(m), None)
+                    if (owner.is_empty() || owner == self.cfg.node)
+                        && m.renewed.elapsed() < lease =>
+                {
+                    debug!(
+                        "cluster {}: the lease on link {name} was not renewed this round (last renewed {:?} ago)",
+                        self.cfg.name,
+                        m.renewed.elapsed()
+                    );
+                    true
+                }
+                (Some(_), None) => {
                     warn!(
                         "cluster {}: node {} lost the lease on link {name} (owner now: {}): it unbinds the link",
                         self.cfg.name,
                         self.cfg.node,
                         if owner.is_empty() { "none" } else { &owner }
                     );
-                    if let Some((_, Some(task))) = self.held.mine.remove(name) {
+                    if let Some(Lease {
+                        handoffs: Some(task),
+                        ..
+                    }) = self.held.mine.remove(name)
+                    {
                         task.abort();
                     }
                     changed = true;
+                    false
                 }
-                (false, None) => {}
-            }
+                (None, None) => false,
+            };
             views.insert(
                 name.clone(),
                 LeaseView {
-                    mine: rev.is_some(),
-                    owner,
+                    mine,
+                    owner: if mine { self.cfg.node.clone() } else { owner },
                 },
             );
         }
@@ -122,8 +172,8 @@ impl Bridge {
             .cloned()
             .collect();
         for name in gone {
-            if let Some((_, task)) = self.held.mine.remove(&name) {
-                if let Some(t) = task {
+            if let Some(held) = self.held.mine.remove(&name) {
+                if let Some(t) = held.handoffs {
                     t.abort();
                 }
                 let _ = kv.delete(wire::lease_key(&name)).await;
@@ -198,7 +248,13 @@ impl Bridge {
         if let Some(kv) = &self.held.kv {
             return Some(kv.clone());
         }
-        let js = async_nats::jetstream::new(self.client.clone());
+        let mut js = async_nats::jetstream::new(self.client.clone());
+        // A renewal not answered within a quarter of a lease is of no use, and a bridge
+        // waiting on it longer (JetStream's own default is 5 s a request) would renew its
+        // other leases late.
+        js.set_timeout(
+            (self.cfg.lease / 4).clamp(Duration::from_millis(100), Duration::from_secs(5)),
+        );
         let bucket = wire::lease_bucket(&self.cfg.name);
         let made = match js.get_key_value(&bucket).await {
             Ok(kv) => Ok(kv),

@@ -144,6 +144,9 @@ pub struct Stats {
     pub receipts_taken_elsewhere: AtomicU64,
     pub receipts_taken_here: AtomicU64,
     pub lease_changes: AtomicU64,
+    /// Since when NATS is away (none while connected). Set by the client's event callback,
+    /// which runs beside the bridge loop: a loop busy with a slow request does not delay it.
+    pub away_since: Mutex<Option<std::time::Instant>>,
 }
 
 /// The node's handle on the cluster, shared by shards, the admin endpoint and the bridge.

@@ -66,19 +66,10 @@ pub fn init() {
 
 /// `YYYY-MM-DDThh:mm:ss.mmmZ` from the system clock.
 pub fn timestamp() -> String {
-    let d = SystemTime::now()
+    let ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = d.as_secs();
-    let (y, m, day) = civil_from_days((secs / 86_400) as i64);
-    let s = secs % 86_400;
-    format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60,
-        d.subsec_millis()
-    )
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut text = Vec::with_capacity(24);
+    crate::flow::time::push_iso_millis(ms, &mut text);
+    String::from_utf8(text).unwrap_or_default()
 }
-
-pub use crate::flow::time::civil_from_days;

@@ -32,7 +32,7 @@ pub mod writer;
 
 use bytes::Bytes;
 
-use crate::flow::time::civil_from_days;
+use crate::flow::time::push_iso_millis;
 use crate::ids::MessageId;
 use crate::smpp::{CommandStatus, MessageState};
 
@@ -323,7 +323,7 @@ fn push_str(out: &mut Vec<u8>, s: &str) {
 #[inline(always)] // constant-folded where the default line names each column
 fn column(c: &Cdr, col: Col, address: &str, out: &mut Vec<u8>) {
     match col {
-        Col::Time => push_time(c.time_ms, out),
+        Col::Time => push_iso_millis(c.time_ms, out),
         Col::Billid => push_id(out, c.billid),
         Col::Leg => push_str(out, c.leg.map_or("", Leg::name)),
         Col::Module => push_str(out, c.module),
@@ -368,51 +368,6 @@ fn column(c: &Cdr, col: Col, address: &str, out: &mut Vec<u8>) {
         Col::Outcome => push_str(out, c.outcome),
         Col::Segments => {}
     }
-}
-
-thread_local! {
-    /// The second the last `time` was written in, and its text up to the seconds
-    /// (`YYYY-MM-DDTHH:MM:SS.`, 20 octets).
-    static SECOND: std::cell::Cell<(i64, [u8; 20])> = const {
-        std::cell::Cell::new((i64::MIN, [0; 20]))
-    };
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` (the date and time of day worked out once a second).
-pub(crate) fn push_time(ms: u64, out: &mut Vec<u8>) {
-    let secs = (ms / 1000) as i64;
-    let (at, mut text) = SECOND.get();
-    if at != secs {
-        let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-        let s = secs.rem_euclid(86_400) as u32;
-        // A year outside 0..=9999 (a clock far off) is written as its last four digits.
-        let y = y.rem_euclid(10_000) as u32;
-        let two = |n: u32| [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8];
-        let [y0, y1] = two(y / 100);
-        let [y2, y3] = two(y);
-        let [m0, m1] = two(m);
-        let [d0, d1] = two(d);
-        let [h0, h1] = two(s / 3600);
-        let [n0, n1] = two(s / 60 % 60);
-        let [s0, s1] = two(s % 60);
-        text = [
-            y0, y1, y2, y3, b'-', m0, m1, b'-', d0, d1, b'T', h0, h1, b':', n0, n1, b':', s0, s1,
-            b'.',
-        ];
-        SECOND.set((secs, text));
-    }
-    out.extend_from_slice(&text);
-    push_millis(ms, out);
-}
-
-fn push_millis(ms: u64, out: &mut Vec<u8>) {
-    let milli = ms % 1000;
-    out.extend_from_slice(&[
-        b'0' + (milli / 100) as u8,
-        b'0' + (milli / 10 % 10) as u8,
-        b'0' + (milli % 10) as u8,
-        b'Z',
-    ]);
 }
 
 /// Where shards hand their records: a bounded queue of batches to the control shard. A
@@ -482,6 +437,7 @@ impl Sink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flow::time::civil_from_days;
 
     fn sample() -> Cdr {
         Cdr {

@@ -77,7 +77,7 @@ impl CdrFile {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
         let mut stamp = Vec::new();
-        super::push_time(now, &mut stamp);
+        crate::flow::time::push_iso_millis(now, &mut stamp);
         let stamp: String = stamp
             .iter()
             .filter(|c| !matches!(c, b'-' | b':' | b'Z'))

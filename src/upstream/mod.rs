@@ -436,6 +436,10 @@ impl LocalLink {
     }
 }
 
+/// Submits held for our answers to the upstream's requests: while an answer went within
+/// OWED_IDLE, and for OWED_HOLD_MAX in all until fewer are owed.
+const OWED_IDLE: Duration = Duration::from_millis(5);
+const OWED_HOLD_MAX: Duration = Duration::from_millis(20);
 /// Pause after ESME_RTHROTTLED: doubles from the first to the last.
 const THROTTLE_PAUSE: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
 
@@ -456,6 +460,11 @@ pub struct LinkHandler {
     paused_until: Option<Instant>,
     pause: Duration,
     rate_wait: Option<Instant>,
+    /// When an answer to the upstream's requests last went, and when a hold on submits for
+    /// those answers ends.
+    last_answer: Instant,
+    hold_since: Option<Instant>,
+    owed_wait: Option<Instant>,
     bound: bool,
     stopping: bool,
     /// The link's generation this slot was started under.
@@ -488,6 +497,23 @@ impl LinkHandler {
         }
         self.paused_until = None;
         self.rate_wait = None;
+        // The upstream waits for our answers to half a window of its requests (receipts
+        // waiting for our log): a new submit now would only add to the receipts it queues for
+        // us, until it refuses submits (ESME_RMSGQFUL, each one a retry). Submits wait while
+        // those answers flow, for OWED_HOLD_MAX at most: answers that do not flow (a receipt
+        // no shard matches is answered after seconds) hold nothing back for long.
+        self.owed_wait = None;
+        let window = s.in_flight() + s.window_available();
+        if s.inbound_outstanding() * 2 < window {
+            self.hold_since = None;
+        } else {
+            let since = *self.hold_since.get_or_insert(now);
+            let until = (since + OWED_HOLD_MAX).min(self.last_answer + OWED_IDLE);
+            if now < until {
+                self.owed_wait = Some(until);
+                return;
+            }
+        }
         let local = self.local.clone();
         while s.window_available() > 0 {
             if let Some(rate) = &*local.shared.rate.load() {
@@ -713,6 +739,7 @@ impl Handler for LinkHandler {
                 if let Some(body) = inbound_answer(command, seq, status) {
                     s.respond(seq, status, body, Tlvs::new());
                 }
+                self.last_answer = now;
                 // A kick is not sent while the inbox holds anything (this answer, say): look
                 // at the queue here too.
                 self.pump(s, now);
@@ -735,10 +762,10 @@ impl Handler for LinkHandler {
     }
 
     fn next_wakeup(&self) -> Option<Instant> {
-        match (self.paused_until, self.rate_wait) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [self.paused_until, self.rate_wait, self.owed_wait]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn on_wakeup(&mut self, s: &mut Session, now: Instant) {
@@ -864,6 +891,9 @@ pub async fn run_slot(
                     paused_until: None,
                     pause: THROTTLE_PAUSE.0,
                     rate_wait: None,
+                    last_answer: Instant::now(),
+                    hold_since: None,
+                    owed_wait: None,
                     bound: false,
                     stopping: false,
                     generation,

@@ -19,6 +19,10 @@
 //! - ESME_RMSGQFUL and other temporary statuses: [`Failure::Temporary`], counted against the
 //!   message's retries (an upstream whose queue stays full is retried with backoff, then
 //!   failed over); permanent ones: [`Failure::Permanent`];
+//! - while half a window of our answers to the upstream's requests (receipts waiting for
+//!   the shard's log) is owed and answers flow, new submits wait (OWED_HOLD_MAX at most): an
+//!   upstream whose receipts come back slower than it takes submits queues them for us until
+//!   it refuses submits, each refusal a retry;
 //! - no answer within `response_timeout`: [`Failure::Timeout`] (temporary);
 //! - the connection lost with messages in flight: they go back to the front of the queue, in
 //!   their order, for the next bound slot: handed back, never dropped.
@@ -443,6 +447,26 @@ const OWED_HOLD_MAX: Duration = Duration::from_millis(20);
 /// Pause after ESME_RTHROTTLED: doubles from the first to the last.
 const THROTTLE_PAUSE: (Duration, Duration) = (Duration::from_millis(100), Duration::from_secs(5));
 
+/// Until when submits wait for our answers to the upstream's requests (`owed` of them
+/// outstanding, our window `window`): none when fewer than half a window are owed, when no
+/// answer went for OWED_IDLE (they are not flowing: waiting would not help), or when this
+/// hold (since `since`, kept across calls) has lasted OWED_HOLD_MAX.
+fn owed_hold(
+    owed: usize,
+    window: usize,
+    since: &mut Option<Instant>,
+    last_answer: Instant,
+    now: Instant,
+) -> Option<Instant> {
+    if owed * 2 < window {
+        *since = None;
+        return None;
+    }
+    let since = *since.get_or_insert(now);
+    let until = (since + OWED_HOLD_MAX).min(last_answer + OWED_IDLE);
+    (now < until).then_some(until)
+}
+
 /// One bind of a link: the session handler.
 pub struct LinkHandler {
     sink: Rc<dyn LinkSink>,
@@ -502,17 +526,15 @@ impl LinkHandler {
         // us, until it refuses submits (ESME_RMSGQFUL, each one a retry). Submits wait while
         // those answers flow, for OWED_HOLD_MAX at most: answers that do not flow (a receipt
         // no shard matches is answered after seconds) hold nothing back for long.
-        self.owed_wait = None;
-        let window = s.in_flight() + s.window_available();
-        if s.inbound_outstanding() * 2 < window {
-            self.hold_since = None;
-        } else {
-            let since = *self.hold_since.get_or_insert(now);
-            let until = (since + OWED_HOLD_MAX).min(self.last_answer + OWED_IDLE);
-            if now < until {
-                self.owed_wait = Some(until);
-                return;
-            }
+        self.owed_wait = owed_hold(
+            s.inbound_outstanding(),
+            s.in_flight() + s.window_available(),
+            &mut self.hold_since,
+            self.last_answer,
+            now,
+        );
+        if self.owed_wait.is_some() {
+            return;
         }
         let local = self.local.clone();
         while s.window_available() > 0 {
@@ -980,6 +1002,31 @@ async fn sleep_unless_stopping(sink: &dyn LinkSink, d: Duration, replaced: &dyn 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn submits_wait_for_owed_answers_only_while_they_flow_and_not_for_long() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut since = None;
+        // Fewer than half a window owed: no hold.
+        assert_eq!(owed_hold(31, 64, &mut since, t0, t0), None);
+        assert_eq!(since, None);
+        // Half owed, an answer just went: held until answers stop or OWED_IDLE passes.
+        assert_eq!(owed_hold(32, 64, &mut since, t0, t0), Some(ms(5)));
+        // Answers keep going: held, never past OWED_HOLD_MAX from the start.
+        assert_eq!(owed_hold(40, 64, &mut since, ms(4), ms(4)), Some(ms(9)));
+        assert_eq!(owed_hold(40, 64, &mut since, ms(18), ms(18)), Some(ms(20)));
+        assert_eq!(owed_hold(40, 64, &mut since, ms(20), ms(20)), None);
+        // Still owed after the longest hold: submits go (the hold does not start again).
+        assert_eq!(owed_hold(40, 64, &mut since, ms(25), ms(25)), None);
+        // Fewer owed: a later hold may start again.
+        assert_eq!(owed_hold(10, 64, &mut since, ms(26), ms(26)), None);
+        assert_eq!(owed_hold(33, 64, &mut since, ms(27), ms(27)), Some(ms(32)));
+        // Answers that do not flow (an unmatched receipt waits seconds for its answer): no
+        // hold at all.
+        let mut since = None;
+        assert_eq!(owed_hold(64, 64, &mut since, t0, ms(100)), None);
+    }
 
     #[test]
     fn backoff_doubles_within_bounds_with_jitter() {

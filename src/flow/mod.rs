@@ -4,10 +4,12 @@
 //! | file | job |
 //! |---|---|
 //! | `coding` | text between ends that read data_coding 0 differently (account and link `coding`) |
+//! | `ends` | how a message ends: its final record, and the receipt it owes (the gateway's or relayed) |
+//! | `memory` | the memory bound: bodies dropped from memory and read back from the log |
 //! | `policy` | retry schedule, failover rules, how an end reads (message_state, TP-Status) |
 //! | `receipt` | receipts as PDUs: the gateway's own, and upstream ones read and relayed |
 //! | `time` | SMPP times and receipt dates without a clock |
-//! | this file | [`Flow`]: one record per message id, its state, its timers, per-target queues |
+//! | this file | [`Flow`]: one record per message id, its state, its timers, per-target queues, attempts and their results |
 //!
 //! [`Flow`] is driven like `smpp::Session`: the caller feeds events and the time (Unix
 //! milliseconds; the flow never reads a clock) and drains actions.
@@ -39,6 +41,8 @@
 //! `policy.batch` attempts outstanding, new ones queue behind the waiting ones.
 
 pub mod coding;
+mod ends;
+mod memory;
 pub mod policy;
 pub mod receipt;
 pub mod time;
@@ -49,11 +53,10 @@ mod tests;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use hashbrown::HashMap;
 
 pub use policy::{End, Policy};
-use receipt::{gateway_receipt, relay_receipt, Reported, UpstreamReceipt};
 
 use crate::ids::{AccountId, HttpId, LinkId, MessageId};
 use crate::smpp::receipt::IdKey;
@@ -286,11 +289,6 @@ pub struct FlowStats {
     pub unreadable: u64,
 }
 
-/// Messages ahead in a queue whose bodies are read back before their turn.
-const LOAD_AHEAD: usize = 256;
-/// Bodies read back at most per [`Flow::compact`] call.
-const COMPACT_LOADS: usize = 4096;
-
 impl Flow {
     pub fn new(policy: Policy, backup: Option<(Target, Bytes)>, ids: IdGen) -> Flow {
         Flow {
@@ -493,45 +491,6 @@ impl Flow {
         );
     }
 
-    /// A message with no route: final now, with the receipt its originator asked for.
-    fn end_unrouted(&mut self, log: &dyn Log, inc: Incoming, now: u64) {
-        let id = inc.msg.id;
-        let (lsn, at) = append(
-            &mut self.last_lsn,
-            log,
-            &Record::Final {
-                id,
-                state: End::NO_ROUTE.state.0,
-                tp_status: End::NO_ROUTE.tp_status,
-                status: 0,
-            },
-        );
-        self.actions.push_back(Action::Ended {
-            id,
-            billid: inc.msg.billid,
-            kind: inc.msg.kind,
-            origin: inc.msg.origin.clone(),
-            target: None,
-            end: End::NO_ROUTE,
-            status: CommandStatus::ROK,
-            failures: 0,
-            on_backup: false,
-            accepted_ms: inc.msg.accepted_ms,
-            upstream_id: None,
-            lsn,
-            at,
-        });
-        self.receipt_for(
-            log,
-            &inc.msg,
-            inc.origin,
-            inc.zero,
-            End::NO_ROUTE,
-            None,
-            now,
-        );
-    }
-
     /// The highest LSN [`Flow::committed`] was told of.
     pub fn committed_lsn(&self) -> u64 {
         self.committed_lsn
@@ -666,121 +625,6 @@ impl Flow {
                 origin: e.msg.origin.clone(),
             });
         }
-    }
-
-    /// Asks for the bodies of the first messages of `target`'s queue that are only on disk,
-    /// unless enough are on their way already.
-    fn load_ahead(&mut self, target: Target) {
-        let Some(q) = self.queues.get_mut(&target) else {
-            return;
-        };
-        if q.loading >= LOAD_AHEAD / 2 {
-            return;
-        }
-        let mut asked = 0;
-        for id in q.ids.iter().take(LOAD_AHEAD) {
-            let Some(e) = self.msgs.get_mut(id) else {
-                continue;
-            };
-            if e.st == St::Queued && e.spilled() && !e.loading {
-                e.loading = true;
-                e.queue_load = true;
-                asked += 1;
-                self.actions.push_back(Action::Load {
-                    id: *id,
-                    at: e.snap,
-                });
-            }
-        }
-        q.loading += asked;
-    }
-
-    /// Asks for the body of one message (its end needs it, or its segment is compacted).
-    fn load(&mut self, id: MessageId) {
-        let Some(e) = self.msgs.get_mut(&id) else {
-            return;
-        };
-        if e.loading || !e.spilled() {
-            return;
-        }
-        e.loading = true;
-        self.actions.push_back(Action::Load { id, at: e.snap });
-    }
-
-    /// Drops the body of a message that waits, when more than `memory_messages` are in
-    /// memory and its snapshot can be read back.
-    fn spill(&mut self, id: MessageId) {
-        if self.resident <= self.policy.memory_messages {
-            return;
-        }
-        let Some(e) = self.msgs.get_mut(&id) else {
-            return;
-        };
-        if e.spilled() || e.loading || !e.snap.on_disk() {
-            return;
-        }
-        e.msg.pdu = Bytes::new();
-        self.resident -= 1;
-        self.stats.spilled += 1;
-    }
-
-    /// Whether message `id` waits for its body (a read-back that fails for a message that
-    /// ended meanwhile is nothing to report).
-    pub fn is_loading(&self, id: MessageId) -> bool {
-        self.msgs.get(&id).is_some_and(|e| e.loading)
-    }
-
-    /// The body of message `id` read back from the log (`None`: it could not be read; the
-    /// message ends undeliverable, and the caller says why).
-    pub fn loaded(&mut self, log: &dyn Log, id: MessageId, pdu: Option<Bytes>, now: u64) {
-        let Some(e) = self.msgs.get_mut(&id) else {
-            return;
-        };
-        if !e.loading {
-            return;
-        }
-        e.loading = false;
-        let target = e.target;
-        if std::mem::take(&mut e.queue_load) {
-            if let Some(q) = self.queues.get_mut(&target) {
-                q.loading = q.loading.saturating_sub(1);
-            }
-        }
-        let Some(pdu) = pdu.filter(|p| !p.is_empty()) else {
-            self.stats.unreadable += 1;
-            // Nothing to send and nothing to quote: it ends here, without a receipt.
-            if let Some(e) = self.msgs.get_mut(&id) {
-                e.msg.registered_delivery = 0;
-                e.st = St::Later;
-            }
-            self.finish(log, id, End::LOST, CommandStatus::RSYSERR, None, now);
-            // The queue goes on past it.
-            return self.pull(target, now);
-        };
-        e.msg.pdu = pdu;
-        self.resident += 1;
-        self.stats.loaded += 1;
-        let compacted = std::mem::take(&mut e.compact_on_load);
-        if compacted {
-            self.snapshot_again(log, id);
-        }
-        let Some(e) = self.msgs.get(&id) else {
-            return;
-        };
-        match e.st {
-            St::Finishing(end, status) => self.finish(log, id, end, status, None, now),
-            St::Queued => {
-                // Behind a target that went down meanwhile, it waits on disk again.
-                if self.is_down(target) {
-                    self.spill(id);
-                }
-            }
-            St::Later | St::AwaitingReceipt => self.spill(id),
-            St::Uncommitted | St::InFlight => {}
-        }
-        // Whatever the body was read for, the queue is offered again: its head may be this
-        // one, or one that waited behind it.
-        self.pull(target, now);
     }
 
     /// How an attempt went.
@@ -974,195 +818,6 @@ impl Flow {
         self.spill(id);
     }
 
-    /// The message is final: its record, the `Ended` action, and the receipt its originator
-    /// asked for (`relayed`: the upstream's own, rewritten; else the gateway writes one).
-    fn finish(
-        &mut self,
-        log: &dyn Log,
-        id: MessageId,
-        end: End,
-        status: CommandStatus,
-        relayed: Option<Pdu>,
-        now: u64,
-    ) {
-        let Some(e) = self.msgs.get_mut(&id) else {
-            return;
-        };
-        let quotes = relayed.is_none()
-            && e.origin.is_some()
-            && e.msg.kind != Kind::Receipt
-            && end.wanted_by(e.msg.registered_delivery);
-        if quotes && e.spilled() {
-            // The receipt the gateway writes quotes the text: the body comes back first.
-            e.st = St::Finishing(end, status);
-            return self.load(id);
-        }
-        let Some(e) = self.msgs.remove(&id) else {
-            return;
-        };
-        if !e.spilled() {
-            self.resident -= 1;
-        }
-        if e.loading && e.queue_load {
-            if let Some(q) = self.queues.get_mut(&e.target) {
-                q.loading = q.loading.saturating_sub(1);
-            }
-        }
-        // It may have stood at the head of its queue, waiting for its body: the queue goes on.
-        let requeue = (e.st == St::Queued || e.loading).then_some(e.target);
-        if let Some(n) = self.seg_live.get_mut(&e.snap.seg) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.seg_live.remove(&e.snap.seg);
-            }
-        }
-        if let Some(k) = &e.receipt_key {
-            self.receipts.remove(k);
-        }
-        let (lsn, at) = append(
-            &mut self.last_lsn,
-            log,
-            &Record::Final {
-                id,
-                state: end.state.0,
-                tp_status: end.tp_status,
-                status: status.0,
-            },
-        );
-        self.actions.push_back(Action::Ended {
-            id,
-            billid: e.msg.billid,
-            kind: e.msg.kind,
-            origin: e.msg.origin.clone(),
-            target: Some(e.target),
-            end,
-            status,
-            failures: e.msg.failures,
-            on_backup: e.msg.on_backup,
-            accepted_ms: e.msg.accepted_ms,
-            upstream_id: e.msg.forwarded.as_ref().map(|f| f.upstream_id.clone()),
-            lsn,
-            at,
-        });
-        self.receipt_for(log, &e.msg, e.origin, e.zero, end, relayed, now);
-        if let Some(t) = requeue {
-            self.pull(t, now);
-        }
-    }
-
-    /// Makes the receipt of `msg`'s end a message of its own, for the originator, when the
-    /// originator is an ESME and asked for it. Returns the LSN of its record.
-    #[allow(clippy::too_many_arguments)]
-    fn receipt_for(
-        &mut self,
-        log: &dyn Log,
-        msg: &StoredMessage,
-        origin: Option<AccountId>,
-        zero: Charset,
-        end: End,
-        relayed: Option<Pdu>,
-        now: u64,
-    ) -> Option<u64> {
-        let origin = origin?;
-        if msg.kind == Kind::Receipt || !end.wanted_by(msg.registered_delivery) {
-            return None;
-        }
-        let hex = msg.billid.to_hex();
-        let pdu = match relayed {
-            Some(p) => p,
-            None => {
-                let request = Pdu::decode(&msg.pdu).ok()?;
-                gateway_receipt(&Reported {
-                    request: &request,
-                    id: &hex,
-                    accepted_ms: msg.accepted_ms,
-                    done_ms: now,
-                    end,
-                    zero,
-                })
-            }
-        };
-        Some(self.new_receipt(log, msg, origin, pdu, now))
-    }
-
-    fn new_receipt(
-        &mut self,
-        log: &dyn Log,
-        msg: &StoredMessage,
-        origin: AccountId,
-        pdu: Pdu,
-        now: u64,
-    ) -> u64 {
-        let (target, target_name) = self
-            .reports
-            .as_ref()
-            .and_then(|r| r.route(msg, &pdu))
-            .unwrap_or((Target::Esme(origin), msg.origin.clone()));
-        let mut buf = BytesMut::with_capacity(256);
-        pdu.encode(&mut buf);
-        let id = self.ids.next_id();
-        let receipt = StoredMessage {
-            id,
-            billid: msg.billid,
-            kind: Kind::Receipt,
-            origin: msg.target.clone(),
-            target: target_name,
-            registered_delivery: 0,
-            accepted_ms: now,
-            not_before_ms: 0,
-            expires_ms: now.saturating_add(self.policy.validity_ms),
-            retries: self.policy.retries,
-            failures: 0,
-            on_backup: false,
-            forwarded: None,
-            pdu: buf.freeze(),
-            report_to: Bytes::new(),
-        };
-        self.accept(
-            log,
-            Incoming {
-                msg: receipt,
-                target: Some(target),
-                origin: None,
-                zero: Charset::Gsm7,
-            },
-            now,
-        )
-    }
-
-    /// A receipt from link `link` for upstream id `key`. Returns the LSN the link's answer
-    /// waits for, or `None` when no message of this shard waits for it.
-    pub fn receipt(
-        &mut self,
-        log: &dyn Log,
-        link: LinkId,
-        key: IdKey,
-        r: &UpstreamReceipt,
-        pdu: &Pdu,
-        now: u64,
-    ) -> Option<u64> {
-        let id = *self.receipts.get(&(link, key.clone()))?;
-        let e = self.msgs.get(&id)?;
-        if matches!(e.st, St::Finishing(..)) {
-            // Its end is known already (a second final receipt): nothing to log.
-            return Some(0);
-        }
-        let (billid, origin, rd) = (e.msg.billid, e.origin, e.msg.registered_delivery);
-        if r.intermediate {
-            // Progress: relayed when the originator asked for intermediate notifications.
-            if let (Some(origin), true) = (origin, RegisteredDelivery(rd).wants_intermediate()) {
-                let relayed = relay_receipt(pdu, &billid.to_hex());
-                let msg = e.msg.clone();
-                return Some(self.new_receipt(log, &msg, origin, relayed, now));
-            }
-            // Nothing to log: the link may be answered at once.
-            return Some(0);
-        }
-        let relayed = relay_receipt(pdu, &billid.to_hex());
-        self.finish(log, id, r.end, CommandStatus::ROK, Some(relayed), now);
-        Some(self.last_lsn)
-    }
-
     /// A target is up (a link bound a transmitter, an ESME bound a receiver): its queue goes.
     pub fn target_up(&mut self, target: Target, now: u64) {
         if self.queues.contains_key(&target) {
@@ -1255,57 +910,6 @@ impl Flow {
                 q.blocked_until = 0;
             }
             self.pull(t, now);
-        }
-    }
-
-    /// Writes the state of every message whose latest snapshot is in segment `seg` again, so
-    /// that `seg` holds nothing live and can be deleted. Messages whose body is only on disk
-    /// are read back first (at most a few thousand per call): call again until
-    /// [`Flow::live_in`] says `seg` is empty.
-    pub fn compact(&mut self, log: &dyn Log, seg: u64) {
-        let ids: Vec<MessageId> = self
-            .msgs
-            .iter()
-            .filter(|(_, e)| e.snap.seg == seg)
-            .map(|(id, _)| *id)
-            .collect();
-        let mut loads = 0;
-        for id in ids {
-            let Some(e) = self.msgs.get_mut(&id) else {
-                continue;
-            };
-            if !e.spilled() {
-                self.snapshot_again(log, id);
-                continue;
-            }
-            if e.compact_on_load {
-                continue;
-            }
-            if loads < COMPACT_LOADS {
-                loads += 1;
-                e.compact_on_load = true;
-                if e.loading {
-                    continue;
-                }
-                self.load(id);
-            }
-        }
-    }
-
-    /// Writes a message's whole state again at the end of the log (its old snapshot's
-    /// segment no longer keeps it).
-    fn snapshot_again(&mut self, log: &dyn Log, id: MessageId) {
-        let Some(e) = self.msgs.get_mut(&id) else {
-            return;
-        };
-        let (_, new) = append(&mut self.last_lsn, log, &Record::Message(e.msg.clone()));
-        let old = std::mem::replace(&mut e.snap, new);
-        *self.seg_live.entry(new.seg).or_default() += 1;
-        if let Some(n) = self.seg_live.get_mut(&old.seg) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.seg_live.remove(&old.seg);
-            }
         }
     }
 }

@@ -6,6 +6,7 @@ use std::cell::{Cell, RefCell};
 
 use bytes::{Bytes, BytesMut};
 
+use super::memory::LOAD_AHEAD;
 use super::*;
 use crate::smpp::receipt::IdRadix;
 use crate::smpp::tlv::tag;

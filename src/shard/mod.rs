@@ -23,6 +23,7 @@ pub mod endpoints;
 pub mod esme;
 mod http;
 mod http_out;
+mod inbound;
 pub mod intake;
 pub mod messages;
 mod reports;

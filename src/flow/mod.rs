@@ -521,6 +521,16 @@ impl Flow {
         }
     }
 
+    /// Lets a message just accepted be attempted before its record is durable here: one that
+    /// another node's log keeps until this node answers it committed (a status report handed
+    /// over in a cluster). A crash before the commit loses nothing: the sender offers it again,
+    /// a duplicate. Saves the delivery the wait for this node's fdatasync.
+    pub fn attempt_before_commit(&mut self, id: MessageId, now: u64) {
+        if self.msgs.get(&id).is_some_and(|e| e.st == St::Uncommitted) {
+            self.ready(id, now);
+        }
+    }
+
     /// The log made everything up to `lsn` durable: those messages are attempted.
     pub fn committed(&mut self, lsn: u64, now: u64) {
         self.committed_lsn = self.committed_lsn.max(lsn);

@@ -208,6 +208,24 @@ fn a_message_is_attempted_only_after_its_record_is_committed() {
 }
 
 #[test]
+fn a_message_kept_elsewhere_may_go_before_its_commit_and_goes_once() {
+    let (mut f, log) = (flow(false, false), TestLog::default());
+    let inc = incoming(&mut f, Some(LINK), 0, 3_600_000);
+    let id = inc.msg.id;
+    let lsn = f.accept(&log, inc, T0);
+    assert!(sends(&mut f).is_empty());
+    f.attempt_before_commit(id, T0);
+    assert_eq!(sends(&mut f), vec![(id, LINK)], "it goes before the commit");
+    // The commit does not send it again, nor does asking twice.
+    f.attempt_before_commit(id, T0);
+    f.committed(lsn, T0);
+    assert!(sends(&mut f).is_empty());
+    // Its outcome before or after the commit ends it as any other.
+    f.result(&log, id, Outcome::Delivered, T0 + 1);
+    assert_eq!(ended(&actions(&mut f)), vec![(id, End::DELIVERED)]);
+}
+
+#[test]
 fn forwarded_without_a_receipt_asked_is_final_at_once() {
     let (mut f, log) = (flow(false, false), TestLog::default());
     let id = accepted(&mut f, &log, LINK, 0);

@@ -16,6 +16,7 @@ use crate::flow::{Incoming, Outcome, Target};
 use crate::ids::{AccountId, LinkId, MessageId};
 use crate::smpp::receipt::IdKey;
 use crate::smpp::Pdu;
+use crate::store::record::Kind;
 
 /// How long a shard looks for the message of a receipt another node asks about (its
 /// message, if here, is in a receipt map already).
@@ -330,13 +331,25 @@ impl ShardState {
         msg.failures = 0;
         msg.on_backup = false;
         msg.forwarded = None;
-        let billid = msg.billid;
+        let (id, billid) = (msg.id, msg.billid);
+        // A status report for an ESME goes at once, while this node commits it: the sender
+        // keeps it until the commit is answered, so a crash meanwhile gives a duplicate
+        // report, never a lost one, and the report does not wait for this node's fdatasync.
+        // Messages (and MO) wait for the commit: a duplicate of those reaches a handset.
+        let early = msg.kind == Kind::Receipt && matches!(target, Target::Esme(_));
         let lsn = self.accept(Incoming {
             msg,
             target: Some(target),
             origin,
             zero,
         });
+        if early {
+            self.msgs
+                .flow
+                .borrow_mut()
+                .attempt_before_commit(id, now_ms());
+            self.run_flow();
+        }
         self.after(lsn, Waiter::Cluster { token, billid });
     }
 

@@ -42,6 +42,24 @@ pub(super) struct Lookup {
 }
 
 impl ShardState {
+    /// Hands a receipt to this shard's flow: the LSN its answer waits for when one of this
+    /// shard's messages waits for it.
+    fn match_receipt(
+        &self,
+        link: LinkId,
+        key: IdKey,
+        r: &UpstreamReceipt,
+        pdu: &Pdu,
+    ) -> Option<u64> {
+        let found =
+            self.msgs
+                .flow
+                .borrow_mut()
+                .receipt(&self.msgs.log, link, key, r, pdu, now_ms());
+        self.run_flow();
+        found
+    }
+
     /// A receipt or MO from a link.
     pub fn link_inbound(&self, link: LinkId, pdu: Pdu, reply: Reply) {
         let Some(cfg) = self.shared.links.get(link).map(|l| l.config()) else {
@@ -69,16 +87,7 @@ impl ShardState {
         reply: Reply,
         wait: Duration,
     ) {
-        let found = self.msgs.flow.borrow_mut().receipt(
-            &self.msgs.log,
-            link,
-            key.clone(),
-            &r,
-            &pdu,
-            now_ms(),
-        );
-        self.run_flow();
-        match found {
+        match self.match_receipt(link, key.clone(), &r, &pdu) {
             Some(lsn) => {
                 log::debug!(
                     "receipt for upstream id {:?} matched on shard {}",
@@ -155,16 +164,7 @@ impl ShardState {
         receipt: UpstreamReceipt,
         pdu: Pdu,
     ) {
-        let found = self.msgs.flow.borrow_mut().receipt(
-            &self.msgs.log,
-            link,
-            key,
-            &receipt,
-            &pdu,
-            now_ms(),
-        );
-        self.run_flow();
-        match found {
+        match self.match_receipt(link, key, &receipt, &pdu) {
             Some(lsn) => {
                 log::debug!(
                     "receipt for upstream id {:?} matched on shard {} (asked by shard {from})",

@@ -87,7 +87,7 @@ fn message(id: MessageId, kind: Kind, pdu: Vec<u8>, forwarded: Option<Forwarded>
         retries: 3,
         failures: 0,
         on_backup: false,
-        forwarded,
+        forwarded: forwarded.map(Box::new),
         pdu: pdu.into(),
         report_to: if n % 4 == 3 {
             Bytes::from(format!("http://127.0.0.1:8080/cb/{n}"))
@@ -146,7 +146,7 @@ fn records_of(ops: &[Op], epoch: u32, shard: u8) -> Vec<Record> {
                     link: Bytes::from_static(b"up"),
                     upstream_id: upstream_id(m.id.counter(), *upstream_id_len),
                 };
-                m.forwarded = Some(f.clone());
+                m.forwarded = Some(Box::new(f.clone()));
                 out.push(Record::Forwarded {
                     id: m.id,
                     link: f.link,
@@ -382,10 +382,10 @@ impl Model {
                 upstream_id,
             } => match self.live.get_mut(id) {
                 Some((m, _)) => {
-                    m.forwarded = Some(Forwarded {
+                    m.forwarded = Some(Box::new(Forwarded {
                         link: link.clone(),
                         upstream_id: upstream_id.clone(),
-                    });
+                    }));
                 }
                 None => self.superseded += 1,
             },

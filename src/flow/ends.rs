@@ -94,7 +94,7 @@ impl Flow {
             }
         }
         if let Some(k) = &e.receipt_key {
-            self.receipts.remove(k);
+            self.receipts.remove(&**k);
         }
         let (lsn, at) = append(
             &mut self.last_lsn,

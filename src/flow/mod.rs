@@ -215,7 +215,8 @@ struct Entry {
     snap: Loc,
     /// When this entry's timer fires next (0: none).
     wake: u64,
-    receipt_key: Option<(LinkId, IdKey)>,
+    /// Boxed: only forwarded messages waiting for a receipt have one (8 octets, not 48).
+    receipt_key: Option<Box<(LinkId, IdKey)>>,
     /// Its body is on its way back from the log.
     loading: bool,
     /// That load was asked for its turn in its queue (counted in the queue's `loading`).
@@ -454,7 +455,7 @@ impl Flow {
                     });
                     if let Some(e) = self.msgs.get_mut(&id) {
                         e.st = St::AwaitingReceipt;
-                        e.receipt_key = Some(key.clone());
+                        e.receipt_key = Some(Box::new(key.clone()));
                     }
                     self.receipts.insert(key, id);
                     self.set_wake(id, wake.max(now));
@@ -696,13 +697,13 @@ impl Flow {
                         upstream_id: upstream_id.clone(),
                     },
                 );
-                e.msg.forwarded = Some(Forwarded {
+                e.msg.forwarded = Some(Box::new(Forwarded {
                     link: name,
                     upstream_id,
-                });
+                }));
                 if RegisteredDelivery(e.msg.registered_delivery).wants_receipt() {
                     e.st = St::AwaitingReceipt;
-                    e.receipt_key = Some((link, key.clone()));
+                    e.receipt_key = Some(Box::new((link, key.clone())));
                     self.receipts.insert((link, key), id);
                     self.set_wake(id, now.saturating_add(self.policy.receipt_wait_ms));
                     self.spill(id);

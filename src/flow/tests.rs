@@ -687,10 +687,10 @@ fn restored_messages_resume_where_they_were() {
     let (mut f, log) = (flow(true, false), TestLog::default());
     // One forwarded and waiting for its receipt, one on the backup, one plain.
     let mut waiting = incoming(&mut f, Some(LINK), 1, 3_600_000);
-    waiting.msg.forwarded = Some(Forwarded {
+    waiting.msg.forwarded = Some(Box::new(Forwarded {
         link: Bytes::from_static(b"smppclient/primary"),
         upstream_id: Bytes::from_static(b"C0FFEE"),
-    });
+    }));
     let mut failed_over = incoming(&mut f, Some(LINK), 0, 3_600_000);
     failed_over.msg.on_backup = true;
     let plain = incoming(&mut f, Some(LINK), 0, 3_600_000);

@@ -100,7 +100,8 @@ pub struct StoredMessage {
     pub failures: u16,
     /// It was sent to the backup gateway (failover happens once).
     pub on_backup: bool,
-    pub forwarded: Option<Forwarded>,
+    /// Boxed: most messages kept in memory are not forwarded yet (8 octets, not 64).
+    pub forwarded: Option<Box<Forwarded>>,
     /// The request PDU, encoded (header included).
     pub pdu: Bytes,
     /// Where its status reports go instead of to its originator: a URL (POSTed JSON), or
@@ -329,10 +330,10 @@ fn decode_body(body: Bytes) -> Option<Record> {
             let origin = p.short()?;
             let target = p.short()?;
             let forwarded = if p.flag()? {
-                Some(Forwarded {
+                Some(Box::new(Forwarded {
                     link: p.short()?,
                     upstream_id: p.short()?,
-                })
+                }))
             } else {
                 None
             };
@@ -636,10 +637,10 @@ mod tests {
     #[test]
     fn every_record_type_round_trips() {
         let mut with_fwd = msg(3);
-        with_fwd.forwarded = Some(Forwarded {
+        with_fwd.forwarded = Some(Box::new(Forwarded {
             link: Bytes::from_static(b"up"),
             upstream_id: Bytes::from_static(b"A1B2"),
-        });
+        }));
         let records = vec![
             Record::Message(msg(1)),
             Record::Message(with_fwd),

@@ -100,7 +100,7 @@ impl Replay {
             Record::Forwarded {
                 link, upstream_id, ..
             } => match self.live.get_mut(&id) {
-                Some(l) => l.message.forwarded = Some(Forwarded { link, upstream_id }),
+                Some(l) => l.message.forwarded = Some(Box::new(Forwarded { link, upstream_id })),
                 None => self.superseded += 1,
             },
             Record::Final {

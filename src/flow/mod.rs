@@ -135,8 +135,7 @@ pub enum Action {
     /// A message is final (for the log and counters; its record is appended already).
     /// Read the body of message `id` back from the log, at `at`; hand it to [`Flow::loaded`].
     Load { id: MessageId, at: Loc },
-    /// An attempt came back (only with `policy.legs`: for the CDR's attempt leg; not for a
-    /// status report its ESME took, whose `receipt` leg says so).
+    /// An attempt came back (only with `policy.legs`: for the CDR's attempt leg).
     Attempted {
         id: MessageId,
         billid: MessageId,
@@ -653,10 +652,7 @@ impl Flow {
             // An attempt came back: the target has room again.
             q.blocked_until = 0;
         }
-        // A receipt its ESME took has no attempt leg: its `receipt` leg says so (one CDR line
-        // per relayed receipt; a receipt's failed attempts keep theirs).
-        let leg = !(e.msg.kind == Kind::Receipt && outcome == Outcome::Delivered);
-        if self.policy.legs && leg {
+        if self.policy.legs {
             let (name, status, upstream_id) = match &outcome {
                 Outcome::Accepted { upstream_id, .. } => (
                     "accepted",

@@ -354,6 +354,13 @@ impl ShardState {
         }
         let now = super::messages::now_ms();
         let c = match action {
+            // A receipt its ESME took: its `receipt` leg says so (one line per relayed
+            // receipt, as for billing; attempts that failed keep their legs).
+            Action::Attempted {
+                kind: Kind::Receipt,
+                outcome: "delivered",
+                ..
+            } => return,
             Action::Attempted {
                 id,
                 billid,

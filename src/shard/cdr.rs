@@ -355,7 +355,8 @@ impl ShardState {
         let now = super::messages::now_ms();
         let c = match action {
             // A receipt its ESME took: its `receipt` leg says so (one line per relayed
-            // receipt, as for billing; attempts that failed keep their legs).
+            // receipt, as for billing; attempts that failed keep their legs). The flow
+            // still reports the attempt: the metrics count it.
             Action::Attempted {
                 kind: Kind::Receipt,
                 outcome: "delivered",

@@ -20,7 +20,7 @@ All processes on this machine's cores, loopback only. Needs `wrk`, `nginx` and (
 `kannel` installed (Debian: apt-get install wrk nginx-light kannel); the peer is skipped with a
 note when Kannel is absent. Build first: cargo build --release.
 
-usage: perf/httpbench.py [--seconds 10] [--count 300000] [--runs 1] [--json FILE]
+usage: perf/httpbench.py [--seconds 10] [--count 300000] [--connections 64] [--only held] [--json FILE]
 """
 import argparse, json, os, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.request
 
@@ -28,7 +28,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from e2e import link_section  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GW = os.path.join(ROOT, "target/release/smppgw")
+# SMPPGW_BIN: another build of the gateway (an A/B in one session).
+GW = os.environ.get("SMPPGW_BIN", os.path.join(ROOT, "target/release/smppgw"))
 LOAD = os.path.join(ROOT, "target/release/smpp-load")
 
 
@@ -73,8 +74,11 @@ def stop(p):
         p.kill(); p.wait()
 
 
+CONNECTIONS = 64
+
+
 def wrk(url, seconds, script=None):
-    cmd = ["wrk", "-t2", "-c64", f"-d{seconds}s", "--latency"]
+    cmd = ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "--latency"]
     if script:
         cmd += ["-s", script]
     out = subprocess.run(cmd + [url], capture_output=True, text=True, timeout=seconds + 60).stdout
@@ -356,17 +360,29 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--count", type=int, default=300000)
+    ap.add_argument("--connections", type=int, default=64,
+                    help="wrk's kept-alive connections (-c)")
+    ap.add_argument("--only", choices=["held"],
+                    help="run one case only (held: HTTP and the log, nothing forwarded)")
     ap.add_argument("--json")
     args = ap.parse_args()
+    global CONNECTIONS
+    CONNECTIONS = args.connections
     for b in (GW, LOAD):
         if not os.path.exists(b):
             sys.exit(f"{b} missing: cargo build --release first")
     if not shutil.which("wrk"):
         sys.exit("wrk missing: apt-get install wrk")
+    if args.only == "held":
+        r = smppgw_held(args)
+        print(f"held, wrk -t2 -c{CONNECTIONS}: {r['ok_rps']:.0f} 2xx/s, p50 {r.get('p50_ms', 0):.2f} ms, "
+              f"p99 {r.get('p99_ms', 0):.2f} ms, {r['cpu_s_per_m']:.1f} CPU s/M, "
+              f"{r.get('records_per_commit', float('nan')):.1f} records per fdatasync")
+        return
     res = {"smppgw": smppgw_submits(args), "kannel": kannel_submits(args),
            "held": smppgw_held(args), "http_target": http_target(args)}
     g, k, t = res["smppgw"], res["kannel"], res["http_target"]
-    print(f"{'HTTP submits, wrk -t2 -c64':<44} {'2xx/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU s/M':>8}")
+    print(f"{'HTTP submits, wrk -t2 -c' + str(CONNECTIONS):<44} {'2xx/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'CPU s/M':>8}")
     rows = [("smppgw POST /messages (JSON)", g["json"]),
             ("smppgw GET /cgi-bin/sendsms", g["kannel"]),
             ("smppgw POST /messages, held (not forwarded)", res["held"])]

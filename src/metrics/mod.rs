@@ -3,7 +3,9 @@
 //!
 //! Each shard makes its handles once, at start, labelled with its shard ([`ShardMetrics`]):
 //! nothing is looked up by name on the data path, and each handle is written by one core
-//! only. What the control shard knows (links, accounts, the CDR writer) it sets just before
+//! only. Histograms are bucket counts of our own ([`hist`]), not the exporter's (which keeps
+//! every sample until a scrape: memory that grows while nobody scrapes, and an allocation on
+//! the data path every few dozen samples). What the control shard knows (links, accounts, the CDR writer) it sets just before
 //! a scrape ([`Scrape`]).
 //!
 //! | metric | labels | what |
@@ -34,7 +36,9 @@
 //! | `smppgw_config_version` | | the configuration version running (one more per reload) |
 //! | `smppgw_reloads_total` | result | reloads installed (ok) and refused |
 
-use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram};
+mod hist;
+
+use metrics::{counter, gauge, Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::smpp::{Body, CommandId, CommandStatus};
@@ -103,24 +107,9 @@ pub const HTTP_STATUSES: &[u16] = &[
 pub const HTTP_TARGET_RESULTS: &[&str] = &["delivered", "temporary", "permanent", "timeout"];
 
 /// Installs the Prometheus recorder (once per process); `None` if one is installed already.
+/// (The histograms are not the exporter's: see [`hist`].)
 pub fn install() -> Option<PrometheusHandle> {
-    let seconds = [
-        0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0, 300.0,
-    ];
-    let records = [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0];
-    PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            metrics_exporter_prometheus::Matcher::Suffix("_seconds".into()),
-            &seconds,
-        )
-        .ok()?
-        .set_buckets_for_metric(
-            metrics_exporter_prometheus::Matcher::Full("smppgw_log_commit_records".into()),
-            &records,
-        )
-        .ok()?
-        .install_recorder()
-        .ok()
+    PrometheusBuilder::new().install_recorder().ok()
 }
 
 /// One shard's handles. (Its message counts by stage live in its `Counters`, which the
@@ -200,10 +189,10 @@ impl ShardMetrics {
             pending: gauge!("smppgw_pending_messages", "shard" => s.clone()),
             link_backlog: gauge!("smppgw_link_backlog", "shard" => s.clone()),
             awaiting_receipts: gauge!("smppgw_awaiting_receipts", "shard" => s.clone()),
-            commit_records: histogram!("smppgw_log_commit_records", "shard" => s.clone()),
-            fdatasync: histogram!("smppgw_log_fdatasync_seconds", "shard" => s.clone()),
-            submit_response: histogram!("smppgw_submit_response_seconds", "shard" => s.clone()),
-            message_final: histogram!("smppgw_message_final_seconds", "shard" => s.clone()),
+            commit_records: hist::histogram("smppgw_log_commit_records", &s, hist::RECORDS),
+            fdatasync: hist::histogram("smppgw_log_fdatasync_seconds", &s, hist::SECONDS),
+            submit_response: hist::histogram("smppgw_submit_response_seconds", &s, hist::SECONDS),
+            message_final: hist::histogram("smppgw_message_final_seconds", &s, hist::SECONDS),
             http_requests: HTTP_APIS
                 .iter()
                 .flat_map(|a| {
@@ -221,7 +210,7 @@ impl ShardMetrics {
                 .iter()
                 .map(|r| counter!("smppgw_http_target_requests_total", "shard" => s.clone(), "result" => *r))
                 .collect(),
-            http_submit: histogram!("smppgw_http_submit_seconds", "shard" => s),
+            http_submit: hist::histogram("smppgw_http_submit_seconds", &s, hist::SECONDS),
         }
     }
 
@@ -421,6 +410,8 @@ impl Scrape {
         counter!("smppgw_reloads_total", "result" => "ok").absolute(self.reloads.0);
         counter!("smppgw_reloads_total", "result" => "refused").absolute(self.reloads.1);
         counter!("smppgw_cdr_dropped_total").absolute(self.cdr_dropped);
-        handle.render()
+        let mut out = handle.render();
+        hist::render(&mut out);
+        out
     }
 }

@@ -217,6 +217,10 @@ impl LogStats {
 
 /// Latency samples kept at most (the oldest are overwritten).
 const MAX_SAMPLES: usize = 100_000;
+/// A commit's buffer as first allocated (it grows when a commit carries more).
+const CHUNK: usize = 64 * 1024;
+/// Written buffers kept for reuse (a commit usually fills one).
+const SPARE_CHUNKS: usize = 4;
 
 struct State {
     /// Pending chunks, oldest first; the last is the segment appends go to.
@@ -240,6 +244,10 @@ struct State {
     /// The next segment, zeroed ahead; whether one is being prepared.
     prepared: Option<Prepared>,
     preparing: bool,
+    /// Chunk buffers written and cleared, for the next commits: a commit's buffer is tens of
+    /// kilobytes, and allocating and freeing one per commit made glibc's malloc consolidate
+    /// its free lists each time (~4% of a shard's cycles on the HTTP submit path).
+    spare: Vec<BytesMut>,
 }
 
 /// One shard's message log.
@@ -282,6 +290,7 @@ impl MessageLog {
                 writer_idle: true,
                 prepared: None,
                 preparing: false,
+                spare: Vec::new(),
             }),
             cfg,
             wake,
@@ -324,11 +333,11 @@ impl MessageLog {
         let (seq, salt) = (st.seq, st.salt);
         if st.pending.last().is_none_or(|c| c.seq != seq) {
             let start = st.fill;
-            st.pending.push(Chunk {
-                seq,
-                start,
-                bytes: BytesMut::with_capacity(64 * 1024),
-            });
+            let bytes = st
+                .spare
+                .pop()
+                .unwrap_or_else(|| BytesMut::with_capacity(CHUNK));
+            st.pending.push(Chunk { seq, start, bytes });
         }
         let Some(chunk) = st.pending.last_mut() else {
             unreachable!("a chunk was just pushed")
@@ -470,6 +479,15 @@ impl MessageLog {
                     "message log (shard {}): writes succeed again; accepting messages",
                     self.cfg.shard
                 );
+            }
+            {
+                let mut st = self.st.borrow_mut();
+                for mut c in chunks {
+                    if st.spare.len() < SPARE_CHUNKS && c.bytes.capacity() <= 16 * CHUNK {
+                        c.bytes.clear();
+                        st.spare.push(c.bytes);
+                    }
+                }
             }
             on_commit(upto);
         }

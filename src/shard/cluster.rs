@@ -337,19 +337,23 @@ impl ShardState {
         // report, never a lost one, and the report does not wait for this node's fdatasync.
         // Messages (and MO) wait for the commit: a duplicate of those reaches a handset.
         let early = msg.kind == Kind::Receipt && matches!(target, Target::Esme(_));
-        let lsn = self.accept(Incoming {
-            msg,
-            target: Some(target),
-            origin,
-            zero,
-        });
-        if early {
-            self.msgs
-                .flow
-                .borrow_mut()
-                .attempt_before_commit(id, now_ms());
-            self.run_flow();
-        }
+        let lsn = {
+            let mut flow = self.msgs.flow.borrow_mut();
+            let now = now_ms();
+            let inc = Incoming {
+                msg,
+                target: Some(target),
+                origin,
+                zero,
+            };
+            let lsn = flow.accept(&self.msgs.log, inc, now);
+            if early {
+                flow.attempt_before_commit(id, now);
+            }
+            lsn
+        };
+        // One pass of the flow's actions: the record, and the early delivery with it.
+        self.run_flow();
         self.after(lsn, Waiter::Cluster { token, billid });
     }
 

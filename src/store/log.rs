@@ -219,8 +219,10 @@ impl LogStats {
 const MAX_SAMPLES: usize = 100_000;
 /// A commit's buffer as first allocated (it grows when a commit carries more).
 const CHUNK: usize = 64 * 1024;
-/// Written buffers kept for reuse (a commit usually fills one).
+/// Written buffers kept for reuse (a commit usually fills one), if they grew no larger than
+/// `SPARE_MAX` (one that a burst made huge goes back to the allocator).
 const SPARE_CHUNKS: usize = 4;
+const SPARE_MAX: usize = 16 * CHUNK;
 
 struct State {
     /// Pending chunks, oldest first; the last is the segment appends go to.
@@ -483,7 +485,7 @@ impl MessageLog {
             {
                 let mut st = self.st.borrow_mut();
                 for mut c in chunks {
-                    if st.spare.len() < SPARE_CHUNKS && c.bytes.capacity() <= 16 * CHUNK {
+                    if st.spare.len() < SPARE_CHUNKS && c.bytes.capacity() <= SPARE_MAX {
                         c.bytes.clear();
                         st.spare.push(c.bytes);
                     }

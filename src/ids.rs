@@ -25,45 +25,57 @@ static HEX_PAIRS: [[u8; 2]; 256] = {
 };
 
 /// A gateway message id: 32 bits of seconds, 8 bits of shard, 40 bits of counter.
+///
+/// Kept as two 64-bit words, high first (so the derived order is the number's), not as a
+/// `u128`: a `u128` is aligned to 16 octets, and every table the flow keys by id (one entry per
+/// message waiting, a timer, a queue slot) would pad to it.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct MessageId(u128);
+pub struct MessageId([u64; 2]);
 
 impl MessageId {
     /// The id `counter` of a numbering that `shard` started at `epoch_secs`.
     pub const fn new(epoch_secs: u32, shard: u8, counter: u64) -> MessageId {
-        MessageId(
+        MessageId::of(
             (epoch_secs as u128) << 48 | (shard as u128) << 40 | (counter as u128 & 0xFF_FFFF_FFFF),
         )
     }
 
+    const fn of(v: u128) -> MessageId {
+        MessageId([(v >> 64) as u64, v as u64])
+    }
+
+    const fn value(self) -> u128 {
+        (self.0[0] as u128) << 64 | self.0[1] as u128
+    }
+
     /// The 80-bit value (for the message log).
     pub const fn to_u128(self) -> u128 {
-        self.0
+        self.value()
     }
 
     /// From the message log's 80-bit value (higher bits are dropped).
     pub const fn from_u128(v: u128) -> MessageId {
-        MessageId(v & ((1u128 << 80) - 1))
+        MessageId::of(v & ((1u128 << 80) - 1))
     }
 
     /// The second the numbering started (the high part).
     pub const fn epoch_secs(self) -> u32 {
-        (self.0 >> 48) as u32
+        (self.value() >> 48) as u32
     }
 
     /// The shard that gave the id.
     pub const fn shard(self) -> u8 {
-        (self.0 >> 40) as u8
+        (self.value() >> 40) as u8
     }
 
     pub const fn counter(self) -> u64 {
-        (self.0 & 0xFF_FFFF_FFFF) as u64
+        (self.value() & 0xFF_FFFF_FFFF) as u64
     }
 
     /// The id as the ESME sees it: 20 lower-case hex digits.
     pub fn to_hex(self) -> [u8; MESSAGE_ID_LEN] {
         // Its 10 octets, two digits each (written on every answer and every CDR line).
-        let octets = self.0.to_be_bytes();
+        let octets = self.value().to_be_bytes();
         let mut out = [0u8; MESSAGE_ID_LEN];
         for (pair, &o) in out
             .chunks_exact_mut(2)
@@ -84,7 +96,7 @@ impl MessageId {
             let d = (c as char).to_digit(16)?;
             v = v << 4 | d as u128;
         }
-        Some(MessageId(v))
+        Some(MessageId::of(v))
     }
 }
 

@@ -379,6 +379,7 @@ pub fn run(opts: RunOptions) -> Result<RunReport, String> {
     crate::logger::configure(opts.config.general.log_level);
     check_machine()?;
     sys::ignore_sigxfsz();
+    sys::return_large_blocks();
     // Before any thread starts: threads inherit the mask, and one that does not block the
     // stop signals would die of them.
     let wait_for_signal = sys::block_stop_signals();

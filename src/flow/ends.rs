@@ -66,15 +66,16 @@ impl Flow {
             return;
         };
         let quotes = relayed.is_none()
-            && e.origin.is_some()
-            && e.msg.kind != Kind::Receipt
-            && end.wanted_by(e.msg.registered_delivery);
-        if quotes && e.spilled() {
+            && e.origin().is_some()
+            && e.kind() != Kind::Receipt
+            && end.wanted_by(e.registered_delivery());
+        // (A parked message is never one waiting for its receipt: nothing is relayed for it.)
+        if (quotes || (relayed.is_some() && e.parked())) && e.spilled() {
             // The receipt the gateway writes quotes the text: the body comes back first.
             e.st = St::Finishing(end, status);
             return self.load(id);
         }
-        let Some(e) = self.msgs.remove(&id) else {
+        let Some(mut e) = self.msgs.remove(&id) else {
             return;
         };
         if !e.spilled() {
@@ -93,9 +94,15 @@ impl Flow {
                 self.seg_live.remove(&e.snap.seg);
             }
         }
-        if let Some(k) = &e.receipt_key {
-            self.receipts.remove(&**k);
+        if let Some(k) = e.receipt_key.take() {
+            self.receipts.remove(&*k);
         }
+        self.ended += 1;
+        if self.ended % super::memory::TRIM_EVERY == 0 {
+            self.trim();
+        }
+        let (target, origin, zero) = (e.target, e.origin(), e.zero);
+        let msg = e.into_msg(id, &self.names);
         let (lsn, at) = append(
             &mut self.last_lsn,
             log,
@@ -108,20 +115,20 @@ impl Flow {
         );
         self.actions.push_back(Action::Ended {
             id,
-            billid: e.msg.billid,
-            kind: e.msg.kind,
-            origin: e.msg.origin.clone(),
-            target: Some(e.target),
+            billid: msg.billid,
+            kind: msg.kind,
+            origin: msg.origin.clone(),
+            target: Some(target),
             end,
             status,
-            failures: e.msg.failures,
-            on_backup: e.msg.on_backup,
-            accepted_ms: e.msg.accepted_ms,
-            upstream_id: e.msg.forwarded.as_ref().map(|f| f.upstream_id.clone()),
+            failures: msg.failures,
+            on_backup: msg.on_backup,
+            accepted_ms: msg.accepted_ms,
+            upstream_id: msg.forwarded.as_ref().map(|f| f.upstream_id.clone()),
             lsn,
             at,
         });
-        self.receipt_for(log, &e.msg, e.origin, e.zero, end, relayed, now);
+        self.receipt_for(log, &msg, origin, zero, end, relayed, now);
         if let Some(t) = requeue {
             self.pull(t, now);
         }
@@ -224,12 +231,15 @@ impl Flow {
             // Its end is known already (a second final receipt): nothing to log.
             return Some(0);
         }
-        let (billid, origin, rd) = (e.msg.billid, e.origin, e.msg.registered_delivery);
+        let (billid, origin, rd) = (e.billid(), e.origin(), e.registered_delivery());
         if r.intermediate {
             // Progress: relayed when the originator asked for intermediate notifications.
             if let (Some(origin), true) = (origin, RegisteredDelivery(rd).wants_intermediate()) {
                 let relayed = relay_receipt(pdu, &billid.to_hex());
-                let msg = e.msg.clone();
+                // (Waiting for its receipt, so whole.)
+                let Some(msg) = e.msg().cloned() else {
+                    return Some(0);
+                };
                 return Some(self.new_receipt(log, &msg, origin, relayed, now));
             }
             // Nothing to log: the link may be answered at once.

@@ -1,18 +1,22 @@
-//! The flow's memory bound: bodies of waiting messages dropped beyond `memory_messages` and
-//! read back from the log when their turn comes, when a receipt must quote them, or when their
-//! segment is compacted (see the module's overview).
-
-use bytes::Bytes;
+//! The flow's memory bound: bodies of waiting messages dropped beyond `memory_messages` (and
+//! beyond the first [`LOAD_AHEAD`] of a target that is down) and read back from the log when
+//! their turn comes, when a receipt must quote them, or when their segment is compacted (see
+//! the module's overview). A message that waits in a queue or for a retry keeps less than its
+//! body: it is parked (see `entry`), its whole record read back with its body.
 
 use super::{append, Action, End, Flow, Log, St, Target};
 use crate::ids::MessageId;
 use crate::smpp::CommandStatus;
-use crate::store::record::Record;
+use crate::store::record::{Record, StoredMessage};
 
 /// Messages ahead in a queue whose bodies are read back before their turn.
 pub(super) const LOAD_AHEAD: usize = 256;
 /// Bodies read back at most per [`Flow::compact`] call.
 const COMPACT_LOADS: usize = 4096;
+/// Tables of this many slots or fewer are never shrunk; larger ones are when a quarter or
+/// less is used (to twice what is used), checked every [`TRIM_EVERY`] ends.
+const TRIM_MIN: usize = 4096;
+pub(super) const TRIM_EVERY: u64 = 1024;
 
 impl Flow {
     /// Asks for the bodies of the first messages of `target`'s queue that are only on disk,
@@ -54,21 +58,63 @@ impl Flow {
         self.actions.push_back(Action::Load { id, at: e.snap });
     }
 
-    /// Drops the body of a message that waits, when more than `memory_messages` are in
-    /// memory and its snapshot can be read back.
+    /// Drops the body of a message that waits, when its snapshot can be read back and more
+    /// than `memory_messages` are in memory, or its target is down with more than
+    /// [`LOAD_AHEAD`] messages waiting (those wait for a bind that may be hours away; the first
+    /// ones keep theirs, to go at once when it comes). A message queued or waiting for a retry
+    /// is parked; one waiting for its receipt drops its PDU only (a receipt relayed for it
+    /// needs its record at once).
     pub(super) fn spill(&mut self, id: MessageId) {
-        if self.resident <= self.policy.memory_messages {
-            return;
-        }
         let Some(e) = self.msgs.get_mut(&id) else {
             return;
         };
-        if e.spilled() || e.loading || !e.snap.on_disk() {
+        if e.parked() || e.loading || !e.snap.on_disk() {
             return;
         }
-        e.msg.pdu = Bytes::new();
-        self.resident -= 1;
-        self.stats.spilled += 1;
+        let long_wait = self
+            .queues
+            .get(&e.target)
+            .is_some_and(|q| q.down && q.ids.len() > LOAD_AHEAD);
+        if self.resident <= self.policy.memory_messages && !long_wait {
+            return;
+        }
+        let had_body = !e.spilled();
+        let parkable = matches!(e.st, St::Queued | St::Later)
+            && e.receipt_key.is_none()
+            && e.msg().is_some_and(|m| m.forwarded.is_none());
+        if parkable {
+            e.park(&mut self.names);
+        } else if let Some(m) = e.msg_mut() {
+            m.pdu = bytes::Bytes::new();
+        }
+        if had_body {
+            self.resident -= 1;
+            self.stats.spilled += 1;
+        }
+    }
+
+    /// Gives back what a drained backlog left: a million messages held for an ESME make
+    /// tables of a million slots, which stay that large after they are delivered unless
+    /// shrunk.
+    pub(super) fn trim(&mut self) {
+        fn sparse(len: usize, cap: usize) -> bool {
+            cap > TRIM_MIN && len.saturating_mul(4) < cap
+        }
+        if sparse(self.msgs.len(), self.msgs.capacity()) {
+            self.msgs.shrink_to(self.msgs.len() * 2);
+        }
+        if sparse(self.receipts.len(), self.receipts.capacity()) {
+            self.receipts.shrink_to(self.receipts.len() * 2);
+        }
+        self.prune_timers();
+        if sparse(self.timers.len(), self.timers.capacity()) {
+            self.timers.shrink_to(self.timers.len() * 2);
+        }
+        for q in self.queues.values_mut() {
+            if sparse(q.ids.len(), q.ids.capacity()) {
+                q.ids.shrink_to(q.ids.len() * 2);
+            }
+        }
     }
 
     /// Whether message `id` waits for its body (a read-back that fails for a message that
@@ -77,9 +123,9 @@ impl Flow {
         self.msgs.get(&id).is_some_and(|e| e.loading)
     }
 
-    /// The body of message `id` read back from the log (`None`: it could not be read; the
-    /// message ends undeliverable, and the caller says why).
-    pub fn loaded(&mut self, log: &dyn Log, id: MessageId, pdu: Option<Bytes>, now: u64) {
+    /// The record of message `id` read back from the log, its latest snapshot (`None`: it
+    /// could not be read; the message ends undeliverable, and the caller says why).
+    pub fn loaded(&mut self, log: &dyn Log, id: MessageId, snap: Option<StoredMessage>, now: u64) {
         let Some(e) = self.msgs.get_mut(&id) else {
             return;
         };
@@ -93,18 +139,19 @@ impl Flow {
                 q.loading = q.loading.saturating_sub(1);
             }
         }
-        let Some(pdu) = pdu.filter(|p| !p.is_empty()) else {
+        let Some(snap) = snap.filter(|m| !m.pdu.is_empty() && m.id == id) else {
             self.stats.unreadable += 1;
             // Nothing to send and nothing to quote: it ends here, without a receipt.
             if let Some(e) = self.msgs.get_mut(&id) {
-                e.msg.registered_delivery = 0;
+                e.no_receipt();
+                e.unpark(id, None, &self.names);
                 e.st = St::Later;
             }
             self.finish(log, id, End::LOST, CommandStatus::RSYSERR, None, now);
             // The queue goes on past it.
             return self.pull(target, now);
         };
-        e.msg.pdu = pdu;
+        e.unpark(id, Some(snap), &self.names);
         self.resident += 1;
         self.stats.loaded += 1;
         let compacted = std::mem::take(&mut e.compact_on_load);
@@ -170,7 +217,11 @@ impl Flow {
         let Some(e) = self.msgs.get_mut(&id) else {
             return;
         };
-        let (_, new) = append(&mut self.last_lsn, log, &Record::Message(e.msg.clone()));
+        // (Read back first when it was parked.)
+        let Some(m) = e.msg() else {
+            return;
+        };
+        let (_, new) = append(&mut self.last_lsn, log, &Record::Message(m.clone()));
         let old = std::mem::replace(&mut e.snap, new);
         *self.seg_live.entry(new.seg).or_default() += 1;
         if let Some(n) = self.seg_live.get_mut(&old.seg) {

@@ -5,6 +5,7 @@
 //! |---|---|
 //! | `coding` | text between ends that read data_coding 0 differently (account and link `coding`) |
 //! | `ends` | how a message ends: its final record, and the receipt it owes (the gateway's or relayed) |
+//! | `entry` | what is kept of one message: its whole record, or, parked, the few fields its waiting needs |
 //! | `memory` | the memory bound: bodies dropped from memory and read back from the log |
 //! | `policy` | retry schedule, failover rules, how an end reads (message_state, TP-Status) |
 //! | `receipt` | receipts as PDUs: the gateway's own, and upstream ones read and relayed |
@@ -25,12 +26,16 @@
 //! - `poll_action`: [`Action::Send`] an attempt, [`Action::Ended`] a message is final,
 //!   [`Action::Load`] a body to read back from the log (answered with [`Flow::loaded`]).
 //!
-//! Memory stays bounded: beyond `policy.memory_messages` bodies, a message that has to wait
-//! (queued behind others or for a target that is down, waiting for a retry or its scheduled
-//! time, forwarded and waiting for its receipt) drops its PDU and keeps only where its
-//! snapshot lies in the log. It is read back when its turn comes (a few ahead of the queue's
-//! head, so a link that comes up is fed without waiting on each read), when the gateway must
-//! quote it in a receipt of its own, and when its segment is compacted.
+//! Memory stays bounded: beyond `policy.memory_messages` bodies, and beyond the first
+//! 256 messages (`LOAD_AHEAD`) queued for a target that is down (an ESME that is not bound
+//! may stay away for hours), a message that has to wait drops its body. One queued or waiting
+//! for a retry or its scheduled time is parked: it keeps ~50 octets (its ids, times, failures;
+//! see `entry`) and where its snapshot lies in the log, and its entry is ~136 octets with its
+//! key. One forwarded and waiting for its receipt keeps its record without the PDU (a receipt
+//! relayed for it needs the record at once). Bodies are read back when their turn comes (a
+//! few ahead of the queue's head, so a target that comes up is fed without waiting on each
+//! read), when the gateway must quote one in a receipt of its own, and when its segment is
+//! compacted. Tables a drained backlog grew are shrunk again.
 //!
 //! Records are appended through the [`Log`] the caller passes: the message when accepted,
 //! each counted failure, the upstream id (the receipt map), the end. A receipt for the
@@ -42,6 +47,7 @@
 
 pub mod coding;
 mod ends;
+mod entry;
 mod memory;
 pub mod policy;
 pub mod receipt;
@@ -64,6 +70,7 @@ use crate::smpp::{CommandStatus, Pdu, RegisteredDelivery};
 use crate::store::record::{Forwarded, Kind, Loc, Record, StoredMessage};
 use crate::store::replay::Live;
 use crate::text::Charset;
+use entry::{Entry, Names};
 
 /// Where a message goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -203,37 +210,6 @@ enum St {
     Finishing(End, CommandStatus),
 }
 
-struct Entry {
-    msg: StoredMessage,
-    target: Target,
-    /// The ESME account receipts go to.
-    origin: Option<AccountId>,
-    /// What data_coding 0 means to the originator (for the receipt's quote).
-    zero: Charset,
-    st: St,
-    /// Where its latest snapshot lies (its segment keeps it live until it ends or moves).
-    snap: Loc,
-    /// When this entry's timer fires next (0: none).
-    wake: u64,
-    /// Boxed: only forwarded messages waiting for a receipt have one (8 octets, not 48).
-    receipt_key: Option<Box<(LinkId, IdKey)>>,
-    /// Its body is on its way back from the log.
-    loading: bool,
-    /// That load was asked for its turn in its queue (counted in the queue's `loading`).
-    queue_load: bool,
-    /// When the body is back, write its snapshot again (its segment is compacted).
-    compact_on_load: bool,
-    /// When its latest attempt went (Unix ms).
-    sent_ms: u64,
-}
-
-impl Entry {
-    /// The body is not in memory (only in the log).
-    fn spilled(&self) -> bool {
-        self.msg.pdu.is_empty()
-    }
-}
-
 #[derive(Default)]
 struct Queue {
     ids: VecDeque<MessageId>,
@@ -275,6 +251,10 @@ pub struct Flow {
     link_backlog: usize,
     /// Messages whose body is in memory.
     resident: usize,
+    /// Origin names of parked messages.
+    names: Names,
+    /// Messages ended (the tables are checked for room to give back every so many).
+    ended: u64,
     stats: FlowStats,
     reports: Option<Box<dyn ReportRouter>>,
 }
@@ -307,6 +287,8 @@ impl Flow {
             committed_lsn: 0,
             link_backlog: 0,
             resident: 0,
+            names: Names::default(),
+            ended: 0,
             stats: FlowStats::default(),
             reports: None,
         }
@@ -448,10 +430,8 @@ impl Flow {
         if awaiting {
             match receipt_key.filter(|_| wants) {
                 Some(key) => {
-                    let wake = self.msgs.get(&id).map_or(now, |e| {
-                        e.msg
-                            .accepted_ms
-                            .saturating_add(self.policy.receipt_wait_ms)
+                    let wake = self.msgs.get(&id).and_then(|e| e.msg()).map_or(now, |m| {
+                        m.accepted_ms.saturating_add(self.policy.receipt_wait_ms)
                     });
                     if let Some(e) = self.msgs.get_mut(&id) {
                         e.st = St::AwaitingReceipt;
@@ -475,20 +455,7 @@ impl Flow {
         }
         self.msgs.insert(
             id,
-            Entry {
-                msg: inc.msg,
-                target,
-                origin: inc.origin,
-                zero: inc.zero,
-                st,
-                snap,
-                wake: 0,
-                receipt_key: None,
-                loading: false,
-                queue_load: false,
-                compact_on_load: false,
-                sent_ms: 0,
-            },
+            Entry::new(inc.msg, target, inc.origin, inc.zero, st, snap),
         );
     }
 
@@ -504,12 +471,12 @@ impl Flow {
         let ids: Vec<MessageId> = self
             .msgs
             .iter()
-            .filter(|(_, e)| e.msg.billid == billid && e.st == St::Uncommitted)
+            .filter(|(_, e)| e.billid() == billid && e.st == St::Uncommitted)
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
             if let Some(e) = self.msgs.get_mut(&id) {
-                e.msg.registered_delivery = 0;
+                e.no_receipt();
             }
             self.finish(
                 log,
@@ -551,9 +518,10 @@ impl Flow {
         let Some(e) = self.msgs.get_mut(&id) else {
             return;
         };
-        if e.msg.not_before_ms > now {
+        let not_before = e.msg().map_or(0, |m| m.not_before_ms);
+        if not_before > now {
             e.st = St::Later;
-            let at = e.msg.not_before_ms.min(e.msg.expires_ms);
+            let at = not_before.min(e.expires_ms());
             self.set_wake(id, at);
             self.spill(id);
             return;
@@ -568,7 +536,7 @@ impl Flow {
             return;
         };
         e.st = St::Queued;
-        let (target, expires) = (e.target, e.msg.expires_ms);
+        let (target, expires) = (e.target, e.expires_ms());
         let q = self.queues.entry(target).or_default();
         if front {
             // Back in line where it stood: attempts that come back in order (a link that went
@@ -615,26 +583,31 @@ impl Flow {
             if matches!(target, Target::Link(_)) {
                 self.link_backlog = self.link_backlog.saturating_sub(1);
             }
+            // (Not spilled, so whole.)
             let Some(e) = e.filter(|_| !stale) else {
                 continue;
+            };
+            let Some(m) = e.msg() else {
+                continue;
+            };
+            let send = Action::Send {
+                id,
+                billid: m.billid,
+                kind: m.kind,
+                target,
+                // Only an HTTP target needs it (its URL): no reference count per message else.
+                to: match target {
+                    Target::Http(_) => m.target.clone(),
+                    _ => Bytes::new(),
+                },
+                pdu: m.pdu.clone(),
+                origin: m.origin.clone(),
             };
             q.in_flight += 1;
             e.st = St::InFlight;
             e.wake = 0;
-            e.sent_ms = now;
-            self.actions.push_back(Action::Send {
-                id,
-                billid: e.msg.billid,
-                kind: e.msg.kind,
-                target,
-                // Only an HTTP target needs it (its URL): no reference count per message else.
-                to: match target {
-                    Target::Http(_) => e.msg.target.clone(),
-                    _ => Bytes::new(),
-                },
-                pdu: e.msg.pdu.clone(),
-                origin: e.msg.origin.clone(),
-            });
+            e.set_sent_ms(now);
+            self.actions.push_back(send);
         }
     }
 
@@ -671,15 +644,15 @@ impl Flow {
             };
             self.actions.push_back(Action::Attempted {
                 id,
-                billid: e.msg.billid,
-                kind: e.msg.kind,
+                billid: e.billid(),
+                kind: e.kind(),
                 target,
                 outcome: name,
                 status,
                 upstream_id,
-                latency_ms: now.saturating_sub(e.sent_ms),
-                failures: e.msg.failures,
-                on_backup: e.msg.on_backup,
+                latency_ms: now.saturating_sub(e.sent_ms()),
+                failures: e.failures(),
+                on_backup: e.on_backup(),
             });
         }
         match outcome {
@@ -687,7 +660,11 @@ impl Flow {
                 let Target::Link(link) = target else {
                     return self.finish(log, id, End::FORWARDED, CommandStatus::ROK, None, now);
                 };
-                let name = e.msg.target_name(&self.backup).clone();
+                // (In flight, so whole.)
+                let Some(m) = e.msg_mut() else {
+                    return;
+                };
+                let name = m.target_name(&self.backup).clone();
                 append(
                     &mut self.last_lsn,
                     log,
@@ -697,11 +674,11 @@ impl Flow {
                         upstream_id: upstream_id.clone(),
                     },
                 );
-                e.msg.forwarded = Some(Box::new(Forwarded {
+                m.forwarded = Some(Box::new(Forwarded {
                     link: name,
                     upstream_id,
                 }));
-                if RegisteredDelivery(e.msg.registered_delivery).wants_receipt() {
+                if RegisteredDelivery(m.registered_delivery).wants_receipt() {
                     e.st = St::AwaitingReceipt;
                     e.receipt_key = Some(Box::new((link, key.clone())));
                     self.receipts.insert((link, key), id);
@@ -720,7 +697,7 @@ impl Flow {
             Outcome::Temporary(s) => self.failed(log, id, s, End::BUSY, now),
             Outcome::Timeout => self.failed(log, id, CommandStatus::ROK, End::NO_RESPONSE, now),
             Outcome::Permanent(s) => {
-                if e.msg.on_backup && !self.policy.trusted {
+                if e.on_backup() && !self.policy.trusted {
                     self.failed(log, id, s, End::refused_upstream(s), now);
                 } else {
                     let end = match target {
@@ -755,7 +732,7 @@ impl Flow {
     fn can_fail_over(&self, id: MessageId) -> bool {
         match (&self.backup, self.msgs.get(&id)) {
             (Some((b, _)), Some(e)) => {
-                !e.msg.on_backup && *b != e.target && matches!(e.target, Target::Link(_))
+                !e.on_backup() && *b != e.target && matches!(e.target, Target::Link(_))
             }
             _ => false,
         }
@@ -769,8 +746,7 @@ impl Flow {
         let Some(e) = self.msgs.get_mut(&id) else {
             return;
         };
-        e.msg.on_backup = true;
-        e.msg.failures = 0;
+        e.set_attempts(0, true);
         e.target = backup;
         append(
             &mut self.last_lsn,
@@ -798,14 +774,16 @@ impl Flow {
         let Some(e) = self.msgs.get_mut(&id) else {
             return;
         };
-        e.msg.failures = e.msg.failures.saturating_add(1);
-        if e.msg.failures > e.msg.retries {
+        let failures = e.failures().saturating_add(1);
+        e.set_attempts(failures, e.on_backup());
+        let retries = e.msg().map_or(0, |m| m.retries);
+        if failures > retries {
             if self.can_fail_over(id) {
                 return self.fail_over(log, id, status, now);
             }
             return self.finish(log, id, exhausted, status, None, now);
         }
-        if now >= e.msg.expires_ms {
+        if now >= e.expires_ms() {
             return self.finish(log, id, End::EXPIRED, status, None, now);
         }
         append(
@@ -813,8 +791,8 @@ impl Flow {
             log,
             &Record::Attempt {
                 id,
-                failures: e.msg.failures,
-                on_backup: e.msg.on_backup,
+                failures,
+                on_backup: e.on_backup(),
                 status: status.0,
             },
         );
@@ -822,9 +800,9 @@ impl Flow {
         let at = now
             .saturating_add(
                 self.policy
-                    .retry_delay_ms(e.msg.failures, matches!(e.target, Target::Esme(_))),
+                    .retry_delay_ms(failures, matches!(e.target, Target::Esme(_))),
             )
-            .min(e.msg.expires_ms);
+            .min(e.expires_ms());
         self.set_wake(id, at);
         self.spill(id);
     }
@@ -840,9 +818,11 @@ impl Flow {
         self.pull(target, now);
     }
 
-    /// A message's record as the flow keeps it (its body may be only in the log).
+    /// A message's record as the flow keeps it (its body may be only in the log; `None`
+    /// also while it is parked: queued or waiting for a retry with only a few fields in
+    /// memory).
     pub fn message(&self, id: MessageId) -> Option<&StoredMessage> {
-        self.msgs.get(&id).map(|e| &e.msg)
+        self.msgs.get(&id).and_then(|e| e.msg())
     }
 
     /// Whether a target is known to be down (its messages wait for it).
@@ -867,8 +847,12 @@ impl Flow {
                 self.timers.push(Reverse((at, id)));
             }
         }
-        // Timers of messages that moved on stay in the heap until their time; when they
-        // outnumber the live ones, the heap is rebuilt from the live ones.
+        self.prune_timers();
+    }
+
+    /// Timers of messages that moved on stay in the heap until their time; when they
+    /// outnumber the live ones, the heap is rebuilt from the live ones.
+    fn prune_timers(&mut self) {
         if self.timers.len() > 2 * self.msgs.len() + 4096 {
             self.timers = self
                 .msgs
@@ -893,7 +877,7 @@ impl Flow {
             if e.wake != at {
                 continue;
             }
-            let expired = now >= e.msg.expires_ms;
+            let expired = now >= e.expires_ms();
             match e.st {
                 St::Queued | St::Later if expired => {
                     self.finish(log, id, End::EXPIRED, CommandStatus::ROK, None, now)

@@ -34,10 +34,10 @@ impl Log for TestLog {
 }
 
 impl TestLog {
-    /// The body of the message record at `at`, as a shard reads it back.
-    fn body_at(&self, at: Loc) -> Option<Bytes> {
+    /// The message record at `at`, as a shard reads it back.
+    fn body_at(&self, at: Loc) -> Option<StoredMessage> {
         match self.records.borrow().get(at.off as usize)? {
-            Record::Message(m) => Some(m.pdu.clone()),
+            Record::Message(m) => Some(m.clone()),
             _ => None,
         }
     }
@@ -1032,4 +1032,134 @@ fn reads_for_receipts_and_compaction_do_not_hold_a_queues_read_ahead_back() {
         })
         .collect();
     assert_eq!(loads, fresh[4..].to_vec(), "the queue's read-ahead");
+}
+
+#[test]
+fn a_long_queue_for_a_target_that_is_down_is_parked_beyond_its_first_messages() {
+    // The memory bound is far away: only the length of the wait parks them.
+    let (mut f, log) = (flow(false, false), TestLog::default());
+    let first = down_with_one(&mut f, &log, RX, 0);
+    let mut ids = vec![first];
+    for _ in 0..LOAD_AHEAD + 43 {
+        ids.push(accepted(&mut f, &log, RX, 0));
+    }
+    assert!(actions(&mut f).is_empty(), "nothing sent, nothing read");
+    assert_eq!(f.resident(), LOAD_AHEAD, "the first ones keep their bodies");
+    assert_eq!(f.stats().spilled, 44);
+    assert!(f.message(ids[LOAD_AHEAD + 1]).is_none(), "parked");
+    assert!(f.message(ids[1]).is_some());
+    // The receiver binds: every message goes in its order, with its body, read back as the
+    // queue gets to it.
+    f.target_up(RX, T0 + 1);
+    let mut out = Vec::new();
+    let (_, acts) = serve_loads(&mut f, &log, T0 + 1);
+    out.extend(sent(&acts));
+    while out.len() < ids.len() {
+        let before = out.len();
+        for id in out.clone().into_iter().skip(out.len().saturating_sub(4)) {
+            f.result(&log, id, Outcome::Delivered, T0 + 2);
+        }
+        let (_, acts) = serve_loads(&mut f, &log, T0 + 2);
+        out.extend(sent(&acts));
+        assert!(
+            out.len() > before,
+            "the queue moves: {} of {}",
+            out.len(),
+            ids.len()
+        );
+    }
+    assert_eq!(out, ids, "in order");
+    assert_eq!(f.stats().loaded, 44);
+}
+
+#[test]
+fn a_parked_message_keeps_its_failures_and_its_origin() {
+    let (mut f, log) = (bounded(0), TestLog::default());
+    f.policy.legs = true;
+    let id = accepted(&mut f, &log, LINK, 0);
+    assert_eq!(sends(&mut f), vec![(id, LINK)]);
+    f.result(&log, id, Outcome::Temporary(CommandStatus::RTHROTTLED), T0);
+    assert!(
+        f.message(id).is_none(),
+        "parked while it waits for its retry"
+    );
+    // Its retry: read back, sent; it fails again, counted on top of the first (its snapshot,
+    // written at accept, says none).
+    f.handle_timeout(&log, T0 + 1_000);
+    let (loaded, acts) = serve_loads(&mut f, &log, T0 + 1_000);
+    assert_eq!(loaded, vec![id]);
+    assert_eq!(sent(&acts), vec![id]);
+    f.result(
+        &log,
+        id,
+        Outcome::Temporary(CommandStatus::RTHROTTLED),
+        T0 + 1_001,
+    );
+    let attempts: Vec<u16> = actions(&mut f)
+        .iter()
+        .filter_map(|a| match a {
+            Action::Attempted { failures, .. } => Some(*failures),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        attempts,
+        vec![1],
+        "the second attempt went with one failure counted"
+    );
+    assert!(log
+        .records
+        .borrow()
+        .iter()
+        .any(|r| matches!(r, Record::Attempt { failures: 2, .. })));
+    // It expires while parked, with no receipt asked: it ends without a read, its CDR leg
+    // naming its origin.
+    f.handle_timeout(&log, T0 + 3_600_000);
+    let acts = actions(&mut f);
+    assert!(
+        !acts.iter().any(|a| matches!(a, Action::Load { .. })),
+        "{acts:?}"
+    );
+    let end = acts.iter().find_map(|a| match a {
+        Action::Ended {
+            id: i,
+            end,
+            origin,
+            failures,
+            ..
+        } if *i == id => Some((*end, origin.clone(), *failures)),
+        _ => None,
+    });
+    assert_eq!(
+        end,
+        Some((End::EXPIRED, Bytes::from_static(b"smppserver/esme1"), 2))
+    );
+    assert!(f.is_empty());
+}
+
+#[test]
+fn tables_grown_by_a_backlog_shrink_when_it_drains() {
+    let (mut f, log) = (flow(false, false), TestLog::default());
+    let first = down_with_one(&mut f, &log, RX, 0);
+    let mut ids = vec![first];
+    for _ in 0..20_000 {
+        ids.push(accepted(&mut f, &log, RX, 0));
+    }
+    actions(&mut f);
+    let grown = (f.msgs.capacity(), f.timers.capacity());
+    assert!(grown.0 >= 20_000 && grown.1 >= 20_000, "{grown:?}");
+    f.target_up(RX, T0 + 1);
+    let mut out = sent(&serve_loads(&mut f, &log, T0 + 1).1);
+    while let Some(id) = out.pop() {
+        f.result(&log, id, Outcome::Delivered, T0 + 2);
+        out.extend(sent(&serve_loads(&mut f, &log, T0 + 2).1));
+    }
+    assert!(f.is_empty());
+    assert!(
+        f.msgs.capacity() < grown.0 / 4 && f.timers.capacity() < grown.1 / 4,
+        "{} and {} slots left of {grown:?}",
+        f.msgs.capacity(),
+        f.timers.capacity()
+    );
+    assert!(f.queues.values().all(|q| q.ids.capacity() < 20_000 / 4));
 }

@@ -22,7 +22,7 @@ use crate::ids::{LinkId, MessageId, ShardId};
 use crate::smpp::{as_deliver_sm, Body, CommandId, CommandStatus, Pdu};
 use crate::store::log::MessageLog;
 use crate::store::read::Reader;
-use crate::store::record::{Kind, Loc, Record};
+use crate::store::record::{Kind, Loc, Record, StoredMessage};
 use crate::store::{segment_key, segment_of, OldSegment};
 use crate::upstream::{self, InboundReply, Submission};
 
@@ -472,8 +472,8 @@ impl ShardState {
     fn load_body(&self, id: MessageId, at: Loc) {
         let shard = self.self_rc();
         glommio::spawn_local(async move {
-            let pdu = match shard.read_body(at).await {
-                Ok(pdu) => Some(pdu),
+            let snap = match shard.read_body(at).await {
+                Ok(m) => Some(m),
                 Err(e) => {
                     if shard.msgs.flow.borrow().is_loading(id) {
                         warn!(
@@ -487,13 +487,13 @@ impl ShardState {
                 .msgs
                 .flow
                 .borrow_mut()
-                .loaded(&shard.msgs.log, id, pdu, now_ms());
+                .loaded(&shard.msgs.log, id, snap, now_ms());
             shard.run_flow();
         })
         .detach();
     }
 
-    async fn read_body(&self, at: Loc) -> Result<Bytes, String> {
+    async fn read_body(&self, at: Loc) -> Result<StoredMessage, String> {
         let StoreLog::Disk { log, chain } = &self.msgs.log else {
             return Err("no message log".into());
         };

@@ -306,10 +306,15 @@ pub fn read_message(path: &Path, at: record::Loc) -> Result<Bytes, String> {
 /// The PDU of a message record read back: `head` is the start of its segment (either copy of
 /// the header gives the salt), `frame` the record's frame.
 pub fn message_pdu(head: &[u8], frame: Bytes) -> Option<Bytes> {
+    message_record(head, frame).map(|m| m.pdu)
+}
+
+/// The message record read back (see [`message_pdu`]).
+pub fn message_record(head: &[u8], frame: Bytes) -> Option<record::StoredMessage> {
     let header = SegmentHeader::decode(head)
         .or_else(|| SegmentHeader::decode(head.get(SEGMENT_HEADER_LEN..).unwrap_or(&[])))?;
     match record::read_frame(&frame, header.salt)? {
-        record::Record::Message(m) => Some(m.pdu),
+        record::Record::Message(m) => Some(m),
         _ => None,
     }
 }

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use glommio::io::BufferedFile;
 use hashbrown::HashMap;
 
-use super::record::SEGMENT_HEADER_LEN;
+use super::record::{StoredMessage, SEGMENT_HEADER_LEN};
 
 struct Segment {
     file: BufferedFile,
@@ -29,8 +29,13 @@ pub struct Reader {
 }
 
 impl Reader {
-    /// The PDU of the message record of `len` octets at file offset `off` of `path`.
-    pub async fn read_message(&self, path: &Path, off: u64, len: u32) -> Result<Bytes, String> {
+    /// The message record of `len` octets at file offset `off` of `path`.
+    pub async fn read_message(
+        &self,
+        path: &Path,
+        off: u64,
+        len: u32,
+    ) -> Result<StoredMessage, String> {
         let seg = self.open(path).await?;
         let frame = seg
             .file
@@ -44,7 +49,7 @@ impl Reader {
                 frame.len()
             ));
         }
-        super::message_pdu(&seg.head, Bytes::copy_from_slice(&frame)).ok_or_else(|| {
+        super::message_record(&seg.head, Bytes::copy_from_slice(&frame)).ok_or_else(|| {
             format!(
                 "{}: no good message record at offset {off} ({len} octets)",
                 path.display()
